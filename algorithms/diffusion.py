@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the algorithms work."""
+
+__all__: list[str] = []

@@ -1,0 +1,89 @@
+"""The one error hierarchy of coolstove.
+
+Library exceptions are translated into these only at the boundary module that
+talks to the library (``raise ... from exc``); everything above that boundary
+catches these and nothing else::
+
+    CoolstoveError
+    ├── ConfigError              the config file or an override is wrong
+    ├── InputError               a command/request/query from outside is malformed
+    ├── DeviceError              a relay could not do what was asked
+    │   ├── DeviceUnavailable    no answer (offline, wrong token, timeout)
+    │   └── DeviceRejected       it answered, but refused or read back wrong
+    ├── StorageError             the database could not be read or written
+    ├── FeedError                arXiv could not be fetched or understood
+    │   ├── FetchError           HTTP/network failure after retries
+    │   └── ParseError           the response is not what arXiv sends
+    ├── SearchError              the index failed (queries never raise this)
+    └── DaemonNotRunning         the CLI could not reach the daemon
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "CoolstoveError",
+    "DaemonNotRunning",
+    "DeviceError",
+    "DeviceRejected",
+    "DeviceUnavailable",
+    "FeedError",
+    "FetchError",
+    "InputError",
+    "ParseError",
+    "SearchError",
+    "StorageError",
+]
+
+
+class CoolstoveError(Exception):
+    """Base of every error coolstove raises on purpose."""
+
+
+class ConfigError(CoolstoveError):
+    """The configuration cannot be used; the message names the key."""
+
+
+class InputError(CoolstoveError):
+    """Input from outside (MQTT, HTTP, CLI, query) is malformed or out of range."""
+
+
+class DeviceError(CoolstoveError):
+    """A relay did not do what was asked."""
+
+
+class DeviceUnavailable(DeviceError):
+    """The relay did not answer: offline, unreachable, wrong token or timeout."""
+
+
+class DeviceRejected(DeviceError):
+    """The relay answered but refused the command, or read back the wrong state."""
+
+
+class StorageError(CoolstoveError):
+    """A database operation failed; nothing was half-written."""
+
+
+class FeedError(CoolstoveError):
+    """arXiv could not be fetched or its answer understood."""
+
+
+class FetchError(FeedError):
+    """An HTTP request to arXiv failed after the polite retries."""
+
+    def __init__(self, message: str, *, status: int | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+
+
+class ParseError(FeedError):
+    """A response is not in the format arXiv documents (or is arXiv's error entry)."""
+
+
+class SearchError(CoolstoveError):
+    """The search index failed in a way a rebuild may fix."""
+
+
+class DaemonNotRunning(CoolstoveError):
+    """The CLI could not reach the running daemon over HTTP."""

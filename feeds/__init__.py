@@ -1,0 +1,1 @@
+"""The arXiv feed: a polite crawler into a Cool-Papers-style database."""

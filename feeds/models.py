@@ -1,0 +1,138 @@
+"""The paper database schema (SQLAlchemy 2.x), the same on SQLite and PostgreSQL.
+
+Papers are keyed by the arXiv id without version; every announcement of a paper
+in a category on a day is its own row, so a cross-list or a replacement adds a
+row instead of duplicating the paper. Text is kept twice: as arXiv sent it
+(``*_tex``) and cleaned for display and search (TeX accents to Unicode, hard
+line breaks joined).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ["Announcement", "Base", "CrawlRun", "HttpCache", "Paper", "Star", "Version"]
+
+ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Paper(Base):
+    __tablename__ = "papers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # "2401.06769", "hep-th/9901001"
+    title: Mapped[str] = mapped_column(Text)
+    title_tex: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    abstract_tex: Mapped[str] = mapped_column(Text, default="")
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)  # cleaned, in order
+    authors_tex: Mapped[str] = mapped_column(Text, default="")  # as arXiv sent them
+    comments: Mapped[str | None] = mapped_column(Text)
+    journal_ref: Mapped[str | None] = mapped_column(Text)
+    doi: Mapped[str | None] = mapped_column(Text)
+    report_no: Mapped[str | None] = mapped_column(Text)
+    primary_category: Mapped[str] = mapped_column(String(32), index=True)
+    categories: Mapped[str] = mapped_column(Text)  # space-separated, primary first (arXiv's form)
+    license: Mapped[str | None] = mapped_column(Text)
+    submitted: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))  # v1
+    updated: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)  # latest version
+    latest_version: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str] = mapped_column(String(16), default="api")  # rss | api | oai | snapshot
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    versions: Mapped[list[Version]] = relationship(
+        back_populates="paper", order_by="Version.version", cascade="all, delete-orphan", lazy="selectin"
+    )
+    announcements: Mapped[list[Announcement]] = relationship(
+        back_populates="paper", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def category_list(self) -> list[str]:
+        return self.categories.split()
+
+    @property
+    def abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.id}"
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.id}"
+
+
+class Version(Base):
+    __tablename__ = "versions"
+
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    size: Mapped[str | None] = mapped_column(String(32))
+
+    paper: Mapped[Paper] = relationship(back_populates="versions")
+
+
+class Announcement(Base):
+    """A paper listed in a category on an announcement day (arXiv's date, not ours)."""
+
+    __tablename__ = "announcements"
+
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))  # one of ANNOUNCE_TYPES
+    position: Mapped[int] = mapped_column(Integer, default=0)  # order in arXiv's list
+
+    paper: Mapped[Paper] = relationship(back_populates="announcements")
+
+    __table_args__ = (Index("ix_announcements_category_date", "category", "date"),)
+
+
+class Star(Base):
+    __tablename__ = "stars"
+
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    starred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CrawlRun(Base):
+    """What was fetched, when, and how it ended: the crawl's memory across restarts."""
+
+    __tablename__ = "crawl_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # rss | api | oai | snapshot
+    key: Mapped[str] = mapped_column(Text)  # category, id list, date range or file
+    started: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | empty | error
+    detail: Mapped[str | None] = mapped_column(Text)
+    announce_date: Mapped[dt.date | None] = mapped_column(Date)
+    papers: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_crawl_runs_kind_key", "kind", "key"),)
+
+
+class HttpCache(Base):
+    """Validators for conditional GETs (ETag / Last-Modified) per URL."""
+
+    __tablename__ = "http_cache"
+
+    url: Mapped[str] = mapped_column(Text, primary_key=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    checked: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Search and the paper pages: the Whoosh index, day lists, stars and Atom feeds."""
