@@ -1,0 +1,148 @@
+"""The daemon: one event loop that composes the stove guard, the paper feed and the web server.
+
+Start order puts the stove first: relays are read and released (reconciliation)
+before anything can send a command, then timers load from disk and fire what
+fell due while the daemon was down. Stop order is the reverse, with one rule:
+every relay is released, and its state published, before MQTT disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from daemon import systemd
+from daemon.config import Config, http_token
+from daemon.database import Database
+from daemon.http import HttpServer, make_app
+from daemon.logging import setup_logging
+from daemon.supervisor import supervise
+from devices.api import make_router as stove_router
+from devices.audit import AuditLog
+from devices.flame import FlameWatcher
+from devices.mqtt_link import MqttLink
+from devices.stove import Stove
+from devices.timers import Timers
+from devices.voice import watch_voice
+
+__all__ = ["main", "run_daemon"]
+
+_LOGGER = logging.getLogger("coolstove")
+POLL_INTERVAL_S = 30.0
+
+
+def run_daemon(cfg: Config) -> int:
+    setup_logging(cfg.log_level)
+    try:
+        return asyncio.run(main(cfg))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _poll(stove: Stove) -> None:
+    while True:
+        await asyncio.sleep(POLL_INTERVAL_S)
+        await stove.poll()
+
+
+async def _watchdog(interval: float) -> None:
+    while True:
+        systemd.notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    stove_db = Database(f"sqlite:///{cfg.storage.stove_db.resolve()}")
+    stove_db.start()
+    stove = Stove(cfg, AuditLog(stove_db))
+    _LOGGER.info("starting: %d burner(s): %s", len(stove.burners),
+                 ", ".join(f"{b.name} ({b.driver})" for b in cfg.burners))
+    await stove.start()
+    timers = Timers(cfg.storage.stove_db, stove)
+    timers.start()
+
+    tasks: list[asyncio.Task[Any]] = []
+
+    def spawn(name: str, factory: Any) -> None:
+        tasks.append(asyncio.create_task(supervise(name, factory), name=name))
+
+    link: MqttLink | None = None
+    if cfg.mqtt.enabled:
+        flame = None
+        if cfg.flame.topic:
+            flame = FlameWatcher(cfg.flame, stove)
+            spawn("flame", flame.run)
+        link = MqttLink(cfg, stove, flame)
+        if flame is not None:
+            flame.alert = link.publish_event
+        spawn("mqtt", link.run)
+    for g in stove.burners.values():
+        if g.cfg.driver == "miio" and g.cfg.voice_siid is not None:
+            spawn(f"voice-{g.name}", lambda g=g: watch_voice(stove, g))
+    spawn("relay-poll", lambda: _poll(stove))
+
+    papers: Any = None
+    routers: list[Any] = [stove_router(stove, http_token(cfg))]
+    mounts: list[Any] = []
+    if cfg.papers.enabled:
+        from daemon.papers import Papers
+
+        papers = Papers(cfg)
+        try:
+            await papers.open()
+        except Exception:
+            _LOGGER.exception("the paper feed could not start; the stove guard runs without it")
+            papers = None
+        else:
+            routers += papers.routers()
+            mounts += papers.mounts()
+            for name, factory in papers.services():
+                spawn(name, factory)
+
+    server: HttpServer | None = None
+    if cfg.http.enabled:
+        server = HttpServer(make_app(cfg, routers, mounts), cfg.http.host, cfg.http.port)
+        spawn("http", server.serve)
+        for _ in range(100):
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        _LOGGER.info("HTTP on %s (stove page /stove, API /api/stove)", cfg.http.base_url)
+
+    systemd.notify("READY=1")
+    systemd.notify(f"STATUS=guarding {len(stove.burners)} burner(s)")
+    interval = systemd.watchdog_interval()
+    if interval:
+        tasks.append(asyncio.create_task(_watchdog(interval), name="watchdog"))
+    _LOGGER.info("ready")
+
+    await stop.wait()
+
+    _LOGGER.info("stopping")
+    systemd.notify("STOPPING=1")
+    if server is not None:
+        await server.stop()
+    timers.shutdown()
+    await stove.shutdown()  # relays released and published while MQTT is still up
+    if link is not None:
+        await link.close()
+    for task in tasks:
+        task.cancel()
+    done, pending = await asyncio.wait(tasks, timeout=cfg.shutdown_grace_s) if tasks else (set(), set())
+    for task in pending:
+        _LOGGER.error("%s did not stop within %.0f s", task.get_name(), cfg.shutdown_grace_s)
+    if papers is not None:
+        await papers.close()
+    stove_db.close()
+    _LOGGER.info("stopped")
+    return 0

@@ -1,0 +1,144 @@
+"""The stove's JSON API for apps and the CLI, and a small control page.
+
+Every endpoint needs ``Authorization: Bearer <token>``; bodies are validated by
+the same parser MQTT uses, so both interfaces accept and refuse the same
+things. FastAPI publishes the OpenAPI schema at ``/api/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from daemon.errors import InputError
+from devices.commands import parse_command, parse_duration
+from devices.stove import Stove
+
+__all__ = ["make_router"]
+
+
+class CutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    burner: str = Field("all", max_length=64, description="a burner name, or 'all'")
+    delay_s: float | str | None = Field(None, description="cut after this long: seconds, or 10m / 1h30m")
+    at: str | None = Field(None, max_length=64, description="cut at HH:MM (next occurrence) or an ISO date-time")
+
+
+class BurnerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    burner: str = Field("all", max_length=64)
+
+
+class ExtendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    burner: str = Field(..., max_length=64)
+    by_s: float | str = Field(..., description="seconds (or 5m) to add to the countdown")
+
+
+class ScheduleRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    burner: str = Field("all", max_length=64)
+    cron: str = Field(..., max_length=100, description="5-field cron ('0 23 * * *') or HH:MM for every day")
+
+
+class Result(BaseModel):
+    ok: bool
+    action: str
+    detail: str | None = None
+    error: str | None = None
+    burners: dict[str, Any] | None = None
+    status: dict[str, Any] | None = None
+
+
+def make_router(stove: Stove, token: str) -> APIRouter:
+    def auth(authorization: str | None = Header(None, max_length=512)) -> None:
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    api = APIRouter(prefix="/api/stove", tags=["stove"], dependencies=[Depends(auth)])
+
+    async def run(body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            cmd = parse_command(body, burners=stove.names)
+        except InputError as exc:
+            await stove.reject("http", str(body.get("burner", "all"))[:64], str(body.get("action")), str(exc))
+            raise HTTPException(422, str(exc)) from None
+        result = await stove.execute(cmd, "http")
+        if not result["ok"] and "error" in result:
+            raise HTTPException(409, result["error"])
+        return result
+
+    @api.get("", summary="Status of every burner")
+    async def status() -> dict[str, Any]:
+        return {"burners": stove.status_all(), "schedules": stove.timers.schedules() if stove.timers else []}
+
+    @api.post("/cut", response_model=Result, summary="Cut the gas now, after a delay, or at a time")
+    async def cut(req: CutRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"action": "cut", "burner": req.burner}
+        if req.delay_s is not None:
+            body["delay_s"] = req.delay_s
+        if req.at is not None:
+            body["at"] = req.at
+        return await run(body)
+
+    @api.post("/cancel", response_model=Result, summary="Cancel pending countdowns")
+    async def cancel(req: BurnerRequest) -> dict[str, Any]:
+        return await run({"action": "cancel", "burner": req.burner})
+
+    @api.post("/extend", response_model=Result, summary="Add time to a pending countdown")
+    async def extend(req: ExtendRequest) -> dict[str, Any]:
+        return await run({"action": "extend", "burner": req.burner, "by_s": req.by_s})
+
+    @api.get("/schedules", summary="Recurring cuts")
+    async def schedules() -> list[dict[str, Any]]:
+        return stove.timers.schedules()  # type: ignore[no-any-return]
+
+    @api.post("/schedules", status_code=201, summary="Add a recurring cut")
+    async def add_schedule(req: ScheduleRequest) -> dict[str, Any]:
+        try:
+            entry = stove.timers.add_schedule(req.burner, req.cron)
+        except InputError as exc:
+            await stove.reject("http", req.burner, "schedule_add", str(exc))
+            raise HTTPException(422, str(exc)) from None
+        await stove.audit.record(source="http", burner=req.burner, action="schedule_add", result="ok",
+                                 detail=f"{entry['id']} {entry['cron']}")
+        return entry  # type: ignore[no-any-return]
+
+    @api.delete("/schedules/{sid}", summary="Remove a recurring cut")
+    async def remove_schedule(sid: str = Path(..., max_length=16)) -> dict[str, Any]:
+        if not stove.timers.remove_schedule(sid):
+            raise HTTPException(404, f"no schedule {sid!r}")
+        await stove.audit.record(source="http", burner="all", action="schedule_remove", result="ok", detail=sid)
+        return {"ok": True, "removed": sid}
+
+    @api.get("/log", summary="The audit log, newest first")
+    async def log(
+        limit: int = Query(50, ge=1, le=1000),
+        burner: str | None = Query(None, max_length=64),
+    ) -> list[dict[str, Any]]:
+        return [e.as_dict() for e in await stove.audit.recent(limit, burner)]
+
+    @api.get("/parse-duration", include_in_schema=False)
+    async def duration(text: str = Query(..., max_length=32)) -> dict[str, float]:
+        try:
+            return {"seconds": parse_duration(text)}
+        except InputError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    page = APIRouter()
+
+    @page.get("/stove", response_class=HTMLResponse, include_in_schema=False)
+    async def control_page() -> str:
+        return resources.files("devices").joinpath("control.html").read_text(encoding="utf-8")
+
+    outer = APIRouter()
+    outer.include_router(api)
+    outer.include_router(page)
+    return outer
+

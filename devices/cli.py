@@ -1,0 +1,189 @@
+"""``coolstove stove …``: talks to the running daemon over its local HTTP API.
+
+The CLI never touches a relay itself: the daemon owns the relays, timers and
+audit log, so a command from here is audited like any other. When nothing
+answers, it says the daemon is not running instead of printing a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import click
+import httpx
+
+from daemon.cli import pass_config
+from daemon.config import Config, http_token
+from daemon.errors import DaemonNotRunning, InputError
+from devices.commands import parse_at, parse_cron, parse_duration
+
+__all__ = ["stove"]
+
+
+def _request(cfg: Config, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    url = cfg.http.base_url + path
+    try:
+        token = http_token(cfg)
+    except OSError as exc:
+        raise DaemonNotRunning(f"cannot read the daemon's HTTP token: {exc}") from exc
+    try:
+        r = httpx.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    except httpx.HTTPError as exc:
+        raise DaemonNotRunning(
+            f"the coolstove daemon is not running (nothing answers on {cfg.http.base_url}); "
+            "start it with `coolstove run` or `systemctl start coolstove`"
+        ) from exc
+    if r.status_code == 401:
+        raise DaemonNotRunning("the daemon refused the HTTP token (set COOLSTOVE_HTTP_TOKEN to the daemon's token)")
+    try:
+        data = r.json()
+    except ValueError:
+        data = {"detail": r.text[:200]}
+    if r.status_code >= 400:
+        detail = data.get("detail") if isinstance(data, dict) else data
+        if isinstance(detail, list):  # pydantic's validation errors
+            detail = "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in detail)
+        raise InputError(str(detail))
+    return data
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    return dt.datetime.fromisoformat(iso).astimezone().strftime("%a %H:%M:%S")
+
+
+@click.group()
+def stove() -> None:
+    """Cut the gas now or later, cancel, schedule, and read the log (through the daemon)."""
+
+
+@stove.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the daemon's JSON.")
+@pass_config
+def status(cfg: Config, as_json: bool) -> None:
+    """Each burner: armed or cutting, relay, countdown, last cut."""
+    data = _request(cfg, "GET", "/api/stove")
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for name, b in data["burners"].items():
+        reach = "" if b["reachable"] is not False else "  UNREACHABLE"
+        line = f"{name:12} {b['state']:8} relay {b['relay']}{reach}"
+        if b["deadline"]:
+            line += f"  cut at {_when(b['deadline'])} ({b['time_left_s']} s)"
+        if b["last_cut"]:
+            line += f"  last cut {_when(b['last_cut']['at'])} by {b['last_cut']['source']} ({b['last_cut']['result']})"
+        click.echo(line)
+    for s in data.get("schedules", []):
+        click.echo(f"schedule {s['id']}: {s['cron']} -> {', '.join(s['burners'])}, next {_when(s['next'])}")
+
+
+@stove.command("off")
+@click.option("--burner", "-b", default="all", show_default=True, help="Burner name, or all.")
+@click.option("--in", "delay", metavar="DURATION", help="Cut after this long: 600, 10m, 1h30m.")
+@click.option("--at", "at", metavar="TIME", help="Cut at HH:MM (next occurrence) or an ISO date-time.")
+@pass_config
+def off(cfg: Config, burner: str, delay: str | None, at: str | None) -> None:
+    """Cut the gas: now, after --in, or at --at."""
+    if delay and at:
+        raise click.UsageError("give --in or --at, not both")
+    body: dict[str, Any] = {"burner": burner}
+    if delay:
+        body["delay_s"] = parse_duration(delay)  # refuse bad input before the daemon sees it
+    if at:
+        parse_at(at)
+        body["at"] = at
+    result = _request(cfg, "POST", "/api/stove/cut", body)
+    if delay or at:
+        for name, st in (result.get("status") or {}).items():
+            click.echo(f"{name}: cut at {_when(st['deadline'])}")
+        return
+    for name, r in (result.get("burners") or {}).items():
+        if r.get("ok"):
+            click.echo(f"{name}: gas cut" + (f" ({r['latency_ms']:.0f} ms)" if r.get("latency_ms") else ""))
+        else:
+            click.echo(f"{name}: FAILED: {r.get('error')}", err=True)
+    if not result.get("ok"):
+        raise click.exceptions.Exit(1)
+
+
+@stove.command("cancel")
+@click.option("--burner", "-b", default="all", show_default=True)
+@pass_config
+def cancel(cfg: Config, burner: str) -> None:
+    """Cancel pending countdowns (schedules stay; see `schedule remove`)."""
+    click.echo(_request(cfg, "POST", "/api/stove/cancel", {"burner": burner}).get("detail", "ok"))
+
+
+@stove.command("extend")
+@click.option("--burner", "-b", default="all", show_default=True)
+@click.option("--by", "by", required=True, metavar="DURATION", help="Time to add: 300, 5m.")
+@pass_config
+def extend(cfg: Config, burner: str, by: str) -> None:
+    """Push a pending countdown back."""
+    result = _request(cfg, "POST", "/api/stove/extend", {"burner": burner, "by_s": parse_duration(by)})
+    for name, st in (result.get("status") or {}).items():
+        click.echo(f"{name}: cut at {_when(st['deadline'])}")
+
+
+@stove.group("schedule")
+def schedule() -> None:
+    """Recurring cuts, e.g. every night at 23:00."""
+
+
+@schedule.command("add")
+@click.argument("when")
+@click.option("--burner", "-b", default="all", show_default=True)
+@pass_config
+def schedule_add(cfg: Config, when: str, burner: str) -> None:
+    """Add a recurring cut: WHEN is HH:MM (every day) or a 5-field cron expression."""
+    cron = parse_cron(when)
+    entry = _request(cfg, "POST", "/api/stove/schedules", {"burner": burner, "cron": cron})
+    click.echo(f"schedule {entry['id']}: {entry['cron']} -> {burner}, next {_when(entry['next'])}")
+
+
+@schedule.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_config
+def schedule_list(cfg: Config, as_json: bool) -> None:
+    """List recurring cuts."""
+    items = _request(cfg, "GET", "/api/stove/schedules")
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    if not items:
+        click.echo("no schedules")
+    for s in items:
+        click.echo(f"{s['id']}  {s['cron']:16} {', '.join(s['burners']):20} next {_when(s['next'])}")
+
+
+@schedule.command("remove")
+@click.argument("schedule_id")
+@pass_config
+def schedule_remove(cfg: Config, schedule_id: str) -> None:
+    """Remove a recurring cut by its id (see `schedule list`)."""
+    _request(cfg, "DELETE", f"/api/stove/schedules/{schedule_id}")
+    click.echo(f"removed {schedule_id}")
+
+
+@stove.command("log")
+@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--burner", "-b", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@pass_config
+def log(cfg: Config, limit: int, burner: str | None, as_json: bool) -> None:
+    """The audit log: every command, its source, result and latency."""
+    params: dict[str, Any] = {"limit": limit} if burner is None else {"limit": limit, "burner": burner}
+    path = f"/api/stove/log?{httpx.QueryParams(params)}"
+    entries = _request(cfg, "GET", path)
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    for e in entries:
+        latency = f"{e['latency_ms']:.0f} ms" if e["latency_ms"] is not None else ""
+        when = dt.datetime.fromisoformat(e["ts"]).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{when}  {e['source']:8} {e['burner']:10} {e['action']:14} {e['result']:9} {latency:>7}  "
+                   f"{e['detail'] or ''}")

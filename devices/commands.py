@@ -1,0 +1,207 @@
+"""Stove commands as every interface sends them, parsed and checked in one place.
+
+MQTT payloads, HTTP bodies and CLI arguments all become a :class:`Command`;
+anything malformed, oversized or out of range raises ``InputError`` with a
+message meant for the person who sent it. There is no "gas on" command.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from croniter import croniter
+
+from daemon.errors import InputError
+
+__all__ = [
+    "ACTIONS",
+    "MAX_DELAY_S",
+    "MAX_PAYLOAD",
+    "SOURCES",
+    "Command",
+    "next_time_of_day",
+    "parse_at",
+    "parse_command",
+    "parse_cron",
+    "parse_duration",
+]
+
+ACTIONS = ("cut", "cancel", "extend")
+SOURCES = ("mqtt", "http", "cli", "timer", "schedule", "voice", "flame", "startup")
+MAX_PAYLOAD = 4096  # bytes; a command is a few dozen
+MAX_DELAY_S = 7 * 24 * 3600  # a week: longer is a mistake, not a plan
+_DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+@dataclass(frozen=True)
+class Command:
+    action: str  # "cut" | "cancel" | "extend"
+    burner: str  # a burner name or "all"
+    delay_s: float | None = None  # cut later, relative
+    at: dt.datetime | None = None  # cut later, absolute (aware)
+    by_s: float | None = None  # extend by
+    request_id: str | None = None
+
+    def deadline(self, now: dt.datetime) -> dt.datetime | None:
+        if self.at is not None:
+            return self.at
+        if self.delay_s is not None:
+            return now + dt.timedelta(seconds=self.delay_s)
+        return None
+
+
+def parse_duration(text: str | float | int) -> float:
+    """``600``, ``"600"``, ``"10m"``, ``"1h30m"``, ``"90s"`` → seconds (0 < s ≤ a week)."""
+    if isinstance(text, bool):
+        raise InputError("a duration must be a number of seconds or like 10m, 1h30m, 90s")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        s = str(text).strip().lower()
+        if len(s) > 32:
+            raise InputError("duration is too long to be a duration")
+        try:
+            seconds = float(s)
+        except ValueError:
+            m = _DURATION_RE.match(s)
+            if not s or not m or not any(m.groups()):
+                raise InputError(f"cannot read duration {text!r}: use seconds or forms like 10m, 1h30m, 90s") from None
+            h, mi, se = (int(g) if g else 0 for g in m.groups())
+            seconds = float(h * 3600 + mi * 60 + se)
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise InputError("duration must be a finite number")
+    if seconds <= 0:
+        raise InputError(f"duration must be positive, got {seconds:g} s")
+    if seconds > MAX_DELAY_S:
+        raise InputError(f"duration {seconds:g} s is longer than a week; use a schedule instead")
+    return seconds
+
+
+def next_time_of_day(hour: int, minute: int, now: dt.datetime) -> dt.datetime:
+    """The next local wall-clock HH:MM strictly after ``now`` (aware)."""
+    local_now = now.astimezone()
+    candidate = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if candidate <= local_now:
+        candidate = (local_now + dt.timedelta(days=1)).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return candidate
+
+
+def parse_at(text: str, now: dt.datetime | None = None) -> dt.datetime:
+    """``"23:00"`` (next occurrence, local time) or an ISO 8601 date-time in the future."""
+    now = now or dt.datetime.now(dt.UTC)
+    if not isinstance(text, str) or len(text) > 64:
+        raise InputError("'at' must be a time like 23:00 or an ISO 8601 date-time")
+    s = text.strip()
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", s)
+    if m:
+        hour, minute = int(m.group(1)), int(m.group(2))
+        if hour > 23 or minute > 59:
+            raise InputError(f"'at' {text!r} is not a time of day")
+        return next_time_of_day(hour, minute, now)
+    try:
+        when = dt.datetime.fromisoformat(s)
+    except ValueError:
+        raise InputError(f"cannot read time {text!r}: use HH:MM or an ISO 8601 date-time") from None
+    if when.tzinfo is None:
+        when = when.astimezone()  # naive = local wall clock
+    if when <= now:
+        raise InputError(f"'at' {text!r} is in the past")
+    if (when - now).total_seconds() > MAX_DELAY_S:
+        raise InputError(f"'at' {text!r} is more than a week away; use a schedule instead")
+    return when
+
+
+def parse_cron(text: str) -> str:
+    """A 5-field cron expression (``"0 23 * * *"``) or ``HH:MM`` for every day."""
+    if not isinstance(text, str) or not text.strip() or len(text) > 100:
+        raise InputError("a schedule is a 5-field cron expression like '0 23 * * *', or HH:MM for every day")
+    s = " ".join(text.split())
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", s)
+    if m:
+        hour, minute = int(m.group(1)), int(m.group(2))
+        if hour > 23 or minute > 59:
+            raise InputError(f"{text!r} is not a time of day")
+        return f"{minute} {hour} * * *"
+    if len(s.split()) != 5 or not croniter.is_valid(s):
+        raise InputError(f"{text!r} is not a 5-field cron expression (minute hour day month weekday)")
+    return s
+
+
+def _burner(raw: Any, burners: tuple[str, ...]) -> str:
+    if not isinstance(raw, str):
+        raise InputError("'burner' must be a string")
+    if raw != "all" and raw not in burners:
+        known = ", ".join((*burners, "all"))
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        raise InputError(f"unknown burner {shown!r} (known: {known})")
+    return raw
+
+
+def parse_command(
+    data: bytes | str | dict[str, Any],
+    *,
+    burners: tuple[str, ...],
+    burner: str | None = None,
+    now: dt.datetime | None = None,
+) -> Command:
+    """Parse a JSON command (``{"action":"cut","delay_s":600}``) addressed to ``burner``.
+
+    ``burner`` comes from the MQTT topic or URL when the payload does not name one.
+    """
+    if isinstance(data, bytes | str):
+        if len(data) > MAX_PAYLOAD:
+            raise InputError(f"command is {len(data)} bytes; the limit is {MAX_PAYLOAD}")
+        try:
+            obj = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"command is not valid JSON: {exc}") from None
+    else:
+        obj = data
+    if not isinstance(obj, dict):
+        raise InputError('command must be a JSON object like {"action":"cut"}')
+    unknown = set(obj) - {"action", "burner", "delay_s", "in", "at", "by_s", "id"}
+    if unknown:
+        raise InputError(f"unknown field(s) in command: {', '.join(sorted(map(str, unknown)))[:200]}")
+    action = obj.get("action")
+    if action not in ACTIONS:
+        if isinstance(action, str) and action.lower() in ("on", "open", "ignite", "light"):
+            raise InputError("coolstove can only cut the gas; lighting the stove is done by hand")
+        raise InputError(f"'action' must be one of {', '.join(ACTIONS)}")
+    target = _burner(obj.get("burner", burner if burner is not None else "all"), burners)
+    if burner is not None and obj.get("burner") not in (None, burner):
+        raise InputError("the payload names a different burner than the topic")
+    request_id = obj.get("id")
+    if request_id is not None and (not isinstance(request_id, str | int) or len(str(request_id)) > 64):
+        raise InputError("'id' must be a short string or number")
+    request_id = None if request_id is None else str(request_id)
+
+    delay = obj.get("delay_s", obj.get("in"))
+    at = obj.get("at")
+    by = obj.get("by_s")
+    if action == "cut":
+        if delay is not None and at is not None:
+            raise InputError("give either 'delay_s' or 'at', not both")
+        if by is not None:
+            raise InputError("'by_s' belongs to the extend action")
+        if delay is not None:
+            if not isinstance(delay, int | float | str) or isinstance(delay, bool):
+                raise InputError("'delay_s' must be a number of seconds")
+            return Command("cut", target, delay_s=parse_duration(delay), request_id=request_id)
+        if at is not None:
+            return Command("cut", target, at=parse_at(at, now), request_id=request_id)
+        return Command("cut", target, request_id=request_id)
+    if delay is not None or at is not None:
+        raise InputError(f"'{action}' takes no 'delay_s' or 'at'")
+    if action == "extend":
+        if by is None:
+            raise InputError("'extend' needs 'by_s', the seconds to add to the countdown")
+        if not isinstance(by, int | float | str) or isinstance(by, bool):
+            raise InputError("'by_s' must be a number of seconds")
+        return Command("extend", target, by_s=parse_duration(by), request_id=request_id)
+    if by is not None:
+        raise InputError("'cancel' takes no 'by_s'")
+    return Command("cancel", target, request_id=request_id)

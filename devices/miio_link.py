@@ -1,0 +1,258 @@
+"""The one place where python-miio (blocking sockets) crosses into asyncio.
+
+Each device gets a :class:`MiioLink`: its own ``ThreadPoolExecutor(max_workers=1)``
+(so calls to one device run one at a time, in order, and never block the loop),
+an ``asyncio.Lock`` in front of it (so waiting callers queue in the loop, not in
+the executor), and an outer ``asyncio.timeout`` per call as a safety net over
+python-miio's own short socket timeout. A timeout cannot stop the worker
+thread; the single worker means a late call still finishes before the next one
+starts.
+
+python-miio's exceptions are translated here and nowhere else:
+
+* no answer, no handshake, a wrong token (a real device silently drops packets
+  sealed with another token; python-miio then times out, or fails the checksum),
+  socket errors, unreadable packets → :class:`DeviceUnavailable`;
+* an error reply (``DeviceError``, also a ``RecoverableError`` that stayed an
+  error after the retries) or a MIoT per-property result ``code != 0`` →
+  :class:`DeviceRejected`.
+
+The token is a secret: no message built here contains it (every text is
+scrubbed anyway), and the ``miio`` logger is held at INFO or above, because
+python-miio logs at DEBUG what the device returns in its hello answer — which
+is the token itself for a device that is not yet provisioned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import construct
+from miio import MiotDevice
+from miio.exceptions import DeviceError as MiioDeviceError
+from miio.exceptions import DeviceException, PayloadDecodeException, RecoverableError
+from miio.miioprotocol import MiIOProtocol
+from miio.protocol import Message
+
+from daemon.errors import DeviceError, DeviceRejected, DeviceUnavailable
+
+__all__ = ["MIIO_PORT", "MiioLink", "guard_miio_logging"]
+
+_LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MIIO_PORT = 54321  # hard-coded in python-miio, for the handshake and for commands
+_HELLO = bytes.fromhex("21310020" + "ff" * 28)
+_HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def guard_miio_logging() -> None:
+    """Keep python-miio's loggers at INFO or above (its DEBUG output can carry the token).
+
+    Set on the ``miio`` logger itself, so it holds even when the daemon puts
+    the root logger at DEBUG; its child loggers (``miio.miioprotocol``, …)
+    inherit it as long as nobody sets them lower explicitly.
+    """
+    miio_logger = logging.getLogger("miio")
+    if miio_logger.level == logging.NOTSET or miio_logger.level < logging.INFO:
+        miio_logger.setLevel(logging.INFO)
+
+
+guard_miio_logging()
+
+
+class _BoundedProtocol(MiIOProtocol):
+    """``MiIOProtocol`` whose handshake obeys the configured timeout.
+
+    In python-miio 0.5.12 ``send_handshake()`` calls the static
+    ``MiIOProtocol.discover(ip)``, whose socket timeout is hard-coded to 5 s
+    (not ``self._timeout``), and a failed handshake is not retried by
+    ``send()``. So an unreachable device costs 5 s per call whatever
+    ``timeout=`` says, and a device whose first hello got lost fails at once.
+    This subclass replaces only the handshake: up to ``handshake_attempts``
+    hellos, each waiting ``timeout`` seconds, to the device's address (no
+    broadcast). Unreachable therefore fails after
+    ``handshake_attempts * timeout`` and the whole call stays below
+    :attr:`MiioLink.call_bound_s`. It also does not log the hello answer,
+    whose checksum field is the token on an unprovisioned device
+    (python-miio's own handshake logs it at DEBUG). Everything else —
+    encryption, ids, ``send()`` retries — is python-miio's.
+    """
+
+    def __init__(self, ip: str, token: str, *, timeout: float, handshake_attempts: int) -> None:
+        super().__init__(ip, token, timeout=timeout)  # type: ignore[arg-type]
+        self.handshake_attempts = max(1, handshake_attempts)
+
+    def send_handshake(self, *, retry_count: int = 0) -> Any:  # noqa: ARG002 (signature of the base)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(self._timeout)
+            for _ in range(self.handshake_attempts):
+                try:
+                    sock.sendto(_HELLO, (self.ip, self.port))
+                    data = sock.recv(1024)
+                except TimeoutError:
+                    continue
+                except OSError as exc:
+                    raise DeviceException(f"cannot send to {self.ip}: {exc.strerror or exc}") from exc
+                if len(data) != 32 or data[:4] != _HELLO[:4]:
+                    continue  # not a hello answer
+                try:
+                    m = Message.parse(data)
+                except construct.ConstructError:
+                    continue
+                self._device_id = m.header.value.device_id
+                self._device_ts = m.header.value.ts
+                self._discovered = True
+                return m
+        raise DeviceException(
+            f"Unable to discover the device {self.ip} "
+            f"({self.handshake_attempts} hello(s), {self._timeout:g} s each)"
+        )
+
+
+class MiioLink:
+    """One miio/MIoT device, driven from asyncio.
+
+    ``timeout_s`` is python-miio's per-packet timeout, ``retries`` its retry
+    count (each retry of a command re-does the handshake); keep both small.
+    ``model`` is passed to python-miio so it never asks the device
+    (``miIO.info``) first.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        token: str,
+        *,
+        model: str,
+        timeout_s: float = 1.0,
+        retries: int = 2,
+        name: str | None = None,
+    ) -> None:
+        if not _HEX32.match(token or ""):
+            raise ValueError("a miio token is 32 hexadecimal characters")  # the token is not repeated
+        self.host = host
+        self.name = name or host
+        self.timeout_s = float(timeout_s)
+        self.retries = int(retries)
+        self._token = token.lower()
+        handshake_attempts = min(self.retries + 1, 2)
+        #: Outer bound of one call: python-miio tries ``retries + 1`` sends; each may need
+        #: a fresh handshake of up to ``handshake_attempts`` hellos; every wait is ``timeout_s``.
+        self.call_bound_s = (self.retries + 1) * (handshake_attempts + 1) * self.timeout_s + 0.5
+        device = MiotDevice(host, token, timeout=self.timeout_s, model=model, mapping={})  # type: ignore[arg-type]
+        device.retry_count = self.retries
+        device._protocol = _BoundedProtocol(  # noqa: SLF001 (the one documented override)
+            host, token, timeout=self.timeout_s, handshake_attempts=handshake_attempts
+        )
+        self._device = device
+        self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"miio-{self.name}"
+        )
+        self._lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<MiioLink {self.name} {self.host}>"
+
+    # ------------------------------------------------------------ calls
+    async def call(self, what: str, func: Callable[[MiotDevice], T]) -> T:
+        """Run ``func(device)`` on this device's worker thread; errors become DeviceError.
+
+        ``what`` names the operation in error messages ("set 2.1").
+        """
+        if self._executor is None:
+            raise DeviceUnavailable(f"{self.name} ({self.host}): link closed")
+        guard_miio_logging()
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            bound = asyncio.timeout(self.call_bound_s)
+            try:
+                async with bound:
+                    return await loop.run_in_executor(self._executor, func, self._device)
+            except TimeoutError as exc:  # an OSError: test it first
+                if bound.expired():
+                    raise DeviceUnavailable(
+                        f"{self.name} ({self.host}): no answer to {what} within {self.call_bound_s:g} s"
+                    ) from exc
+                raise self._translate(what, exc) from exc
+            except (DeviceException, OSError, construct.ConstructError) as exc:
+                raise self._translate(what, exc) from exc
+
+    def _translate(self, what: str, exc: BaseException) -> DeviceError:
+        where = f"{self.name} ({self.host})"
+        if isinstance(exc, MiioDeviceError):
+            return DeviceRejected(self._scrub(f"{where} refused {what}: {_error_text(exc)}"))
+        if isinstance(exc, DeviceException) and isinstance(exc.__cause__, RecoverableError):
+            cause = exc.__cause__
+            return DeviceRejected(self._scrub(f"{where} refused {what} after retries: {_error_text(cause)}"))
+        if isinstance(exc, PayloadDecodeException):
+            return DeviceUnavailable(f"{where}: unreadable answer to {what}")
+        if isinstance(exc, construct.ConstructError):
+            return DeviceUnavailable(f"{where}: malformed packet in answer to {what}")
+        reason = str(exc) or type(exc).__name__
+        return DeviceUnavailable(self._scrub(f"{where}: no usable answer to {what} ({reason})"))
+
+    def _scrub(self, text: str) -> str:
+        return re.sub(re.escape(self._token), "<token>", text, flags=re.IGNORECASE)
+
+    # ------------------------------------------------------------ MIoT properties
+    async def get_properties(self, *props: tuple[int, int]) -> list[Any]:
+        """Values of MIoT properties ``(siid, piid)``, in order; a per-property error is a refusal."""
+        what = "get " + ",".join(f"{s}.{p}" for s, p in props)
+        request = [{"did": f"{s}-{p}", "siid": s, "piid": p} for s, p in props]
+        answer = await self.call(what, lambda dev: dev.send("get_properties", request))
+        items = _result_items(answer, props, self.name, what)
+        values = []
+        for (siid, piid), item in zip(props, items, strict=True):
+            if "value" not in item:
+                raise DeviceRejected(f"{self.name} ({self.host}) answered {what} without a value for {siid}.{piid}")
+            values.append(item["value"])
+        return values
+
+    async def get_property(self, siid: int, piid: int) -> Any:
+        (value,) = await self.get_properties((siid, piid))
+        return value
+
+    async def set_property(self, siid: int, piid: int, value: Any) -> None:
+        """Write one MIoT property; the device's per-property code must be 0."""
+        what = f"set {siid}.{piid}={value!r}"
+        answer = await self.call(what, lambda dev: dev.set_property_by(siid, piid, value))
+        _result_items(answer, ((siid, piid),), self.name, what)
+
+    # ------------------------------------------------------------ lifecycle
+    async def close(self) -> None:
+        """Stop the worker thread (a call still running finishes on its own, bounded by the timeout)."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _error_text(exc: MiioDeviceError) -> str:
+    code = getattr(exc, "code", None)
+    message = getattr(exc, "message", None)
+    if code is None and message is None:
+        return str(exc) or type(exc).__name__
+    return f"error {code}" + (f" ({message})" if message else "")
+
+
+def _result_items(answer: Any, props: Any, name: str, what: str) -> list[dict[str, Any]]:
+    """The per-property results of a MIoT answer; any ``code != 0`` raises DeviceRejected."""
+    props = list(props)
+    if not isinstance(answer, list) or len(answer) != len(props) or not all(isinstance(i, dict) for i in answer):
+        raise DeviceRejected(f"{name}: unexpected answer to {what}: {str(answer)[:200]}")
+    items: list[dict[str, Any]] = []
+    for (siid, piid), item in zip(props, answer, strict=True):
+        if item.get("siid", siid) != siid or item.get("piid", piid) != piid:
+            raise DeviceRejected(f"{name}: answer to {what} is about {item.get('siid')}.{item.get('piid')}")
+        code = item.get("code", 0)
+        if code != 0:
+            raise DeviceRejected(f"{name} refused {what}: property {siid}.{piid} code {code}")
+        items.append(item)
+    return items
+

@@ -1,0 +1,382 @@
+"""The stove guard's state machine: burners are *armed* (usable) or being *cut*.
+
+A cut energises the relay (NC wiring breaks the flame-failure loop, exactly
+like a flame-out), holds it for ``pulse_s``, releases it and reads it back.
+Nothing here can turn gas on: releasing the relay only lets a person relight
+the burner by hand. Wiring is translated here and nowhere else, so no one ever
+sees the inverted switch.
+
+Safety rules this module keeps:
+- the pulse is bounded twice: by the daemon's own release (in ``finally``, so a
+  cancelled or failed cut still releases) and, where the device has one, by the
+  device's own off-delay, so a crash of the daemon cannot keep the gas cut;
+- a release that fails is retried in the background until it succeeds;
+- at start every relay is read and released unless a cut is in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.config import Burner, Config
+from daemon.errors import DeviceError, DeviceUnavailable, InputError
+from devices.audit import AuditLog
+from devices.commands import Command
+from devices.relay import Relay, make_relay
+
+__all__ = ["BurnerGuard", "Stove"]
+
+_LOGGER = logging.getLogger(__name__)
+RELEASE_RETRY_MAX_S = 30.0
+DEVICE_PULSE_MARGIN_S = 2.0
+
+Listener = Callable[[str], Awaitable[None] | None]
+
+
+@dataclass
+class LastCut:
+    at: dt.datetime
+    source: str
+    result: str  # ok | failed
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "source": self.source, "result": self.result, "detail": self.detail}
+
+
+@dataclass
+class BurnerGuard:
+    """One burner: its relay, its lock, and what the world should know about it."""
+
+    cfg: Burner
+    relay: Relay
+    cutting: bool = False
+    energised: bool | None = None  # coil state as last read
+    reachable: bool | None = None
+    last_cut: LastCut | None = None
+    last_error: str | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    release_task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    @property
+    def cut_level(self) -> bool:
+        """The coil state that cuts the gas: energised on NC wiring, released on NO."""
+        return self.cfg.wiring == "nc"
+
+    @property
+    def gas_cut(self) -> bool | None:
+        if self.energised is None:
+            return None
+        return self.energised == self.cut_level
+
+
+class Stove:
+    """All burners, the commands on them, and the listeners that publish their state."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        audit: AuditLog,
+        *,
+        relays: dict[str, Relay] | None = None,
+        mqtt_relay_cfg: object | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.audit = audit
+        relays = relays or {}
+        self.burners: dict[str, BurnerGuard] = {
+            b.name: BurnerGuard(b, relays.get(b.name) or make_relay(b, mqtt_relay_cfg or cfg.mqtt))
+            for b in cfg.burners
+        }
+        self._listeners: list[Listener] = []
+        self.timers: Any = None  # devices.timers.Timers, attached by the daemon
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    # ------------------------------------------------------------ listeners
+    def add_listener(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    async def changed(self, name: str) -> None:
+        for fn in list(self._listeners):
+            try:
+                res = fn(name)
+                if asyncio.iscoroutine(res):
+                    await res
+            except Exception:
+                _LOGGER.exception("state listener failed for %s", name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.burners)
+
+    def targets(self, burner: str) -> list[BurnerGuard]:
+        if burner == "all":
+            return list(self.burners.values())
+        try:
+            return [self.burners[burner]]
+        except KeyError:
+            raise InputError(f"unknown burner {burner!r} (known: {', '.join((*self.burners, 'all'))})") from None
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Connect every relay and reconcile: nothing may stay energised without a cut."""
+        for g in self.burners.values():
+            await g.relay.start()
+        await asyncio.gather(*(self.reconcile(g) for g in self.burners.values()))
+
+    async def reconcile(self, g: BurnerGuard) -> None:
+        if g.cutting:
+            return
+        try:
+            coil = await g.relay.read()
+        except DeviceError as exc:
+            self._mark_unreachable(g, exc)
+            self._ensure_released(g)
+            await self.changed(g.name)
+            return
+        g.reachable = True
+        g.energised = coil
+        if coil == g.cut_level:
+            _LOGGER.warning("relay of %s found cutting with no cut in progress: releasing it", g.name)
+            await self.audit.record(source="startup", burner=g.name, action="release", result="ok",
+                                    detail="found energised at start")
+            await self._release(g)
+        await self.changed(g.name)
+
+    async def shutdown(self) -> None:
+        """Release every relay before anything else goes away (MQTT disconnects after this)."""
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for g in self.burners.values():
+            if g.release_task is not None:
+                g.release_task.cancel()
+        for g in self.burners.values():
+            with contextlib.suppress(DeviceError, OSError):
+                await asyncio.wait_for(self._set_rest(g), timeout=5)
+            await self.changed(g.name)
+        for g in self.burners.values():
+            with contextlib.suppress(Exception):
+                await g.relay.stop()
+
+    # ------------------------------------------------------------ commands
+    async def execute(self, cmd: Command, source: str) -> dict[str, Any]:
+        """Carry out one command; every outcome is audited and returned, never raised."""
+        t0 = time.perf_counter()
+        targets = self.targets(cmd.burner)
+        try:
+            if cmd.action == "cut" and cmd.deadline(dt.datetime.now(dt.UTC)) is None:
+                results = await asyncio.gather(*(self.cut(g, source, t0=t0) for g in targets))
+                ok = all(r["ok"] for r in results)
+                return {"ok": ok, "action": "cut", "burners": {g.name: r for g, r in zip(targets, results, strict=True)}}
+            if self.timers is None:
+                raise InputError("timers are not available")
+            if cmd.action == "cut":
+                when = cmd.deadline(dt.datetime.now(dt.UTC))
+                assert when is not None
+                for g in targets:
+                    self.timers.set_deadline(g.name, when)
+                detail = f"deadline {when.isoformat()}"
+            elif cmd.action == "cancel":
+                cancelled = [g.name for g in targets if self.timers.cancel(g.name)]
+                detail = f"cancelled: {', '.join(cancelled) or 'nothing was pending'}"
+            else:  # extend
+                assert cmd.by_s is not None
+                missing = [g.name for g in targets if self.timers.deadline(g.name) is None]
+                if missing:
+                    raise InputError(f"no countdown to extend on {', '.join(missing)}")
+                for g in targets:
+                    self.timers.extend(g.name, cmd.by_s)
+                detail = f"extended by {cmd.by_s:g} s"
+        except InputError as exc:
+            await self._audit_all(targets, source, cmd.action, "rejected", str(exc), t0)
+            return {"ok": False, "action": cmd.action, "error": str(exc)}
+        await self._audit_all(targets, source, cmd.action if cmd.action != "cut" else "cut_later", "ok", detail, t0)
+        for g in targets:
+            await self.changed(g.name)
+        return {"ok": True, "action": cmd.action, "detail": detail, "status": {g.name: self.status(g.name) for g in targets}}
+
+    async def _audit_all(
+        self, targets: list[BurnerGuard], source: str, action: str, result: str, detail: str, t0: float
+    ) -> None:
+        latency = (time.perf_counter() - t0) * 1000
+        for g in targets:
+            await self.audit.record(source=source, burner=g.name, action=action, result=result,
+                                    detail=detail, latency_ms=latency)
+
+    async def reject(self, source: str, burner: str, action: str, error: str) -> None:
+        """Audit a command that never became a Command (malformed input)."""
+        await self.audit.record(source=source, burner=burner, action=action or "?", result="rejected", detail=error)
+
+    async def cut(self, g: BurnerGuard, source: str, *, t0: float | None = None) -> dict[str, Any]:
+        """Energise now; the hold, release and read-back go on in the background.
+
+        Returns as soon as the relay confirmed it is cutting (or failed to), so
+        a caller hears "gas cut" in milliseconds, not after the pulse. A second
+        cut during a pulse is a no-op.
+        """
+        t0 = time.perf_counter() if t0 is None else t0
+        if g.cutting:
+            await self.audit.record(source=source, burner=g.name, action="cut", result="ok",
+                                    detail="already cutting", latency_ms=(time.perf_counter() - t0) * 1000)
+            return {"ok": True, "detail": "already cutting"}
+        if self._closing:
+            return {"ok": False, "error": "the daemon is stopping"}
+        g.cutting = True  # claimed before the first await: two cuts cannot both start
+        confirmed: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(self._pulse(g, source, t0, confirmed))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(confirmed)
+
+    async def wait_idle(self) -> None:
+        """Wait until every pulse in progress has released (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _pulse(
+        self, g: BurnerGuard, source: str, t0: float, confirmed: asyncio.Future[dict[str, Any]]
+    ) -> None:
+        started = dt.datetime.now(dt.UTC)
+        latency: float | None = None
+        try:
+            async with g.lock:
+                if g.release_task is not None:
+                    g.release_task.cancel()
+                    g.release_task = None
+                try:
+                    auto_off = g.cfg.pulse_s + DEVICE_PULSE_MARGIN_S if g.cut_level else None
+                    await g.relay.set(g.cut_level, auto_off_s=auto_off)
+                    latency = (time.perf_counter() - t0) * 1000
+                    g.energised, g.reachable, g.last_error = g.cut_level, True, None
+                    _LOGGER.info("gas cut on %s (source %s, %.0f ms)", g.name, source, latency)
+                    if not confirmed.done():
+                        confirmed.set_result({"ok": True, "latency_ms": round(latency, 1)})
+                    await self.changed(g.name)
+                    await asyncio.sleep(g.cfg.pulse_s)
+                except DeviceError as exc:
+                    self._mark_unreachable(g, exc)
+                    g.last_cut = LastCut(started, source, "failed", str(exc))
+                    _LOGGER.error("cut on %s failed: %s", g.name, exc)
+                    if not confirmed.done():
+                        confirmed.set_result({"ok": False, "error": str(exc)})
+                    await self.audit.record(source=source, burner=g.name, action="cut", result="failed",
+                                            detail=str(exc), latency_ms=(time.perf_counter() - t0) * 1000)
+                    return
+                finally:
+                    released = await self._release(g)
+                    g.cutting = False
+                    await self.changed(g.name)
+            g.last_cut = LastCut(started, source, "ok", None if released else "release pending")
+            await self.audit.record(source=source, burner=g.name, action="cut", result="ok",
+                                    detail=f"pulse {g.cfg.pulse_s:g} s" + ("" if released else "; release retrying"),
+                                    latency_ms=latency)
+            await self.changed(g.name)
+        finally:
+            g.cutting = False
+            if not confirmed.done():
+                confirmed.set_result({"ok": False, "error": "cut interrupted before the relay answered"})
+
+    # ------------------------------------------------------------ release
+    async def _set_rest(self, g: BurnerGuard) -> None:
+        await g.relay.set(not g.cut_level)
+        g.energised = not g.cut_level
+        g.reachable = True
+
+    async def _release(self, g: BurnerGuard) -> bool:
+        """Release and read back; on failure keep retrying in the background."""
+        try:
+            await self._set_rest(g)
+            return True
+        except DeviceError as exc:
+            self._mark_unreachable(g, exc)
+            _LOGGER.error("release of %s failed (%s); retrying until it succeeds", g.name, exc)
+            self._ensure_released(g)
+            return False
+
+    def _ensure_released(self, g: BurnerGuard) -> None:
+        if self._closing or (g.release_task is not None and not g.release_task.done()):
+            return
+        g.release_task = asyncio.ensure_future(self._release_loop(g))
+
+    async def _release_loop(self, g: BurnerGuard) -> None:
+        delay = 0.5
+        while True:
+            await asyncio.sleep(delay)
+            if g.cutting:
+                return
+            try:
+                async with g.lock:
+                    await self._set_rest(g)
+            except DeviceError as exc:
+                self._mark_unreachable(g, exc)
+                delay = min(delay * 2, RELEASE_RETRY_MAX_S)
+                continue
+            _LOGGER.info("relay of %s released after retrying", g.name)
+            await self.changed(g.name)
+            return
+
+    def _mark_unreachable(self, g: BurnerGuard, exc: DeviceError) -> None:
+        reachable = not isinstance(exc, DeviceUnavailable)  # a refusal is still an answer
+        if g.reachable is not False and not reachable:
+            _LOGGER.warning("relay of %s unreachable: %s", g.name, exc)
+        g.reachable = reachable
+        g.last_error = str(exc)
+
+    async def poll(self) -> None:
+        """Read every idle relay once: keeps reachability true and catches stuck coils."""
+        for g in self.burners.values():
+            if g.cutting or self._closing:
+                continue
+            try:
+                coil = await g.relay.read()
+            except DeviceError as exc:
+                was = g.reachable
+                self._mark_unreachable(g, exc)
+                if was is not False:
+                    await self.changed(g.name)
+                continue
+            was = (g.reachable, g.energised)
+            g.reachable, g.energised = True, coil
+            if coil == g.cut_level and not g.cutting:
+                _LOGGER.warning("relay of %s is cutting with no cut in progress: releasing it", g.name)
+                await self._release(g)
+            if was != (g.reachable, g.energised):
+                if was[0] is False:
+                    _LOGGER.info("relay of %s reachable again", g.name)
+                await self.changed(g.name)
+
+    # ------------------------------------------------------------ status
+    def status(self, name: str) -> dict[str, Any]:
+        g = self.burners[name]
+        deadline = self.timers.deadline(name) if self.timers is not None else None
+        now = dt.datetime.now(dt.UTC)
+        return {
+            "burner": name,
+            "state": "cutting" if g.cutting else "armed",
+            "relay": "unknown" if g.energised is None else ("energised" if g.energised else "released"),
+            "gas_cut": g.gas_cut,
+            "reachable": g.reachable,
+            "deadline": deadline.isoformat() if deadline else None,
+            "time_left_s": max(0, round((deadline - now).total_seconds())) if deadline else None,
+            "last_cut": g.last_cut.as_dict() if g.last_cut else None,
+            "last_error": g.last_error,
+            "driver": g.cfg.driver,
+            "pulse_s": g.cfg.pulse_s,
+        }
+
+    def status_all(self) -> dict[str, Any]:
+        return {name: self.status(name) for name in self.burners}

@@ -1,0 +1,40 @@
+"""Mi Home / XiaoAI voice: a relay-less "virtual switch" channel whose *off* means *cut*.
+
+This is the blog's trick without Mi Home automations: "小爱同学，十分钟后关闭燃气灶"
+switches the virtual channel off (now or later, the timer lives in Mi Home);
+coolstove sees the off, cuts the burner, and puts the virtual switch back on so
+the next voice command works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from daemon.errors import DeviceError
+from devices.stove import BurnerGuard, Stove
+
+__all__ = ["watch_voice"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+async def watch_voice(stove: Stove, g: BurnerGuard) -> None:
+    """Poll the virtual switch of one burner; returns only when cancelled."""
+    interval = g.cfg.voice_poll_s
+    failing = False
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            state = await g.relay.read_voice()
+            if state is None:
+                return
+            if state is False:
+                _LOGGER.info("voice switch of %s turned off: cutting", g.name)
+                await g.relay.set_voice(True)
+                await stove.cut(g, "voice")
+            failing = False
+        except DeviceError as exc:
+            if not failing:
+                _LOGGER.warning("voice switch of %s unreadable: %s", g.name, exc)
+            failing = True

@@ -1,0 +1,40 @@
+"""A stove on simulated relays, in a temporary data folder."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from daemon.config import Burner, Config, StorageConfig
+from daemon.database import Database
+from devices.audit import AuditLog
+from devices.relay import SimulatedRelay
+from devices.stove import Stove
+from devices.timers import Timers
+
+
+def make_cfg(tmp_path: Path, **burner_kw: object) -> Config:
+    burners = (
+        replace(Burner(name="left", pulse_s=0.3), **burner_kw),  # type: ignore[arg-type]
+        replace(Burner(name="right", pulse_s=0.3), **burner_kw),  # type: ignore[arg-type]
+    )
+    return Config(burners=burners, storage=StorageConfig(data_dir=tmp_path))
+
+
+class Rig:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.db = Database(f"sqlite:///{cfg.storage.stove_db}")
+        self.db.start()
+        self.relays = {b.name: SimulatedRelay(b.name) for b in cfg.burners}
+        self.stove = Stove(cfg, AuditLog(self.db), relays=dict(self.relays))
+        self.timers = Timers(cfg.storage.stove_db, self.stove)
+
+    async def start(self) -> None:
+        await self.stove.start()
+        self.timers.start()
+
+    async def stop(self) -> None:
+        self.timers.shutdown()
+        await self.stove.shutdown()
+        self.db.close()
