@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 import aiomqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from daemon.config import Config
 from daemon.errors import InputError
@@ -48,6 +49,7 @@ class MqttLink:
         self.base = self.mqtt.base_topic
         self.client: aiomqtt.Client | None = None
         self.connected = asyncio.Event()
+        self.ready = asyncio.Event()  # subscribed, online, discovery and state published
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         stove.add_listener(self.publish_state)
@@ -63,6 +65,7 @@ class MqttLink:
             keepalive=self.mqtt.keepalive,
             will=aiomqtt.Will(f"{self.base}/status", b"offline", qos=1, retain=True),
             timeout=10,
+            protocol=aiomqtt.ProtocolVersion.V5,  # for retain-as-published, see _on_connect
         )
 
     async def run(self) -> None:
@@ -74,11 +77,12 @@ class MqttLink:
             try:
                 async with client:
                     self.client = client
+                    self.connected.set()
                     await self._on_connect(client)
+                    self.ready.set()
                     if failing:
                         _LOGGER.info("MQTT broker %s:%s reachable again", self.mqtt.host, self.mqtt.port)
                     failing, delay = False, 1.0
-                    self.connected.set()
                     async for message in client.messages:
                         self._dispatch(message)
             except aiomqtt.MqttError as exc:
@@ -87,6 +91,7 @@ class MqttLink:
                 failing = True
             finally:
                 self.connected.clear()
+                self.ready.clear()
                 self.client = None
             if self._stopping:
                 return
@@ -94,7 +99,10 @@ class MqttLink:
             delay = min(delay * 2, 30.0)
 
     async def _on_connect(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(f"{self.base}/+/command", qos=1)
+        # MQTT 5 "retain as published": a command published with the retain flag
+        # reaches us flagged even while we are subscribed, so it can be refused
+        # the first time, not only when the broker replays it after a reconnect.
+        await client.subscribe(f"{self.base}/+/command", options=SubscribeOptions(qos=1, retainAsPublished=True))
         await client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
         if self.flame is not None and self.cfg.flame.topic:
             await client.subscribe(self.cfg.flame.topic, qos=1)

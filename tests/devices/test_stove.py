@@ -86,9 +86,9 @@ async def test_unreachable_relay_fails_clearly_and_is_audited(rig: Rig) -> None:
     result = await rig.stove.execute(cmd({"action": "cut", "burner": "left"}), "http")
     assert result["ok"] is False
     assert "offline" in result["burners"]["left"]["error"]
+    await rig.stove.wait_idle()
     st = rig.stove.status("left")
     assert st["reachable"] is False and st["state"] == "armed"
-    await rig.stove.wait_idle()
     log = await rig.stove.audit.recent()
     assert log[0].result == "failed"
     relay.offline = False
