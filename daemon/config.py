@@ -234,7 +234,8 @@ def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
         try:
             return kind(text)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from exc
+            names = {int: "an integer", float: "a number"}
+            raise ConfigError(f"{where}: expected {names.get(kind, kind.__name__)}, got {value!r}") from exc
     if kind is bool and not isinstance(value, bool):
         raise ConfigError(f"{where}: expected true/false, got {value!r}")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -351,6 +352,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
             raise ConfigError(f"environment override for unknown section {section!r}")
 
     def section(name: str, cls: type) -> Any:
+        if not isinstance(raw.get(name, {}), Mapping):
+            raise ConfigError(f"[{name}] must be a table")
         merged = dict(raw.get(name, {}))
         merged.update(overrides.get(name, {}))
         return _build(cls, name, merged)
