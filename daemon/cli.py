@@ -105,9 +105,12 @@ def _register_subcommands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from daemon.logging import setup_logging
+
+    setup_logging("WARNING")  # `run` raises it to the configured level
     _register_subcommands()
     try:
-        cli.main(args=argv, prog_name="coolstove", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="coolstove", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -121,8 +124,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    if isinstance(rc, int) and rc != 0:
+        sys.exit(rc)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+if __name__ == "__main__":  # pragma: no cover - `python -m daemon.cli`
+    from daemon.cli import main as _main  # the importable module, not this __main__ copy
+
+    _main()
 

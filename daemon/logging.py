@@ -11,7 +11,10 @@ import os
 
 __all__ = ["setup_logging"]
 
-QUIET = ("mqtt", "aiomqtt", "miio", "apscheduler", "uvicorn.access", "httpx", "httpcore", "sqlalchemy", "alembic")
+# python-miio logs its own timeouts at ERROR; they reach us as DeviceError with the same text.
+QUIET = {"mqtt": "WARNING", "aiomqtt": "WARNING", "miio": "CRITICAL", "apscheduler": "WARNING",
+         "uvicorn.access": "WARNING", "httpx": "WARNING", "httpcore": "WARNING", "sqlalchemy": "WARNING",
+         "alembic": "WARNING"}
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -25,6 +28,6 @@ def setup_logging(level: str = "INFO") -> None:
             "formatters": {"plain": {"format": fmt}},
             "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
             "root": {"level": level, "handlers": ["stderr"]},
-            "loggers": {name: {"level": "WARNING"} for name in QUIET},
+            "loggers": {name: {"level": lvl} for name, lvl in QUIET.items()},
         }
     )

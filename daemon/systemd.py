@@ -20,9 +20,9 @@ def notify(message: str) -> bool:
         path = "\0" + path[1:]  # abstract namespace
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.connect(path)
-            sock.sendall(message.encode())
-    except OSError:
+            sock.setblocking(False)  # a reader that stopped reading must never stall the event loop
+            sock.sendto(message.encode(), path)
+    except OSError:  # includes BlockingIOError: a full queue drops this one ping
         return False
     return True
 

@@ -61,15 +61,19 @@ def make_router(stove: Stove, token: str) -> APIRouter:
         if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
+    def source(x_coolstove_source: str | None = Header(None, max_length=16)) -> str:
+        """The audit source: the CLI says so; any other client is "http"."""
+        return "cli" if x_coolstove_source == "cli" else "http"
+
     api = APIRouter(prefix="/api/stove", tags=["stove"], dependencies=[Depends(auth)])
 
-    async def run(body: dict[str, Any]) -> dict[str, Any]:
+    async def run(body: dict[str, Any], src: str) -> dict[str, Any]:
         try:
             cmd = parse_command(body, burners=stove.names)
         except InputError as exc:
-            await stove.reject("http", str(body.get("burner", "all"))[:64], str(body.get("action")), str(exc))
+            await stove.reject(src, str(body.get("burner", "all"))[:64], str(body.get("action")), str(exc))
             raise HTTPException(422, str(exc)) from None
-        result = await stove.execute(cmd, "http")
+        result = await stove.execute(cmd, src)
         if not result["ok"] and "error" in result:
             raise HTTPException(409, result["error"])
         return result
@@ -79,42 +83,42 @@ def make_router(stove: Stove, token: str) -> APIRouter:
         return {"burners": stove.status_all(), "schedules": stove.timers.schedules() if stove.timers else []}
 
     @api.post("/cut", response_model=Result, summary="Cut the gas now, after a delay, or at a time")
-    async def cut(req: CutRequest) -> dict[str, Any]:
+    async def cut(req: CutRequest, src: str = Depends(source)) -> dict[str, Any]:
         body: dict[str, Any] = {"action": "cut", "burner": req.burner}
         if req.delay_s is not None:
             body["delay_s"] = req.delay_s
         if req.at is not None:
             body["at"] = req.at
-        return await run(body)
+        return await run(body, src)
 
     @api.post("/cancel", response_model=Result, summary="Cancel pending countdowns")
-    async def cancel(req: BurnerRequest) -> dict[str, Any]:
-        return await run({"action": "cancel", "burner": req.burner})
+    async def cancel(req: BurnerRequest, src: str = Depends(source)) -> dict[str, Any]:
+        return await run({"action": "cancel", "burner": req.burner}, src)
 
     @api.post("/extend", response_model=Result, summary="Add time to a pending countdown")
-    async def extend(req: ExtendRequest) -> dict[str, Any]:
-        return await run({"action": "extend", "burner": req.burner, "by_s": req.by_s})
+    async def extend(req: ExtendRequest, src: str = Depends(source)) -> dict[str, Any]:
+        return await run({"action": "extend", "burner": req.burner, "by_s": req.by_s}, src)
 
     @api.get("/schedules", summary="Recurring cuts")
     async def schedules() -> list[dict[str, Any]]:
         return stove.timers.schedules()  # type: ignore[no-any-return]
 
     @api.post("/schedules", status_code=201, summary="Add a recurring cut")
-    async def add_schedule(req: ScheduleRequest) -> dict[str, Any]:
+    async def add_schedule(req: ScheduleRequest, src: str = Depends(source)) -> dict[str, Any]:
         try:
             entry = stove.timers.add_schedule(req.burner, req.cron)
         except InputError as exc:
-            await stove.reject("http", req.burner, "schedule_add", str(exc))
+            await stove.reject(src, req.burner, "schedule_add", str(exc))
             raise HTTPException(422, str(exc)) from None
-        await stove.audit.record(source="http", burner=req.burner, action="schedule_add", result="ok",
+        await stove.audit.record(source=src, burner=req.burner, action="schedule_add", result="ok",
                                  detail=f"{entry['id']} {entry['cron']}")
         return entry  # type: ignore[no-any-return]
 
     @api.delete("/schedules/{sid}", summary="Remove a recurring cut")
-    async def remove_schedule(sid: str = Path(..., max_length=16)) -> dict[str, Any]:
+    async def remove_schedule(sid: str = Path(..., max_length=16), src: str = Depends(source)) -> dict[str, Any]:
         if not stove.timers.remove_schedule(sid):
             raise HTTPException(404, f"no schedule {sid!r}")
-        await stove.audit.record(source="http", burner="all", action="schedule_remove", result="ok", detail=sid)
+        await stove.audit.record(source=src, burner="all", action="schedule_remove", result="ok", detail=sid)
         return {"ok": True, "removed": sid}
 
     @api.get("/log", summary="The audit log, newest first")

@@ -29,7 +29,7 @@ def _request(cfg: Config, method: str, path: str, body: dict[str, Any] | None = 
     except OSError as exc:
         raise DaemonNotRunning(f"cannot read the daemon's HTTP token: {exc}") from exc
     try:
-        r = httpx.request(method, url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        r = httpx.request(method, url, json=body, headers={"Authorization": f"Bearer {token}", "X-Coolstove-Source": "cli"}, timeout=30)
     except httpx.HTTPError as exc:
         raise DaemonNotRunning(
             f"the coolstove daemon is not running (nothing answers on {cfg.http.base_url}); "

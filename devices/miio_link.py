@@ -122,8 +122,14 @@ class MiioLink:
     ``timeout_s`` is python-miio's per-packet timeout, ``retries`` its retry
     count (each retry of a command re-does the handshake); keep both small.
     ``model`` is passed to python-miio so it never asks the device
-    (``miIO.info``) first.
+    (``miIO.info``) first. Burners on channels of one device should share one
+    link (:meth:`shared`): the device then sees one request at a time and one
+    sequence of message ids.
+
+    Every call takes a ``label`` (the burner's name) for its error messages.
     """
+
+    _shared: dict[tuple[str, str], MiioLink] = {}
 
     def __init__(
         self,
@@ -133,12 +139,11 @@ class MiioLink:
         model: str,
         timeout_s: float = 1.0,
         retries: int = 2,
-        name: str | None = None,
     ) -> None:
         if not _HEX32.match(token or ""):
             raise ValueError("a miio token is 32 hexadecimal characters")  # the token is not repeated
+        guard_miio_logging()
         self.host = host
-        self.name = name or host
         self.timeout_s = float(timeout_s)
         self.retries = int(retries)
         self._token = token.lower()
@@ -153,21 +158,50 @@ class MiioLink:
         )
         self._device = device
         self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"miio-{self.name}"
+            max_workers=1, thread_name_prefix=f"miio-{host}"
         )
         self._lock = asyncio.Lock()
+        self._users = 0
 
     def __repr__(self) -> str:
-        return f"<MiioLink {self.name} {self.host}>"
+        return f"<MiioLink {self.host}>"
+
+    @classmethod
+    def shared(cls, host: str, token: str, *, model: str, timeout_s: float = 1.0, retries: int = 2) -> MiioLink:
+        """The link to ``host``, made on first use; give it back with :meth:`release`.
+
+        The first user's ``timeout_s``/``retries``/``model`` apply to all.
+        """
+        key = (host, token.lower())
+        link = cls._shared.get(key)
+        if link is None or link.closed:
+            link = cls(host, token, model=model, timeout_s=timeout_s, retries=retries)
+            cls._shared[key] = link
+        link._users += 1
+        return link
+
+    async def release(self) -> None:
+        """One user fewer; the last one closes the link."""
+        self._users -= 1
+        if self._users <= 0:
+            key = (self.host, self._token)
+            if self._shared.get(key) is self:
+                del self._shared[key]
+            await self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._executor is None
 
     # ------------------------------------------------------------ calls
-    async def call(self, what: str, func: Callable[[MiotDevice], T]) -> T:
+    async def call(self, label: str, what: str, func: Callable[[MiotDevice], T]) -> T:
         """Run ``func(device)`` on this device's worker thread; errors become DeviceError.
 
-        ``what`` names the operation in error messages ("set 2.1").
+        ``label`` and ``what`` name the caller and the operation in error messages.
         """
+        where = f"{label} (miio {self.host})"
         if self._executor is None:
-            raise DeviceUnavailable(f"{self.name} ({self.host}): link closed")
+            raise DeviceUnavailable(f"{where}: link closed")
         guard_miio_logging()
         loop = asyncio.get_running_loop()
         async with self._lock:
@@ -177,15 +211,12 @@ class MiioLink:
                     return await loop.run_in_executor(self._executor, func, self._device)
             except TimeoutError as exc:  # an OSError: test it first
                 if bound.expired():
-                    raise DeviceUnavailable(
-                        f"{self.name} ({self.host}): no answer to {what} within {self.call_bound_s:g} s"
-                    ) from exc
-                raise self._translate(what, exc) from exc
+                    raise DeviceUnavailable(f"{where}: no answer to {what} within {self.call_bound_s:g} s") from exc
+                raise self._translate(where, what, exc) from exc
             except (DeviceException, OSError, construct.ConstructError) as exc:
-                raise self._translate(what, exc) from exc
+                raise self._translate(where, what, exc) from exc
 
-    def _translate(self, what: str, exc: BaseException) -> DeviceError:
-        where = f"{self.name} ({self.host})"
+    def _translate(self, where: str, what: str, exc: BaseException) -> DeviceError:
         if isinstance(exc, MiioDeviceError):
             return DeviceRejected(self._scrub(f"{where} refused {what}: {_error_text(exc)}"))
         if isinstance(exc, DeviceException) and isinstance(exc.__cause__, RecoverableError):
@@ -202,32 +233,32 @@ class MiioLink:
         return re.sub(re.escape(self._token), "<token>", text, flags=re.IGNORECASE)
 
     # ------------------------------------------------------------ MIoT properties
-    async def get_properties(self, *props: tuple[int, int]) -> list[Any]:
+    async def get_properties(self, label: str, *props: tuple[int, int]) -> list[Any]:
         """Values of MIoT properties ``(siid, piid)``, in order; a per-property error is a refusal."""
         what = "get " + ",".join(f"{s}.{p}" for s, p in props)
         request = [{"did": f"{s}-{p}", "siid": s, "piid": p} for s, p in props]
-        answer = await self.call(what, lambda dev: dev.send("get_properties", request))
-        items = _result_items(answer, props, self.name, what)
+        answer = await self.call(label, what, lambda dev: dev.send("get_properties", request))
+        items = _result_items(answer, props, label, what)
         values = []
         for (siid, piid), item in zip(props, items, strict=True):
             if "value" not in item:
-                raise DeviceRejected(f"{self.name} ({self.host}) answered {what} without a value for {siid}.{piid}")
+                raise DeviceRejected(f"{label}: answer to {what} has no value for {siid}.{piid}")
             values.append(item["value"])
         return values
 
-    async def get_property(self, siid: int, piid: int) -> Any:
-        (value,) = await self.get_properties((siid, piid))
+    async def get_property(self, label: str, siid: int, piid: int) -> Any:
+        (value,) = await self.get_properties(label, (siid, piid))
         return value
 
-    async def set_property(self, siid: int, piid: int, value: Any) -> None:
+    async def set_property(self, label: str, siid: int, piid: int, value: Any) -> None:
         """Write one MIoT property; the device's per-property code must be 0."""
         what = f"set {siid}.{piid}={value!r}"
-        answer = await self.call(what, lambda dev: dev.set_property_by(siid, piid, value))
-        _result_items(answer, ((siid, piid),), self.name, what)
+        answer = await self.call(label, what, lambda dev: dev.set_property_by(siid, piid, value))
+        _result_items(answer, ((siid, piid),), label, what)
 
     # ------------------------------------------------------------ lifecycle
     async def close(self) -> None:
-        """Stop the worker thread (a call still running finishes on its own, bounded by the timeout)."""
+        """Stop the worker thread (a call still running finishes on its own, bounded by its timeouts)."""
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)

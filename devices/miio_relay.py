@@ -41,16 +41,11 @@ class MiioRelay(Relay):
         self.name = burner.name
         self.cfg = burner
         self.has_device_pulse = burner.off_delay_piid is not None
-        self._link = link or MiioLink(
-            burner.host,
-            burner.token,
-            model=burner.model,
-            timeout_s=burner.timeout_s,
-            retries=burner.retries,
-            name=burner.name,
-        )
+        self._own_link = link is None
+        self._link = link or self._shared_link()
         self._lock = asyncio.Lock()
         self._off_delay_warned = False
+        self._stopped = False
 
     def __repr__(self) -> str:
         return f"<MiioRelay {self.name} {self.cfg.host} {self.cfg.siid}.{self.cfg.piid}>"
@@ -59,26 +54,34 @@ class MiioRelay(Relay):
     def link(self) -> MiioLink:
         return self._link
 
+    def _shared_link(self) -> MiioLink:
+        b = self.cfg
+        return MiioLink.shared(b.host or "", b.token or "", model=b.model, timeout_s=b.timeout_s, retries=b.retries)
+
     async def start(self) -> None:
-        """Nothing to connect: miio is request/response over UDP; the first call does the handshake."""
+        """Nothing to connect (miio is request/response over UDP; the first call does the handshake)."""
+        if self._stopped and self._own_link:
+            self._link, self._stopped = self._shared_link(), False
 
     async def stop(self) -> None:
-        await self._link.close()
+        if self._own_link and not self._stopped:
+            self._stopped = True
+            await self._link.release()
 
     # ------------------------------------------------------------ the coil
     async def set(self, on: bool, *, auto_off_s: float | None = None) -> None:
         b = self.cfg
         async with self._lock:
             if on and auto_off_s is not None and b.off_delay_piid is not None:
-                await self._write_off_delay(auto_off_s)
-            await self._link.set_property(b.siid, b.piid, bool(on))
-            actual = _as_bool(await self._link.get_property(b.siid, b.piid), self.name)
+                await self._write_off_delay(b.off_delay_piid, auto_off_s)
+            await self._link.set_property(self.name, b.siid, b.piid, bool(on))
+            actual = _as_bool(await self._link.get_property(self.name, b.siid, b.piid), self.name)
             if actual != bool(on):
                 raise DeviceRejected(
                     f"{self.name}: relay reads back {_word(actual)} after being set {_word(on)}"
                 )
 
-    async def _write_off_delay(self, auto_off_s: float) -> None:
+    async def _write_off_delay(self, piid: int, auto_off_s: float) -> None:
         """Arm the device-side release; a refusal is logged, the cut goes on regardless.
 
         Cutting the gas is the point of the call; a missing off-delay only
@@ -88,9 +91,8 @@ class MiioRelay(Relay):
         if not math.isfinite(auto_off_s) or auto_off_s <= 0:
             raise ValueError(f"auto_off_s must be a positive number of seconds, got {auto_off_s!r}")
         seconds = max(1, math.ceil(auto_off_s))
-        assert self.cfg.off_delay_piid is not None
         try:
-            await self._link.set_property(self.cfg.siid, self.cfg.off_delay_piid, seconds)
+            await self._link.set_property(self.name, self.cfg.siid, piid, seconds)
         except DeviceRejected as exc:
             level = logging.DEBUG if self._off_delay_warned else logging.ERROR
             _LOGGER.log(level, "%s: device-side off-delay not set, cutting without it: %s", self.name, exc)
@@ -98,7 +100,7 @@ class MiioRelay(Relay):
 
     async def read(self) -> bool:
         async with self._lock:
-            return _as_bool(await self._link.get_property(self.cfg.siid, self.cfg.piid), self.name)
+            return _as_bool(await self._link.get_property(self.name, self.cfg.siid, self.cfg.piid), self.name)
 
     # ------------------------------------------------------------ Mi Home / XiaoAI virtual switch
     async def read_voice(self) -> bool | None:
@@ -106,15 +108,15 @@ class MiioRelay(Relay):
         if b.voice_siid is None:
             return None
         async with self._lock:
-            return _as_bool(await self._link.get_property(b.voice_siid, b.voice_piid), self.name)
+            return _as_bool(await self._link.get_property(self.name, b.voice_siid, b.voice_piid), self.name)
 
     async def set_voice(self, on: bool) -> None:
         b = self.cfg
         if b.voice_siid is None:
             return
         async with self._lock:
-            await self._link.set_property(b.voice_siid, b.voice_piid, bool(on))
-            actual = _as_bool(await self._link.get_property(b.voice_siid, b.voice_piid), self.name)
+            await self._link.set_property(self.name, b.voice_siid, b.voice_piid, bool(on))
+            actual = _as_bool(await self._link.get_property(self.name, b.voice_siid, b.voice_piid), self.name)
             if actual != bool(on):
                 raise DeviceRejected(
                     f"{self.name}: voice switch reads back {_word(actual)} after being set {_word(on)}"
