@@ -17,16 +17,15 @@ from typing import Any
 from daemon import systemd
 from daemon.config import Config, http_token
 from daemon.database import Database
-from daemon.http import HttpServer, make_app
 from daemon.logging import setup_logging
 from daemon.supervisor import supervise
-from devices.api import make_router as stove_router
 from devices.audit import AuditLog
-from devices.flame import FlameWatcher
-from devices.mqtt_link import MqttLink
 from devices.stove import Stove
 from devices.timers import Timers
-from devices.voice import watch_voice
+
+# The web server, MQTT and the paper feed are imported inside main(), after the
+# relays have been reconciled and overdue timers have fired: a restart reaches
+# the relays before it spends time loading FastAPI and friends.
 
 __all__ = ["main", "run_daemon"]
 
@@ -76,6 +75,12 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
     def spawn(name: str, factory: Any) -> None:
         tasks.append(asyncio.create_task(supervise(name, factory), name=name))
 
+    from daemon.http import HttpServer, make_app
+    from devices.api import make_router as stove_router
+    from devices.flame import FlameWatcher
+    from devices.mqtt_link import MqttLink
+    from devices.voice import watch_voice
+
     link: MqttLink | None = None
     if cfg.mqtt.enabled:
         flame = None
@@ -109,7 +114,7 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
             for name, factory in papers.services():
                 spawn(name, factory)
 
-    server: HttpServer | None = None
+    server: Any = None
     if cfg.http.enabled:
         server = HttpServer(make_app(cfg, routers, mounts), cfg.http.host, cfg.http.port)
         spawn("http", server.serve)
