@@ -19,8 +19,9 @@ run: $(STAMP)
 system-deps:
 	bash deploy/install-test-deps.sh
 
+# One BLAS thread: on a loaded 2-core machine threaded OpenBLAS makes small linear algebra ~100x slower.
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
 
 bench: $(STAMP)
 	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
