@@ -31,13 +31,13 @@ import re
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-import construct
-from miio import MiotDevice
+import construct  # type: ignore[import-untyped]
 from miio.exceptions import DeviceError as MiioDeviceError
 from miio.exceptions import DeviceException, PayloadDecodeException, RecoverableError
 from miio.miioprotocol import MiIOProtocol
+from miio.miot_device import MiotDevice
 from miio.protocol import Message
 
 from daemon.errors import DeviceError, DeviceRejected, DeviceUnavailable
@@ -89,7 +89,7 @@ class _BoundedProtocol(MiIOProtocol):
         super().__init__(ip, token, timeout=timeout)  # type: ignore[arg-type]
         self.handshake_attempts = max(1, handshake_attempts)
 
-    def send_handshake(self, *, retry_count: int = 0) -> Any:  # noqa: ARG002 (signature of the base)
+    def send_handshake(self, *, retry_count: int = 0) -> Any:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(self._timeout)
             for _ in range(self.handshake_attempts):
@@ -129,7 +129,7 @@ class MiioLink:
     Every call takes a ``label`` (the burner's name) for its error messages.
     """
 
-    _shared: dict[tuple[str, str], MiioLink] = {}
+    _shared: ClassVar[dict[tuple[str, str], MiioLink]] = {}
 
     def __init__(
         self,
@@ -153,7 +153,7 @@ class MiioLink:
         self.call_bound_s = (self.retries + 1) * (handshake_attempts + 1) * self.timeout_s + 0.5
         device = MiotDevice(host, token, timeout=self.timeout_s, model=model, mapping={})  # type: ignore[arg-type]
         device.retry_count = self.retries
-        device._protocol = _BoundedProtocol(  # noqa: SLF001 (the one documented override)
+        device._protocol = _BoundedProtocol(
             host, token, timeout=self.timeout_s, handshake_attempts=handshake_attempts
         )
         self._device = device
@@ -167,7 +167,9 @@ class MiioLink:
         return f"<MiioLink {self.host}>"
 
     @classmethod
-    def shared(cls, host: str, token: str, *, model: str, timeout_s: float = 1.0, retries: int = 2) -> MiioLink:
+    def shared(
+        cls, host: str, token: str, *, model: str, timeout_s: float = 1.0, retries: int = 2
+    ) -> MiioLink:
         """The link to ``host``, made on first use; give it back with :meth:`release`.
 
         The first user's ``timeout_s``/``retries``/``model`` apply to all.
@@ -211,7 +213,9 @@ class MiioLink:
                     return await loop.run_in_executor(self._executor, func, self._device)
             except TimeoutError as exc:  # an OSError: test it first
                 if bound.expired():
-                    raise DeviceUnavailable(f"{where}: no answer to {what} within {self.call_bound_s:g} s") from exc
+                    raise DeviceUnavailable(
+                        f"{where}: no answer to {what} within {self.call_bound_s:g} s"
+                    ) from exc
                 raise self._translate(where, what, exc) from exc
             except (DeviceException, OSError, construct.ConstructError) as exc:
                 raise self._translate(where, what, exc) from exc
@@ -275,7 +279,8 @@ def _error_text(exc: MiioDeviceError) -> str:
 def _result_items(answer: Any, props: Any, name: str, what: str) -> list[dict[str, Any]]:
     """The per-property results of a MIoT answer; any ``code != 0`` raises DeviceRejected."""
     props = list(props)
-    if not isinstance(answer, list) or len(answer) != len(props) or not all(isinstance(i, dict) for i in answer):
+    well_formed = isinstance(answer, list) and all(isinstance(i, dict) for i in answer)
+    if not well_formed or len(answer) != len(props):
         raise DeviceRejected(f"{name}: unexpected answer to {what}: {str(answer)[:200]}")
     items: list[dict[str, Any]] = []
     for (siid, piid), item in zip(props, answer, strict=True):

@@ -56,7 +56,9 @@ class MiioRelay(Relay):
 
     def _shared_link(self) -> MiioLink:
         b = self.cfg
-        return MiioLink.shared(b.host or "", b.token or "", model=b.model, timeout_s=b.timeout_s, retries=b.retries)
+        return MiioLink.shared(
+            b.host or "", b.token or "", model=b.model, timeout_s=b.timeout_s, retries=b.retries
+        )
 
     async def start(self) -> None:
         """Nothing to connect (miio is request/response over UDP; the first call does the handshake)."""

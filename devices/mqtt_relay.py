@@ -176,7 +176,7 @@ class MqttRelay(Relay):
                 await runner
         for w in self._waiters:
             if not w.future.done():
-                w.future.cancel()
+                w.future.set_exception(DeviceUnavailable(f"{self.name}: relay stopped"))
 
     async def _run(self) -> None:
         delay = self.reconnect_min_s
@@ -195,17 +195,25 @@ class MqttRelay(Relay):
                 async with client:
                     await client.subscribe([(topic, 1) for topic in self._subscriptions])
                     self._client = client
+                    self._dual = None  # relearn: the device may have been reconfigured meanwhile
                     self._connected.set()
                     delay = self.reconnect_min_s
                     if not self._was_connected:
-                        _LOGGER.info("%s: connected to MQTT broker %s:%s", self.name, self.mqtt.host, self.mqtt.port)
+                        _LOGGER.info("%s: connected to MQTT broker %s:%s",
+                                     self.name, self.mqtt.host, self.mqtt.port)
                     self._was_connected, self._last_error = True, None
                     async for message in client.messages:
-                        self._on_message(message)
+                        try:
+                            self._on_message(message)
+                        except Exception:  # a malformed report must not end the connection
+                            _LOGGER.exception("%s: cannot handle a message on %s", self.name, message.topic)
             except aiomqtt.MqttError as exc:
                 if self._was_connected or self._last_error is None:
                     _LOGGER.warning("%s: MQTT broker %s:%s unavailable: %s",
                                     self.name, self.mqtt.host, self.mqtt.port, exc)
+                self._was_connected, self._last_error = False, str(exc) or type(exc).__name__
+            except Exception as exc:  # never let the connection task die: the relay would stay offline
+                _LOGGER.exception("%s: MQTT connection failed unexpectedly", self.name)
                 self._was_connected, self._last_error = False, str(exc) or type(exc).__name__
             finally:
                 self._client = None
@@ -321,7 +329,8 @@ class MqttRelay(Relay):
                     self._word_event.clear()
                     await self._word_event.wait()
         self._dual = self._words_seen != words_before
-        _LOGGER.debug("%s: Tasmota reports power %s", self.name, "twice" if self._dual else "once (JSON only)")
+        _LOGGER.debug("%s: Tasmota reports power %s",
+                      self.name, "twice" if self._dual else "once (JSON only)")
 
     async def _client_or_raise(self, what: str) -> aiomqtt.Client:
         if not self._connected.is_set():
@@ -331,9 +340,8 @@ class MqttRelay(Relay):
         client = self._client
         if client is None:
             reason = f": {self._last_error}" if self._last_error else ""
-            raise DeviceUnavailable(
-                f"{self.name}: {what}: not connected to the MQTT broker {self.mqtt.host}:{self.mqtt.port}{reason}"
-            )
+            broker = f"{self.mqtt.host}:{self.mqtt.port}"
+            raise DeviceUnavailable(f"{self.name}: {what}: not connected to the MQTT broker {broker}{reason}")
         return client
 
     # ------------------------------------------------------------ the coil
@@ -344,16 +352,18 @@ class MqttRelay(Relay):
             if self.flavour == "tasmota":
                 if want and auto_off_s is not None:
                     await self._tasmota_pulse(auto_off_s)
-                await self._exchange(self._power_cmd, word, "power", lambda v: v is want, f"POWER{self.cfg.power_index} {word}")
+                what = f"POWER{self.cfg.power_index} {word}"
+                await self._exchange(self._power_cmd, word, "power", lambda v: v is want, what)
             else:
                 body: dict[str, Any] = {self._state_key: word}
                 if want and auto_off_s is not None:
-                    body["on_time"] = zigbee_on_time(auto_off_s)
-                await self._exchange(self._set_topic, json.dumps(body), "power", lambda v: v is want, f"set {word}")
+                    body["on_time"] = zigbee_on_time(min(auto_off_s, ZIGBEE_MAX_ON_TIME_S))
+                await self._exchange(self._set_topic, json.dumps(body), "power", lambda v: v is want,
+                                     f"set {word}")
 
     async def _tasmota_pulse(self, auto_off_s: float) -> None:
         """Set PulseTime before ON; an unconfirmed PulseTime is logged and the cut goes on."""
-        value = tasmota_pulse_time(auto_off_s)
+        value = tasmota_pulse_time(min(auto_off_s, TASMOTA_MAX_PULSE_S))  # too long: the longest there is
         try:
             answer = await self._exchange(self._pulse_cmd, str(value), "pulsetime", lambda v: True,
                                           f"PulseTime{self.cfg.power_index} {value}", attempts=1)

@@ -57,6 +57,7 @@ class Broker:
             f"listener {self.port} {self.host}",
             "allow_anonymous true",
             "persistence false",
+            "set_tcp_nodelay true",  # without it Nagle adds ~40 ms to every small publish
             "log_dest stderr",
             "log_type error",
             "log_type warning",
@@ -64,8 +65,8 @@ class Broker:
         if os.geteuid() == 0:
             lines.append("user root")
         conf.write_text("\n".join(lines) + "\n")
-        log = (self.workdir / "mosquitto.log").open("ab")
-        self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
+        with (self.workdir / "mosquitto.log").open("ab") as log:
+            self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
         wait_port(self.host, self.port)
 
     def stop(self) -> None:
