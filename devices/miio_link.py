@@ -34,13 +34,43 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
 
 import construct  # type: ignore[import-untyped]
-from miio.exceptions import DeviceError as MiioDeviceError
-from miio.exceptions import DeviceException, PayloadDecodeException, RecoverableError
-from miio.miioprotocol import MiIOProtocol
-from miio.miot_device import MiotDevice
-from miio.protocol import Message
 
-from daemon.errors import DeviceError, DeviceRejected, DeviceUnavailable
+
+def _import_miio_core() -> None:
+    """Load python-miio's protocol modules without its package ``__init__``.
+
+    ``import miio`` runs ``miio/__init__.py``, which imports every device
+    integration python-miio ships (about 300 modules, ~20 MiB of RSS) although
+    a relay needs only the protocol, ``Device`` and ``MiotDevice``. Registering
+    the package as a bare module with the right ``__path__`` first lets the
+    submodules below import normally while the integrations stay unloaded.
+    Harmless if ``miio`` was imported already (tests, other callers).
+    """
+    import importlib.util
+    import sys
+    import types
+
+    if "miio" in sys.modules:
+        return
+    spec = importlib.util.find_spec("miio")
+    if spec is None or spec.submodule_search_locations is None:  # pragma: no cover
+        return
+    package = types.ModuleType("miio")
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__spec__ = spec
+    package.__file__ = spec.origin
+    sys.modules["miio"] = package
+
+
+_import_miio_core()
+
+from miio.exceptions import DeviceError as MiioDeviceError  # noqa: E402
+from miio.exceptions import DeviceException, PayloadDecodeException, RecoverableError  # noqa: E402
+from miio.miioprotocol import MiIOProtocol  # noqa: E402
+from miio.miot_device import MiotDevice  # noqa: E402
+from miio.protocol import Message  # noqa: E402
+
+from daemon.errors import DeviceError, DeviceRejected, DeviceUnavailable  # noqa: E402
 
 __all__ = ["MIIO_PORT", "MiioLink", "guard_miio_logging"]
 
