@@ -73,6 +73,11 @@ class Mqtt:
         self.status: bytes = b""
         self.client.on_message = self._on_message
         self.client.connect(host, port)
+        import socket
+
+        sock = self.client.socket()
+        assert sock is not None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as the broker does: no Nagle delay
         self.client.subscribe("bench-rtt", qos=1)
         self.client.subscribe("bench/status", qos=1)
         self.client.loop_start()
@@ -172,7 +177,7 @@ def main() -> None:
             lat: list[float] = []
             for _ in range(args.cuts):
                 wait(lambda: not peer.props[(2, 1)])
-                time.sleep(0.01)
+                time.sleep(0.15)  # let the previous cut finish its read-back, state publish and audit write
                 t0 = time.monotonic()
                 mq.publish("bench/left/command", b'{"action":"cut"}')
                 wait(lambda t0=t0: energised_after(peer, "2.1", t0) is not None)
