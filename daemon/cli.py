@@ -46,7 +46,35 @@ def pass_config(f: Any) -> Any:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "COOLSTOVE"})
+class LazyGroup(click.Group):
+    """Loads ``stove`` and ``papers`` only when asked for: ``coolstove stove off`` stays quick."""
+
+    lazy = {"stove": "devices.cli:stove", "papers": "feeds.cli:papers"}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            import importlib
+
+            module, _, attr = self.lazy[name].partition(":")
+            try:
+                command = getattr(importlib.import_module(module), attr)
+            except ImportError as exc:
+                raise click.ClickException(f"the {name} commands are not available: {exc}") from exc
+            if name == "papers":
+                try:
+                    from search.cli import register
+                except ImportError:
+                    pass
+                else:
+                    register(command)
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "COOLSTOVE"})
 @click.option(
     "--config",
     "config_path",
@@ -87,28 +115,10 @@ def config_check(cfg: Config, offline: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-def _register_subcommands() -> None:
-    from devices.cli import stove
-
-    cli.add_command(stove)
-    try:
-        from feeds.cli import papers
-    except ImportError:  # the feed is optional while it is being built
-        return
-    try:
-        from search.cli import register
-    except ImportError:
-        pass
-    else:
-        register(papers)
-    cli.add_command(papers)
-
-
 def main(argv: list[str] | None = None) -> None:
     from daemon.logging import setup_logging
 
     setup_logging("WARNING")  # `run` raises it to the configured level
-    _register_subcommands()
     try:
         rc = cli.main(args=argv, prog_name="coolstove", standalone_mode=False)
     except click.exceptions.Abort:
