@@ -62,6 +62,9 @@ class Paper(Base):
         back_populates="paper", cascade="all, delete-orphan", lazy="selectin"
     )
 
+    # added by migration 0002: the crawler looks up feed-only papers (source='rss') on every run
+    __table_args__ = (Index("ix_papers_source", "source"),)
+
     @property
     def category_list(self) -> list[str]:
         return self.categories.split()
@@ -99,7 +102,10 @@ class Announcement(Base):
 
     paper: Mapped[Paper] = relationship(back_populates="announcements")
 
-    __table_args__ = (Index("ix_announcements_category_date", "category", "date"),)
+    __table_args__ = (
+        Index("ix_announcements_category_date", "category", "date"),
+        Index("ix_announcements_date", "date"),  # added by migration 0002
+    )
 
 
 class Star(Base):

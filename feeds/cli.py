@@ -1,0 +1,251 @@
+"""``coolstove papers …``: crawl, fetch, import and stats (search/reindex are added by ``search.cli``).
+
+Each command opens the configured database (migrating it first), does one
+job and prints what happened; errors surface as CoolstoveError so
+``daemon.cli.main`` prints them and exits 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Sequence
+
+import click
+
+from daemon.cli import pass_config
+from daemon.config import Config
+from daemon.database import Database
+from daemon.errors import FeedError, InputError
+from feeds.service import CrawlResult, FeedService, OnCommit
+
+__all__ = ["papers", "set_commit_hook"]
+
+CATEGORY_RE = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
+_commit_hook: Callable[[Config], OnCommit] | None = None
+
+
+def set_commit_hook(factory: Callable[[Config], OnCommit] | None) -> None:
+    """Let the search index follow CLI crawls/imports: ``factory(cfg)`` returns an ``on_commit``."""
+    global _commit_hook
+    _commit_hook = factory
+
+
+def _on_commit(cfg: Config) -> OnCommit | None:
+    return _commit_hook(cfg) if _commit_hook is not None else None
+
+
+def _open(cfg: Config) -> Database:
+    from feeds.migrate import upgrade
+
+    upgrade(cfg.papers_db_url)
+    return Database(cfg.papers_db_url)
+
+
+def _categories(values: Sequence[str]) -> list[str]:
+    for cat in values:
+        if not CATEGORY_RE.match(cat):
+            raise click.BadParameter(f"{cat!r} is not an arXiv category like cs.LG", param_hint="--category")
+    return list(values)
+
+
+@click.group()
+def papers() -> None:
+    """The arXiv reader: crawl the daily feeds, fetch papers, import the snapshot."""
+
+
+@papers.command()
+@click.option(
+    "--category",
+    "-c",
+    "categories",
+    multiple=True,
+    help="Category to crawl (repeatable; default: the configured ones).",
+)
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Backfill this past day through OAI-PMH instead of reading today's feed.",
+)
+@click.option(
+    "--until",
+    "until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="With --date: backfill the whole range up to this day.",
+)
+@pass_config
+def crawl(
+    cfg: Config, categories: tuple[str, ...], day: dt.datetime | None, until: dt.datetime | None
+) -> None:
+    """Crawl today's feeds, or backfill --date D.
+
+    Without --date: read each category's announcement feed (rss.arxiv.org) and
+    complete the new papers from the query API. With --date (and --until):
+    harvest that range from OAI-PMH instead (papers only; the feed alone knows
+    announcement days).
+    """
+    cats = _categories(categories) or list(cfg.papers.categories)
+    if until is not None and day is None:
+        raise click.BadParameter("--until needs --date", param_hint="--until")
+    if day is not None and until is not None and until < day:
+        raise click.BadParameter("--until is before --date", param_hint="--until")
+    if day is not None and day.date() > dt.date.today():
+        raise click.BadParameter("--date is in the future", param_hint="--date")
+
+    async def go() -> list[CrawlResult] | int:
+        db = _open(cfg)
+        try:
+            async with FeedService(cfg, db, _on_commit(cfg)) as service:
+                if day is not None:
+                    return await service.backfill(day.date(), (until or day).date(), cats)
+                return await service.crawl(cats)
+        finally:
+            db.close()
+
+    outcome = asyncio.run(go())
+    if isinstance(outcome, int):
+        click.echo(f"backfilled {outcome} papers for {', '.join(cats)}")
+        return
+    failed = False
+    for r in outcome:
+        date = f" {r.announce_date}" if r.announce_date else ""
+        entries = f", {r.entries} papers" if r.status == "ok" else ""
+        detail = f" ({r.detail})" if r.detail else ""
+        click.echo(f"{r.category}: {r.status}{date}{entries}{detail}")
+        failed |= r.status == "error"
+    if failed:
+        raise FeedError("some categories could not be crawled (see above)")
+
+
+@papers.command()
+@click.argument("ids", nargs=-1, required=True)
+@pass_config
+def fetch(cfg: Config, ids: tuple[str, ...]) -> None:
+    """Fetch papers by id, ahead of any crawl.
+
+    IDS may be 2401.06769, arXiv:2401.06769v2, hep-th/9901001 or abs/pdf URLs.
+    Papers already complete in the database are not fetched again.
+    """
+    from feeds.ids import normalize_id
+    from feeds.store import get_papers
+
+    wanted = list(dict.fromkeys(normalize_id(i) for i in ids))  # InputError before any request
+
+    async def go() -> list[tuple[str, str]]:
+        db = _open(cfg)
+        try:
+            async with FeedService(cfg, db, _on_commit(cfg)) as service:
+                found = await service.fetch_now(wanted)
+            rows = await db.read(lambda s: [(p.id, p.title) for p in get_papers(s, found)])
+        finally:
+            db.close()
+        return rows
+
+    rows = dict(asyncio.run(go()))
+    for pid in wanted:
+        click.echo(f"{pid}  {rows[pid]}" if pid in rows else f"{pid}  (not on arXiv)")
+    missing = [p for p in wanted if p not in rows]
+    if missing:
+        raise InputError(f"{len(missing)} of {len(wanted)} ids are not on arXiv: {', '.join(missing[:10])}")
+
+
+@papers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option(
+    "--batch-size",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(1, 50_000),
+    help="Papers per transaction.",
+)
+@click.option(
+    "--max-bad",
+    default=100,
+    show_default=True,
+    type=click.IntRange(0, None),
+    help="Stop after this many unreadable lines.",
+)
+@click.option(
+    "--restart", is_flag=True, help="Start from the first line even if an earlier import was cut short."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@pass_config
+def import_(cfg: Config, file: str, batch_size: int, max_bad: int, restart: bool, quiet: bool) -> None:
+    """Import arXiv's metadata snapshot (JSONL/.gz).
+
+    Constant memory whatever the file size; each batch is one transaction and
+    an import cut short resumes where it stopped when run again on the same file.
+    """
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    from feeds.importer import import_snapshot
+
+    db = _open(cfg)
+    hook = _on_commit(cfg)
+    runner = asyncio.Runner() if hook is not None else None
+    bar = tqdm(total=None, unit="B", unit_scale=True, desc="import", disable=True if quiet else None)
+    last = [0]
+
+    def progress(position: int, papers_done: int) -> None:
+        if bar.total is None:
+            from pathlib import Path
+
+            bar.total = Path(file).stat().st_size
+        bar.update(position - last[0])
+        last[0] = position
+        bar.set_postfix(papers=papers_done, refresh=False)
+
+    def on_commit(ids: list[str]) -> None:
+        if hook is not None and runner is not None:
+
+            async def call() -> None:
+                await hook(ids)
+
+            runner.run(call())
+
+    try:
+        result = import_snapshot(
+            db,
+            file,
+            batch_size=batch_size,
+            max_bad=max_bad,
+            resume=not restart,
+            progress=progress,
+            on_commit=on_commit if hook else None,
+        )
+    finally:
+        bar.close()
+        if runner is not None:
+            runner.close()
+        db.close()
+    rate = result.papers / result.seconds if result.seconds else 0.0
+    resumed = f", resumed after line {result.resumed_from}" if result.resumed_from else ""
+    click.echo(
+        f"imported {result.papers} papers from {result.lines} lines in {result.seconds:.1f} s "
+        f"({rate:.0f} papers/s{resumed})"
+    )
+    if result.bad:
+        click.echo(f"{result.bad} bad lines skipped:", err=True)
+        for bad in result.bad_samples:
+            click.echo(f"  line {bad.line_no}: {bad.reason}", err=True)
+
+
+@papers.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--days", default=7, show_default=True, type=click.IntRange(1, 366), help="Listing days to count."
+)
+@pass_config
+def stats(cfg: Config, as_json: bool, days: int) -> None:
+    """Counts by category and day; the last crawl."""
+    from feeds.stats import collect_stats, format_stats
+
+    db = _open(cfg)
+    try:
+        data = db.read_blocking(lambda s: collect_stats(s, days))
+    finally:
+        db.close()
+    click.echo(json.dumps(data, indent=2) if as_json else format_stats(data))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the paper database, shipped inside the package (see ``feeds.migrate``)."""

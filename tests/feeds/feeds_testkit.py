@@ -1,0 +1,24 @@
+"""Helpers shared by the feed tests (their own module: ``conftest`` is not a unique module name)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from arxiv_replay import ReplayServer
+
+from daemon.config import Config, PapersConfig, StorageConfig
+
+
+def make_config(replay: ReplayServer, data_dir: Path, db_url: str | None = None, **papers: object) -> Config:
+    base = PapersConfig(
+        categories=("cs.LG",),
+        database_url=db_url,
+        rss_url=replay.url("/atom/{category}"),
+        api_url=replay.url("/api/query"),
+        oai_url=replay.url("/oai"),
+        timeout_s=2.0,
+        max_retries=3,
+        poll_interval_s=0.05,
+    )
+    return Config(storage=StorageConfig(data_dir=data_dir), papers=dataclasses.replace(base, **papers))
