@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -15,6 +17,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 from services import Broker, run_mosquitto, run_postgres  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
+
+# The same examples on every run, so CI never fails on a draw it has not seen before;
+# HYPOTHESIS_PROFILE=explore searches afresh (with the example database) when hunting bugs.
+settings.register_profile("ci", derandomize=True, deadline=None, database=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
