@@ -1,0 +1,255 @@
+"""What the paper pages show, read from the database with plain Core selects.
+
+Day lists are the hot page (a busy category has 500+ papers a day), so they
+load only the columns they render, in one query, and never touch the ORM's
+lazy relationships.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import distinct, func, or_, select
+from sqlalchemy.orm import Session
+
+from feeds.models import Announcement, Paper, Star, Version
+from search.web.catspec import CategorySpec
+
+__all__ = [
+    "DayList",
+    "PaperView",
+    "calendar",
+    "category_counts",
+    "day_list",
+    "load_papers",
+    "mark_starred",
+    "paper_details",
+    "starred_ids",
+    "starred_papers",
+]
+
+TYPE_RANK = {"new": 0, "cross": 1, "replace": 2, "replace-cross": 3}
+SECTIONS = (("new", "New submissions"), ("cross", "Cross-lists"), ("replaced", "Replacements"))
+
+_COLUMNS = (
+    Paper.id,
+    Paper.title,
+    Paper.abstract,
+    Paper.authors,
+    Paper.categories,
+    Paper.primary_category,
+    Paper.comments,
+    Paper.submitted,
+    Paper.updated,
+    Paper.latest_version,
+)
+
+
+@dataclass
+class PaperView:
+    """One paper as a list or page shows it."""
+
+    id: str
+    title: str
+    abstract: str
+    authors: list[str]
+    categories: list[str]
+    primary_category: str
+    comments: str | None = None
+    submitted: dt.datetime | None = None
+    updated: dt.datetime | None = None
+    latest_version: int = 1
+    announce_type: str | None = None
+    starred: bool = False
+    # only on the paper page
+    journal_ref: str | None = None
+    doi: str | None = None
+    license: str | None = None
+    versions: list[tuple[int, dt.datetime | None]] = field(default_factory=list)
+    announcements: list[tuple[dt.date, str, str]] = field(default_factory=list)
+
+    @property
+    def abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.id}"
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.id}"
+
+
+def _view(row: Any, announce_type: str | None = None) -> PaperView:
+    return PaperView(
+        id=row.id,
+        title=row.title,
+        abstract=row.abstract or "",
+        authors=list(row.authors or []),
+        categories=(row.categories or "").split(),
+        primary_category=row.primary_category,
+        comments=row.comments,
+        submitted=row.submitted,
+        updated=row.updated,
+        latest_version=row.latest_version or 1,
+        announce_type=announce_type,
+    )
+
+
+def _category_clause(column: Any, names: tuple[str, ...]) -> Any:
+    """``cs`` means every ``cs.*`` category; anything else is exact."""
+    clauses = []
+    archives = [n for n in names if "." not in n]
+    exact = [n for n in names if n not in archives]
+    if exact:
+        clauses.append(column.in_(exact))
+    for a in archives:
+        clauses.append(or_(column == a, column.like(f"{a}.%")))
+    return or_(*clauses)
+
+
+def _excluded(categories: list[str], exclude: tuple[str, ...]) -> bool:
+    for cat in categories:
+        for ex in exclude:
+            if cat == ex or ("." not in ex and cat.startswith(ex + ".")):
+                return True
+    return False
+
+
+@dataclass
+class DayList:
+    spec: CategorySpec
+    date: dt.date | None
+    sections: dict[str, list[PaperView]]
+    previous: dt.date | None = None
+    next: dt.date | None = None
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.sections.values())
+
+    def papers(self) -> list[PaperView]:
+        return [p for _key, _title in SECTIONS for p in self.sections[_key]]
+
+
+def day_list(session: Session, spec: CategorySpec, date: dt.date | None) -> DayList:
+    """The papers announced on ``date`` (default: the latest day held) in the spec's categories."""
+    where = _category_clause(Announcement.category, spec.include)
+    if date is None:
+        date = session.execute(select(func.max(Announcement.date)).where(where)).scalar_one_or_none()
+    sections: dict[str, list[PaperView]] = {key: [] for key, _ in SECTIONS}
+    out = DayList(spec=spec, date=date, sections=sections)
+    if date is None:
+        return out
+    stmt = (
+        select(Announcement.type, Announcement.position, Announcement.category, *_COLUMNS)
+        .join(Paper, Paper.id == Announcement.paper_id)
+        .where(where, Announcement.date == date)
+    )
+    order = {c: i for i, c in enumerate(spec.include)}
+    best: dict[str, tuple[tuple[int, int, int], Any]] = {}
+    for row in session.execute(stmt):
+        key = (TYPE_RANK.get(row.type, 9), order.get(row.category, len(order)), row.position or 0)
+        old = best.get(row.id)
+        if old is None or key < old[0]:
+            best[row.id] = (key, row)
+    for _key, row in sorted(best.values(), key=lambda kv: (kv[0][0] > 1, kv[0][0], kv[0][2], kv[0][1])):
+        view = _view(row, row.type)
+        if spec.exclude and _excluded(view.categories, spec.exclude):
+            continue
+        section = "new" if row.type == "new" else "cross" if row.type == "cross" else "replaced"
+        sections[section].append(view)
+    out.previous = session.execute(
+        select(func.max(Announcement.date)).where(where, Announcement.date < date)
+    ).scalar_one_or_none()
+    out.next = session.execute(
+        select(func.min(Announcement.date)).where(where, Announcement.date > date)
+    ).scalar_one_or_none()
+    return out
+
+
+def calendar(session: Session, spec: CategorySpec, limit: int = 800) -> OrderedDict[str, list[dt.date]]:
+    """Days held for these categories, newest first, grouped by month (``YYYY-MM``)."""
+    stmt = (
+        select(distinct(Announcement.date))
+        .where(_category_clause(Announcement.category, spec.include))
+        .order_by(Announcement.date.desc())
+        .limit(limit)
+    )
+    months: OrderedDict[str, list[dt.date]] = OrderedDict()
+    for (day,) in session.execute(stmt):
+        months.setdefault(f"{day:%Y-%m}", []).append(day)
+    return months
+
+
+def category_counts(session: Session) -> list[tuple[str, int, dt.date | None]]:
+    """Every category with announcements: (category, papers announced, latest day)."""
+    stmt = (
+        select(Announcement.category, func.count(), func.max(Announcement.date))
+        .group_by(Announcement.category)
+        .order_by(Announcement.category)
+    )
+    return [(c, n, d) for c, n, d in session.execute(stmt)]
+
+
+def load_papers(session: Session, ids: list[str]) -> dict[str, PaperView]:
+    rows = session.execute(select(*_COLUMNS).where(Paper.id.in_(ids)))
+    return {r.id: _view(r) for r in rows}
+
+
+def paper_details(session: Session, paper_id: str) -> PaperView | None:
+    row = session.execute(
+        select(*_COLUMNS, Paper.journal_ref, Paper.doi, Paper.license).where(Paper.id == paper_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    view = _view(row)
+    view.journal_ref, view.doi, view.license = row.journal_ref, row.doi, row.license
+    view.versions = [
+        (v, c)
+        for v, c in session.execute(
+            select(Version.version, Version.created)
+            .where(Version.paper_id == paper_id)
+            .order_by(Version.version)
+        )
+    ]
+    view.announcements = [
+        (d, c, t)
+        for d, c, t in session.execute(
+            select(Announcement.date, Announcement.category, Announcement.type)
+            .where(Announcement.paper_id == paper_id)
+            .order_by(Announcement.date, Announcement.category)
+        )
+    ]
+    view.starred = session.get(Star, paper_id) is not None
+    return view
+
+
+def starred_ids(session: Session, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found.update(pid for (pid,) in session.execute(select(Star.paper_id).where(Star.paper_id.in_(chunk))))
+    return found
+
+
+def starred_papers(session: Session) -> list[tuple[PaperView, dt.datetime]]:
+    stmt = (
+        select(Star.starred_at, *_COLUMNS)
+        .join(Paper, Paper.id == Star.paper_id)
+        .order_by(Star.starred_at.desc(), Paper.id)
+    )
+    out = []
+    for row in session.execute(stmt):
+        view = _view(row)
+        view.starred = True
+        out.append((view, row.starred_at))
+    return out
+
+
+def mark_starred(session: Session, papers: list[PaperView]) -> None:
+    stars = starred_ids(session, [p.id for p in papers])
+    for p in papers:
+        p.starred = p.id in stars

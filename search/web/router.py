@@ -1,0 +1,411 @@
+"""The paper pages as one FastAPI router: day lists, papers, search, stars, Atom feeds, static files.
+
+Pages are server-rendered with Jinja2 (autoescape on: every title, author and
+abstract is escaped), so reading needs no JavaScript; KaTeX, star toggling
+without reload and the in-page keyword filter are progressive enhancements.
+Star changes are POST forms; a cross-site POST is refused by its Origin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from daemon.errors import CoolstoveError, InputError
+from search.index import SearchIndex
+from search.query import QueryError, parse_date
+from search.web import pages
+from search.web.atom import FeedEntry, atom_feed
+from search.web.catspec import CategorySpec, parse_spec
+
+__all__ = ["STATIC_DIR", "STATIC_PREFIX", "make_router", "templates"]
+
+_LOGGER = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+STATIC_PREFIX = "/static/papers"
+FEED_LIMIT = 100
+FIRST_CHUNK = 2048
+CHUNK = 64 * 1024
+
+Fetch = Callable[[list[str]], Awaitable[list[str]]]
+
+
+def _normalize_id(text: str) -> str:
+    """The crawler's id normaliser (imported late: feeds.ids is the one authority on ids)."""
+    from feeds.ids import normalize_id
+
+    return normalize_id(text)
+
+
+def templates() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["static"] = STATIC_PREFIX
+    env.filters["day"] = lambda d: d.strftime("%a, %d %b %Y") if d else ""
+    env.filters["isoday"] = lambda d: d.isoformat()[:10] if d else ""
+    env.filters["urlquote"] = lambda s: urllib.parse.quote(str(s), safe="")
+    return env
+
+
+def _safe_next(value: str | None, default: str) -> str:
+    """Only same-site paths are followed after a POST (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value
+
+
+def _same_origin(request: Request) -> bool:
+    host = request.headers.get("host", "")
+    for header in ("origin", "referer"):
+        value = request.headers.get(header)
+        if value:
+            if value == "null":
+                return False
+            return urllib.parse.urlsplit(value).netloc == host
+    return True  # no browser sent this (curl, tests): nothing to forge
+
+
+def make_router(cfg: Any, db: Any, index: SearchIndex, fetch: Fetch | None = None) -> APIRouter:
+    """The router for ``app.include_router(make_router(...))``; it mounts its own static files too."""
+    env = templates()
+    router = APIRouter()
+    router.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="papers-static")
+    categories = tuple(getattr(getattr(cfg, "papers", None), "categories", ()) or ())
+
+    def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        ctx.setdefault("configured", categories)
+        return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
+
+    def render_stream(name: str, status: int = 200, **ctx: Any) -> StreamingResponse:
+        """Stream a long page as it renders (a 500-paper day list is ~1 MB): the head arrives at once."""
+        ctx.setdefault("configured", categories)
+        pieces = env.get_template(name).generate(**ctx)
+
+        async def body() -> AsyncIterator[bytes]:
+            limit = FIRST_CHUNK
+            while True:
+                chunk = await asyncio.to_thread(_take, pieces, limit)
+                if not chunk:
+                    return
+                yield chunk
+                limit = CHUNK
+
+        return StreamingResponse(body(), status_code=status, media_type="text/html; charset=utf-8")
+
+    def error(status: int, message: str, **ctx: Any) -> HTMLResponse:
+        return render("error.html", status=status, message=message, **ctx)
+
+    # ------------------------------------------------------------ lists
+    @router.get("/arxiv", response_class=HTMLResponse)
+    async def arxiv_index() -> HTMLResponse:
+        counts = await db.read(pages.category_counts)
+        return render("categories.html", counts=counts)
+
+    @router.get("/arxiv/{spec:path}", response_model=None)
+    async def arxiv(request: Request, spec: str, date: str | None = None, kw: str | None = None) -> Response:
+        if spec.endswith("/feed"):
+            return await category_feed(request, spec.removesuffix("/feed"))
+        ids = _parse_ids(spec)
+        if ids is not None:
+            return await paper_page(request, ids)
+        try:
+            cats = parse_spec(spec)
+            day = parse_date(date) if date else None
+        except (InputError, QueryError) as exc:
+            return error(
+                404, f"{exc}. A list URL looks like /arxiv/cs.AI+cs.LG-cs.CY, a paper like /arxiv/2401.06769."
+            )
+        listing = await db.read(lambda s: _day_with_stars(s, cats, day))
+        months = await db.read(lambda s: pages.calendar(s, cats))
+        status = 200 if listing.date is not None and listing.count else 404
+        return render_stream(
+            "day.html", status=status, listing=listing, months=months, spec=cats, requested=day, kw=kw or ""
+        )
+
+    async def category_feed(request: Request, spec_text: str) -> Response:
+        try:
+            cats = parse_spec(spec_text)
+        except InputError as exc:
+            return PlainTextResponse(str(exc), status_code=404)
+        listing = await db.read(lambda s: pages.day_list(s, cats, None))
+        base = str(request.base_url).rstrip("/")
+        entries = [
+            _entry(base, p, p.updated or listing.date, p.submitted) for p in listing.papers()[:FEED_LIMIT]
+        ]
+        body = atom_feed(
+            feed_id=f"{base}/arxiv/{cats.text}/feed",
+            title=f"arXiv {cats.text}" + (f" — {listing.date:%Y-%m-%d}" if listing.date else ""),
+            self_url=f"{base}/arxiv/{cats.text}/feed",
+            html_url=f"{base}/arxiv/{cats.text}",
+            entries=entries,
+        )
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    async def paper_page(request: Request, ids: list[str]) -> Response:
+        found = await db.read(lambda s: [pages.paper_details(s, pid) for pid in ids])
+        missing = [pid for pid, view in zip(ids, found, strict=True) if view is None]
+        note = None
+        if missing and fetch is not None:
+            try:
+                await fetch(missing)
+            except CoolstoveError as exc:
+                _LOGGER.warning("on-demand fetch of %s failed: %s", ", ".join(missing), exc)
+                note = f"arXiv could not be reached for {', '.join(missing)}: {exc}"
+            found = await db.read(lambda s: [pages.paper_details(s, pid) for pid in ids])
+        papers = [p for p in found if p is not None]
+        missing = [pid for pid, view in zip(ids, found, strict=True) if view is None]
+        if not papers:
+            msg = note or f"{', '.join(missing)}: not in the local database" + (
+                "" if fetch is None else " and not found on arXiv"
+            )
+            return error(404, msg, arxiv_ids=missing)
+        return render("paper.html", papers=papers, missing=missing, note=note, path=request.url.path)
+
+    # ------------------------------------------------------------ search
+    def _search_args(request: Request) -> dict[str, Any]:
+        q = request.query_params
+        out: dict[str, Any] = {"sort": q.get("sort", "relevance") or "relevance"}
+        try:
+            out["page"] = int(q.get("page", "1") or 1)
+        except ValueError:
+            out["page"] = 0  # reported by the index as a bad page
+        cat = (q.get("cat") or "").strip()
+        out["cat"] = cat
+        if cat:
+            spec = parse_spec(cat)
+            out["categories"], out["exclude"] = list(spec.include), list(spec.exclude)
+        for key in ("since", "until"):
+            value = (q.get(key) or "").strip()
+            out[key + "_text"] = value
+            if value:
+                out[key] = parse_date(value, end=key == "until")
+        return out
+
+    @router.get("/search", response_class=HTMLResponse)
+    async def search_page(request: Request) -> HTMLResponse:
+        q = request.query_params.get("q")
+        rel = request.query_params.get("rel")
+        form: dict[str, Any] = {
+            "q": q or "",
+            "cat": "",
+            "since_text": "",
+            "until_text": "",
+            "sort": "relevance",
+        }
+        if rel:
+            try:
+                pid = _normalize_id(rel)
+            except InputError as exc:
+                return render("search.html", status=400, form=form, result=None, message=str(exc))
+            result = await asyncio.to_thread(index.related, pid, 20, db=db)
+            await db.read(lambda s: _stars_on_hits(s, result.hits))
+            return render(
+                "search.html", status=200 if result.ok else 404, form=form, result=result, related=pid
+            )
+        if q is None:
+            return render("search.html", form=form, result=None)
+        try:
+            args = _search_args(request)
+        except (InputError, QueryError) as exc:
+            return render("search.html", status=400, form=form, result=None, message=str(exc))
+        form.update({k: args.get(k, form.get(k)) for k in ("cat", "since_text", "until_text", "sort")})
+        result = await asyncio.to_thread(
+            index.search,
+            q,
+            categories=args.get("categories"),
+            exclude=args.get("exclude"),
+            since=args.get("since"),
+            until=args.get("until"),
+            sort=args["sort"],
+            page=args["page"],
+            db=db,
+        )
+        await db.read(lambda s: _stars_on_hits(s, result.hits))
+        return render(
+            "search.html",
+            status=200 if result.ok else 400,
+            form=form,
+            result=result,
+            page_query=_page_query(request),
+        )
+
+    @router.get("/search/feed", response_model=None)
+    async def search_feed(request: Request) -> Response:
+        q = request.query_params.get("q", "")
+        try:
+            args = _search_args(request)
+        except (InputError, QueryError) as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        result = await asyncio.to_thread(
+            index.search,
+            q,
+            categories=args.get("categories"),
+            exclude=args.get("exclude"),
+            since=args.get("since"),
+            until=args.get("until"),
+            sort="new",
+            pagelen=50,
+            db=db,
+        )
+        if not result.ok:
+            return PlainTextResponse(result.error or "bad query", status_code=400)
+        base = str(request.base_url).rstrip("/")
+        query = urllib.parse.urlencode({"q": q, **({"cat": args["cat"]} if args.get("cat") else {})})
+        entries = [
+            FeedEntry(
+                h.id,
+                h.title,
+                h.abstract,
+                h.authors,
+                h.categories,
+                h.updated or h.announced,
+                h.announced,
+                f"{base}/arxiv/{h.id}",
+            )
+            for h in result.hits
+            if h.in_database
+        ]
+        body = atom_feed(
+            feed_id=f"{base}/search/feed?{query}",
+            title=f"arXiv search: {q}",
+            self_url=f"{base}/search/feed?{query}",
+            html_url=f"{base}/search?{query}&sort=new",
+            entries=entries,
+        )
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    # ------------------------------------------------------------ stars
+    @router.get("/stars", response_class=HTMLResponse)
+    async def stars_page() -> StreamingResponse:
+        starred = await db.read(pages.starred_papers)
+        return render_stream("stars.html", starred=starred)
+
+    @router.get("/stars/export", response_model=None)
+    async def stars_export(request: Request, format: str = "txt") -> Response:
+        starred = await db.read(pages.starred_papers)
+        if format == "json":
+            data = [
+                {
+                    "id": p.id,
+                    "title": p.title,
+                    "authors": p.authors,
+                    "starred_at": at.isoformat(),
+                    "abs": p.abs_url,
+                    "pdf": p.pdf_url,
+                }
+                for p, at in starred
+            ]
+            return Response(
+                json.dumps(data, ensure_ascii=False, indent=1),
+                media_type="application/json",
+                headers={"Content-Disposition": 'attachment; filename="stars.json"'},
+            )
+        if format == "txt":
+            lines = [f"{p.id}\t{' '.join(p.title.split())}\t{p.abs_url}" for p, _ in starred]
+            return PlainTextResponse(
+                "\n".join(lines) + ("\n" if lines else ""),
+                headers={"Content-Disposition": 'attachment; filename="stars.txt"'},
+            )
+        return PlainTextResponse("format must be txt or json", status_code=400)
+
+    @router.post("/stars/{paper_id:path}", response_model=None)
+    async def star(request: Request, paper_id: str) -> Response:
+        if not _same_origin(request):
+            return PlainTextResponse("cross-site request refused", status_code=403)
+        body = (await request.body())[:4096].decode("utf-8", "replace")
+        form = urllib.parse.parse_qs(body)
+        action = (form.get("action") or ["add"])[0]
+        wants_json = "application/json" in request.headers.get("accept", "")
+        try:
+            pid = _normalize_id(paper_id)
+            if action not in ("add", "remove"):
+                raise InputError("action must be add or remove")
+            starred = await db.write(lambda s: _set_star(s, pid, action == "add"))
+        except InputError as exc:
+            if wants_json:
+                return Response(
+                    json.dumps({"error": str(exc)}), status_code=404, media_type="application/json"
+                )
+            return error(404, str(exc))
+        if wants_json:
+            return Response(json.dumps({"id": pid, "starred": starred}), media_type="application/json")
+        nxt = _safe_next((form.get("next") or [None])[0], f"/arxiv/{pid}")
+        return RedirectResponse(nxt, status_code=303)
+
+    return router
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _take(pieces: Iterator[str], limit: int) -> bytes:
+    """The next ``limit``-odd characters of a rendering template, encoded ("" when done)."""
+    out: list[str] = []
+    size = 0
+    for piece in pieces:
+        out.append(piece)
+        size += len(piece)
+        if size >= limit:
+            break
+    return "".join(out).encode("utf-8")
+
+
+def _parse_ids(spec: str) -> list[str] | None:
+    """``2401.06769`` or ``2401.06769,hep-th/9901001`` as ids; None if it is not a list of ids."""
+    parts = [p for p in spec.split(",") if p]
+    if not parts or len(parts) > 100:
+        return None
+    ids: list[str] = []
+    for part in parts:
+        try:
+            pid = _normalize_id(part)
+        except InputError:
+            return None
+        if pid not in ids:
+            ids.append(pid)
+    return ids
+
+
+def _day_with_stars(session: Any, cats: CategorySpec, day: dt.date | None) -> pages.DayList:
+    listing = pages.day_list(session, cats, day)
+    pages.mark_starred(session, listing.papers())
+    return listing
+
+
+def _stars_on_hits(session: Any, hits: list[Any]) -> None:
+    stars = pages.starred_ids(session, [h.id for h in hits])
+    for h in hits:
+        h.starred = h.id in stars
+
+
+def _set_star(session: Any, paper_id: str, on: bool) -> bool:
+    from feeds.store import set_star
+
+    return set_star(session, paper_id, on)
+
+
+def _entry(base: str, p: pages.PaperView, updated: Any, published: Any) -> FeedEntry:
+    return FeedEntry(
+        p.id, p.title, p.abstract, p.authors, p.categories, updated, published, f"{base}/arxiv/{p.id}"
+    )
+
+
+def _page_query(request: Request) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+    return urllib.parse.urlencode(params)

@@ -1,0 +1,133 @@
+"""The pages in a real headless Chromium (Debian's), driven by Playwright: read, search, open, star.
+
+Screenshots go to ``screenshots/`` at the project root (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from search_data import make_app
+from services import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)"
+    ),
+]
+
+
+@pytest.fixture
+def server(cfg, filled_db, index) -> Iterator[str]:
+    port = free_port()
+    srv = uvicorn.Server(
+        uvicorn.Config(
+            make_app(cfg, filled_db, index), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def test_read_search_open_star_in_chromium(server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(exist_ok=True)
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=str(CHROMIUM),
+            args=ARGS,
+            headless=True,
+            viewport={"width": 1100, "height": 900},
+        )
+        try:
+            page = ctx.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(f"{server}/arxiv/cs.LG")
+            assert page.locator("div.paper").count() == 5
+            page.wait_for_selector("body.math-rendered")
+            assert (
+                page.locator("#\\32 403\\.00001 .summary .katex").count() == 1
+            )  # $\alpha \leq \beta$ rendered
+            assert "<script>alert('x')</script> Fairness audits" in page.inner_text("body")
+            page.fill("#kw", "diffusion, graph")
+            page.check("#kw-only")
+            assert page.locator("div.paper:not(.hidden-kw)").count() == 3
+            assert page.locator("mark.kw").count() >= 3
+            page.screenshot(path=str(SHOTS / "papers-day.png"), full_page=True)
+            page.uncheck("#kw-only")
+            page.fill("#kw", "")
+
+            page.fill("header input[name=q]", "images")
+            page.press("header input[name=q]", "Enter")
+            page.wait_for_url("**/search?q=images")
+            assert page.locator("div.paper").count() == 2
+            assert page.locator("div.paper mark").count() >= 2
+            page.screenshot(path=str(SHOTS / "papers-search.png"), full_page=True)
+
+            page.click("#\\32 403\\.00001 a.title-link")
+            page.wait_for_url("**/arxiv/2403.00001")
+            assert page.inner_text("h1.title").startswith("Graph neural networks")
+            assert page.get_attribute("a.title-pdf", "href") == "https://arxiv.org/pdf/2403.00001"
+            page.click("button.star-btn")
+            page.wait_for_selector("button.star-btn[aria-pressed=true]")
+            page.screenshot(path=str(SHOTS / "papers-paper.png"), full_page=True)
+            page.goto(f"{server}/stars")
+            assert page.locator("div.paper").count() == 1
+            page.screenshot(path=str(SHOTS / "papers-stars.png"), full_page=True)
+        finally:
+            ctx.close()
+    assert dialogs == []  # no script from a title ever ran
+
+
+def test_reading_and_starring_work_without_javascript(server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path / "profile-nojs"),
+            executable_path=str(CHROMIUM),
+            args=ARGS,
+            headless=True,
+            java_script_enabled=False,
+        )
+        try:
+            page = ctx.new_page()
+            page.goto(f"{server}/arxiv/cs.LG")
+            assert "$\\alpha \\leq \\beta$" in page.inner_text("#\\32 403\\.00002 ~ div, body")
+            page.click("#\\32 403\\.00003 button.star-btn")  # a plain form POST, then a redirect back
+            page.wait_for_load_state()
+            assert "/arxiv/cs.LG" in page.url
+            assert page.locator("#\\32 403\\.00003 button.star-btn").inner_text() == "★"
+            page.goto(f"{server}/stars")
+            assert page.locator("div.paper").count() == 1
+        finally:
+            ctx.close()

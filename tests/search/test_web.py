@@ -1,0 +1,238 @@
+"""The paper pages through the real router (httpx ASGI transport): lists, papers, search, stars, feeds."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import feedparser
+import httpx
+import pytest
+from search_data import DAY, EARLIER, insert_papers, make_app
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def paper_ids(html: str) -> list[str]:
+    return re.findall(r'<div class="paper" id="([^"]+)"', html)
+
+
+async def test_day_list_has_sections_and_dedupes(client: httpx.AsyncClient) -> None:
+    r = await client.get("/arxiv/cs.LG")
+    assert r.status_code == 200
+    html = r.text
+    assert DAY.strftime("%d %b %Y") in html
+    # new first (by position), then cross-lists, then replacements; 2401.00005 was a replacement that day
+    assert paper_ids(html) == ["2403.00001", "2403.00002", "2403.00003", "2403.00004", "2401.00005"]
+    assert 'id="new"' in html
+    assert 'id="cross"' in html
+    assert 'id="replaced"' in html
+
+
+async def test_union_and_difference(client: httpx.AsyncClient) -> None:
+    union = paper_ids((await client.get("/arxiv/cs.CL+cs.CY")).text)
+    assert union == ["2403.00003", "2403.00004"]
+    assert "2403.00004" not in paper_ids((await client.get("/arxiv/cs.LG-cs.CY")).text)
+    assert paper_ids((await client.get("/arxiv/cs.CL,cs.CY")).text) == union
+
+
+async def test_earlier_days_and_the_calendar(client: httpx.AsyncClient) -> None:
+    r = await client.get("/arxiv/cs.LG", params={"date": EARLIER.isoformat()})
+    assert r.status_code == 200
+    assert paper_ids(r.text) == ["2401.00005"]
+    latest = (await client.get("/arxiv/cs.LG")).text
+    assert f'?date={EARLIER.isoformat()}"' in latest
+    assert f'?date={DAY.isoformat()}"' in latest
+    empty = await client.get("/arxiv/cs.LG", params={"date": "2020-01-01"})
+    assert empty.status_code == 404
+    assert "No announcements" in empty.text
+    assert (await client.get("/arxiv/cs.LG", params={"date": "soon"})).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/arxiv/cs.LG", "/arxiv/2403.00004", "/search?q=fairness", "/stars"])
+async def test_script_in_titles_and_authors_is_shown_as_text(client: httpx.AsyncClient, path: str) -> None:
+    await client.post("/stars/2403.00004", data={"action": "add"})
+    html = (await client.get(path)).text
+    assert "<script>alert" not in html
+    assert "<img src=x" not in html
+    assert "&lt;script&gt;alert(" in html
+    assert "<b>language</b>" not in html
+
+
+async def test_paper_page_links_to_arxiv_and_is_not_rehosted(client: httpx.AsyncClient) -> None:
+    r = await client.get("/arxiv/2403.00002")
+    assert r.status_code == 200
+    assert 'href="https://arxiv.org/abs/2403.00002"' in r.text
+    assert 'href="https://arxiv.org/pdf/2403.00002"' in r.text
+    assert "Schrödinger bridges" in r.text
+    versioned = await client.get("/arxiv/arXiv:2403.00002v3")
+    assert versioned.status_code == 200
+    assert "Schrödinger bridges" in versioned.text
+    several = await client.get("/arxiv/2403.00001,2403.00002")
+    assert "Graph neural" in several.text
+    assert "Schrödinger" in several.text
+
+
+async def test_missing_paper_is_fetched_on_demand(cfg, filled_db, index) -> None:
+    calls: list[list[str]] = []
+
+    async def fetch(ids: list[str]) -> list[str]:
+        calls.append(ids)
+        if ids == ["2405.01234"]:
+            insert_papers(
+                filled_db,
+                [
+                    {
+                        "id": "2405.01234",
+                        "title": "Fetched on demand",
+                        "abstract": "x",
+                        "authors": ["Z"],
+                        "categories": "cs.LG",
+                        "ann": [],
+                    }
+                ],
+            )
+            return ids
+        return []
+
+    transport = httpx.ASGITransport(app=make_app(cfg, filled_db, index, fetch))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.get("/arxiv/2405.01234")
+        assert r.status_code == 200
+        assert "Fetched on demand" in r.text
+        gone = await c.get("/arxiv/2405.09999")
+        assert gone.status_code == 404
+        assert "not found on arXiv" in gone.text
+    assert calls == [["2405.01234"], ["2405.09999"]]
+
+
+async def test_without_a_fetcher_a_missing_paper_is_a_clear_404(client: httpx.AsyncClient) -> None:
+    r = await client.get("/arxiv/2405.01234")
+    assert r.status_code == 404
+    assert "not in the local database" in r.text
+    assert (await client.get("/arxiv/no such thing")).status_code == 404
+
+
+async def test_search_page_highlights_filters_and_pages(client: httpx.AsyncClient) -> None:
+    r = await client.get("/search", params={"q": "images"})
+    assert r.status_code == 200
+    assert "<mark>images</mark>" in r.text or "<mark>image</mark>" in r.text
+    assert set(paper_ids(r.text)) == {"2403.00001", "2401.00005"}
+    r = await client.get("/search", params={"q": "language", "cat": "cs.LG-cs.CY"})
+    assert paper_ids(r.text) == ["2403.00003"]
+    r = await client.get("/search", params={"q": "cat:cs.LG", "sort": "new"})
+    assert r.status_code == 200
+    assert len(paper_ids(r.text)) == 5
+    assert (await client.get("/search")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("q", "message"),
+    [
+        ('"graph', "unbalanced quote"),
+        ("NOT", "needs a term"),
+        ("x" * 10240, "too long"),
+        ("graph\x01", "control characters"),
+        ("zz:graph", "unknown field"),
+    ],
+)
+async def test_bad_queries_get_a_message_not_a_500(client: httpx.AsyncClient, q: str, message: str) -> None:
+    r = await client.get("/search", params={"q": q})
+    assert r.status_code == 400
+    assert message in r.text
+    assert paper_ids(r.text) == []
+    feed = await client.get("/search/feed", params={"q": q})
+    assert feed.status_code == 400
+
+
+async def test_bad_filters_are_messages_too(client: httpx.AsyncClient) -> None:
+    for params in (
+        {"q": "graph", "since": "yesterday"},
+        {"q": "graph", "cat": "$$"},
+        {"q": "graph", "page": "x"},
+    ):
+        r = await client.get("/search", params=params)
+        assert r.status_code == 400, params
+
+
+async def test_related_papers(client: httpx.AsyncClient) -> None:
+    r = await client.get("/search", params={"rel": "2403.00001"})
+    assert r.status_code == 200
+    assert "2401.00005" in paper_ids(r.text)
+    assert "2403.00001" not in paper_ids(r.text)
+    assert (await client.get("/search", params={"rel": "nonsense"})).status_code == 400
+
+
+async def test_stars_add_list_export_remove(client: httpx.AsyncClient) -> None:
+    r = await client.post("/stars/2403.00002", data={"action": "add", "next": "/arxiv/cs.LG#2403.00002"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/arxiv/cs.LG#2403.00002"
+    assert "★" in (await client.get("/arxiv/2403.00002")).text
+    assert paper_ids((await client.get("/stars")).text) == ["2403.00002"]
+    txt = (await client.get("/stars/export", params={"format": "txt"})).text
+    assert txt.startswith(
+        "2403.00002\tSchrödinger bridges as diffusion models\thttps://arxiv.org/abs/2403.00002"
+    )
+    data = (await client.get("/stars/export", params={"format": "json"})).json()
+    assert [d["id"] for d in data] == ["2403.00002"]
+    r = await client.post(
+        "/stars/2403.00002", data={"action": "remove"}, headers={"Accept": "application/json"}
+    )
+    assert r.json() == {"id": "2403.00002", "starred": False}
+    assert paper_ids((await client.get("/stars")).text) == []
+
+
+async def test_star_guards(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/stars/2403.00002", data={"action": "add"}, headers={"Origin": "http://evil.example"}
+    )
+    assert r.status_code == 403
+    r = await client.post("/stars/2403.00002", data={"action": "add", "next": "//evil.example/x"})
+    assert r.headers["location"] == "/arxiv/2403.00002"
+    assert (await client.post("/stars/2405.77777", data={"action": "add"})).status_code == 404
+    assert (await client.post("/stars/2403.00002", data={"action": "explode"})).status_code == 404
+
+
+async def test_category_feed_is_valid_atom(client: httpx.AsyncClient) -> None:
+    r = await client.get("/arxiv/cs.LG/feed")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/atom+xml")
+    root = ET.fromstring(r.content)  # noqa: S314 - our own output
+    assert root.tag == f"{ATOM}feed"
+    for tag in ("id", "title", "updated", "author"):
+        assert root.find(f"{ATOM}{tag}") is not None
+    entries = root.findall(f"{ATOM}entry")
+    assert len(entries) == 5
+    for e in entries:
+        for tag in ("id", "title", "updated", "summary", "link"):
+            assert e.find(f"{ATOM}{tag}") is not None, tag
+    titles = [e.findtext(f"{ATOM}title") for e in entries]
+    assert "<script>alert('x')</script> Fairness audits" in titles
+    parsed = feedparser.parse(r.content)
+    assert not parsed.bozo
+    assert len(parsed.entries) == 5
+
+
+async def test_search_feed(client: httpx.AsyncClient) -> None:
+    r = await client.get("/search/feed", params={"q": "graph"})
+    assert r.status_code == 200
+    parsed = feedparser.parse(r.content)
+    assert not parsed.bozo
+    assert {e.id for e in parsed.entries} == {
+        "https://arxiv.org/abs/2403.00001",
+        "https://arxiv.org/abs/2401.00005",
+    }
+
+
+async def test_static_files_and_the_category_index(client: httpx.AsyncClient) -> None:
+    for path in (
+        "/static/papers/katex/katex.min.js",
+        "/static/papers/katex/contrib/auto-render.min.js",
+        "/static/papers/papers.js",
+        "/static/papers/katex/fonts/KaTeX_Main-Regular.woff2",
+    ):
+        assert (await client.get(path)).status_code == 200, path
+    html = (await client.get("/arxiv")).text
+    assert 'href="/arxiv/cs.LG"' in html
+    assert 'href="/arxiv/quant-ph"' in html
+    assert "cdn" not in (await client.get("/arxiv/cs.LG")).text.lower()
