@@ -99,6 +99,7 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
     papers: Any = None
     routers: list[Any] = [stove_router(stove, http_token(cfg))]
     mounts: list[Any] = []
+    home_parts: list[str] = []
     if cfg.papers.enabled:
         from daemon.papers import Papers
 
@@ -111,12 +112,13 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
         else:
             routers += papers.routers()
             mounts += papers.mounts()
+            home_parts.append(papers.home_html())
             for name, factory in papers.services():
                 spawn(name, factory)
 
     server: Any = None
     if cfg.http.enabled:
-        server = HttpServer(make_app(cfg, routers, mounts), cfg.http.host, cfg.http.port)
+        server = HttpServer(make_app(cfg, routers, mounts, home_parts), cfg.http.host, cfg.http.port)
         spawn("http", server.serve)
         for _ in range(100):
             if server.started:

@@ -78,7 +78,12 @@ async def _no_receive() -> MutableMapping[str, Any]:
     return {"type": "http.disconnect"}
 
 
-def make_app(cfg: Config, routers: list[Any], mounts: list[tuple[str, Any, str]] | None = None) -> FastAPI:
+def make_app(
+    cfg: Config,
+    routers: list[Any],
+    mounts: list[tuple[str, Any, str]] | None = None,
+    home_parts: list[str] | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="coolstove",
         version="0.1.0",
@@ -94,13 +99,15 @@ def make_app(cfg: Config, routers: list[Any], mounts: list[tuple[str, Any, str]]
 
     if not any(getattr(r, "path", None) == "/" for r in app.routes):
 
+        extra = "".join(home_parts or [])  # already-escaped HTML from the parts
+
         @app.get("/", response_class=HTMLResponse, include_in_schema=False)
         async def home() -> str:
-            cats = "".join(f'<li><a href="/arxiv/{c}">{c}</a></li>' for c in cfg.papers.categories)
+            papers = " · <a href=/search>Search papers</a> · <a href=/stars>Stars</a>" if extra else ""
             return (
-                "<!doctype html><meta charset=utf-8><title>coolstove</title>"
-                "<h1>coolstove</h1><p><a href=/stove>Stove</a> · <a href=/search>Search papers</a>"
-                f" · <a href=/stars>Stars</a></p><ul>{cats}</ul>"
+                "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
+                "<title>coolstove</title><link rel=stylesheet href=/static/papers/papers.css>"
+                f"<h1>coolstove</h1><p><a href=/stove>Stove</a>{papers}</p>{extra}"
             )
 
     return app

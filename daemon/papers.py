@@ -35,8 +35,8 @@ class Papers:
         await asyncio.to_thread(upgrade, url)
         self.db = Database(url)
         self.db.start()
-        self.index = SearchIndex(self.cfg.storage.index_dir)
-        await asyncio.to_thread(self.index.open)
+        self.index = SearchIndex(self.cfg.storage.index_dir, max_results=self.cfg.search.max_results)
+        await asyncio.to_thread(self.index.open)  # a missing or corrupt index is flagged for rebuild
         db = self.db
 
         async def on_commit(ids: list[str]) -> None:
@@ -50,11 +50,12 @@ class Papers:
         return [make_router(self.cfg, self.db, self.index, fetch=self.feed.fetch_now)]
 
     def mounts(self) -> list[Any]:
-        try:
-            from search.web import static_mounts
-        except ImportError:
-            return []
-        return list(static_mounts())
+        return []  # the router mounts its own static files (/static/papers/)
+
+    def home_html(self) -> str:
+        from search.web import home_partial
+
+        return str(home_partial(self.cfg))
 
     def services(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
         out: list[tuple[str, Callable[[], Awaitable[None]]]] = [("feed", self.feed.run)]
@@ -63,7 +64,9 @@ class Papers:
             db = self.db
 
             async def reconcile() -> None:
-                await asyncio.to_thread(check, db, True)
+                """Compare index and database once at start and repair (or rebuild) the difference."""
+                report = await asyncio.to_thread(check, db, True)
+                _LOGGER.info("search index checked: %s", report)
                 await asyncio.Event().wait()
 
             out.append(("index-check", reconcile))
