@@ -1,0 +1,48 @@
+"""Mi Home / XiaoAI voice: the virtual switch's OFF becomes a cut, on the real miio protocol."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+from fakes.miio_peer import DEFAULT_TOKEN, MiioPeer
+from stove_rig import make_cfg
+from waiting import wait_for
+
+from daemon.config import Burner
+from daemon.database import Database
+from devices.audit import AuditLog
+from devices.miio_relay import MiioRelay
+from devices.stove import Stove
+from devices.voice import watch_voice
+
+
+async def test_voice_off_cuts_and_rearms_the_virtual_switch(tmp_path: Path) -> None:
+    async with MiioPeer() as peer:
+        burner = Burner(name="left", driver="miio", host=peer.address, token=DEFAULT_TOKEN, pulse_s=0.3,
+                        timeout_s=0.5, voice_siid=4, voice_piid=1, voice_poll_s=0.05)
+        cfg = replace(make_cfg(tmp_path), burners=(burner,))
+        db = Database(f"sqlite:///{cfg.storage.stove_db}")
+        db.start()
+        stove = Stove(cfg, AuditLog(db), relays={"left": MiioRelay(burner)})
+        await stove.start()
+        g = stove.burners["left"]
+        task = asyncio.create_task(watch_voice(stove, g))
+        try:
+            assert peer.props[(4, 1)] is True, "the virtual switch rests on"
+            await asyncio.sleep(0.2)
+            assert not peer.changes("2.1", True), "no cut while the virtual switch stays on"
+            peer.flip(4, 1)  # "小爱同学，关闭燃气灶": Mi Home switches the virtual channel off
+            await wait_for(lambda: peer.changes("2.1", True), timeout=5)
+            await wait_for(lambda: peer.props[(4, 1)] is True, timeout=5)
+            await stove.wait_idle()
+            assert peer.props[(2, 1)] is False, "the cut is a pulse: released afterwards"
+            assert len(peer.changes("2.1", True)) == 1, "one voice command, one cut"
+            log = await stove.audit.recent()
+            assert any(e.source == "voice" and e.action == "cut" and e.result == "ok" for e in log)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await stove.shutdown()
+            db.close()
