@@ -14,7 +14,7 @@ import re
 
 from daemon.errors import InputError
 
-__all__ = ["is_arxiv_id", "normalize_id", "parse_id"]
+__all__ = ["abs_url", "is_arxiv_id", "normalize_id", "parse_id", "pdf_url"]
 
 MAX_ID_INPUT = 300
 
@@ -97,3 +97,13 @@ def is_arxiv_id(text: str) -> bool:
     except InputError:
         return False
     return True
+
+
+def abs_url(paper_id: str) -> str:
+    """arXiv's abstract page: where every paper links, never a copy of ours."""
+    return f"https://arxiv.org/abs/{paper_id}"
+
+
+def pdf_url(paper_id: str) -> str:
+    """arXiv's PDF (never re-hosted: e-prints are not CC0)."""
+    return f"https://arxiv.org/pdf/{paper_id}"

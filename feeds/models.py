@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from feeds.ids import abs_url, pdf_url
+
 __all__ = ["Announcement", "Base", "CrawlRun", "HttpCache", "Paper", "Star", "Version"]
 
 ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
@@ -71,11 +73,11 @@ class Paper(Base):
 
     @property
     def abs_url(self) -> str:
-        return f"https://arxiv.org/abs/{self.id}"
+        return abs_url(self.id)
 
     @property
     def pdf_url(self) -> str:
-        return f"https://arxiv.org/pdf/{self.id}"
+        return pdf_url(self.id)
 
 
 class Version(Base):

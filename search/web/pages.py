@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import distinct, func, or_, select
 from sqlalchemy.orm import Session
 
+from feeds.ids import abs_url, pdf_url
 from feeds.models import Announcement, Paper, Star, Version
 from search.web.catspec import CategorySpec
 
@@ -73,11 +74,11 @@ class PaperView:
 
     @property
     def abs_url(self) -> str:
-        return f"https://arxiv.org/abs/{self.id}"
+        return abs_url(self.id)
 
     @property
     def pdf_url(self) -> str:
-        return f"https://arxiv.org/pdf/{self.id}"
+        return pdf_url(self.id)
 
 
 def _view(row: Any, announce_type: str | None = None) -> PaperView:
