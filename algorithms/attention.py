@@ -21,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.linalg
 
+from algorithms._checks import _array, _count
+
 __all__ = [
     "HWFA",
     "attention_entropy",
@@ -55,22 +57,6 @@ Array = npt.NDArray[Any]
 # validation helpers (private)
 
 
-def _array(x: npt.ArrayLike, name: str, *, complex_ok: bool = False) -> Array:
-    """A finite float (or complex) array; integers and booleans become float64."""
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError) as exc:  # ragged input
-        raise ValueError(f"{name} must be a numeric array: {exc}") from None
-    kinds = "biufc" if complex_ok else "biuf"
-    if a.dtype.kind not in kinds:
-        raise ValueError(f"{name} must be a real{' or complex' if complex_ok else ''} array, got {a.dtype}")
-    if a.dtype.kind in "biu":
-        a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
-
-
 def _ndim(a: Array, name: str, ndim: int | tuple[int, ...]) -> None:
     allowed = (ndim,) if isinstance(ndim, int) else ndim
     if a.ndim not in allowed:
@@ -85,14 +71,6 @@ def _positive(x: float, name: str, *, minimum: float = 0.0, strict: bool = True)
     if not math.isfinite(v) or (v <= minimum if strict else v < minimum):
         raise ValueError(f"{name} must be finite and {'>' if strict else '>='} {minimum}, got {x!r}")
     return v
-
-
-def _count(x: int, name: str, *, minimum: int = 1) -> int:
-    if isinstance(x, bool) or not isinstance(x, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {x!r}")
-    if x < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {x}")
-    return int(x)
 
 
 def _masked_softmax(logits: Array, allowed: Array | None = None) -> Array:

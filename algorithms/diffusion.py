@@ -21,6 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
+from algorithms._checks import _int
+
 __all__ = [  # B1, B2, B9, B10, B14b public names (sorted)
     "SKIP_TUNING_REPORTED",
     "SelfConsumingRun",
@@ -95,17 +97,6 @@ def _scalar(
         raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v}")
     if hi is not None and (v > hi or (hi_open and v == hi)):
         raise ValueError(f"{name} must be {'<' if hi_open else '<='} {hi}, got {v}")
-    return v
-
-
-def _int(x: Any, name: str, *, lo: int | None = None, hi: int | None = None) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {x!r}")
-    v = int(x)
-    if lo is not None and v < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise ValueError(f"{name} must be <= {hi}, got {v}")
     return v
 
 

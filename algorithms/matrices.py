@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls as _scipy_nnls
 
+from algorithms._checks import _int_in, _rng
+
 __all__ = [
     "LoRAOptimizerView",
     "Monarch",
@@ -78,17 +80,6 @@ def _arr(x: Any, name: str, ndim: int | None = None) -> np.ndarray:
     return a
 
 
-def _int(x: Any, name: str, lo: int, hi: int | None = None) -> int:
-    """``x`` as a Python int in [lo, hi]."""
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {x!r}")
-    x = int(x)
-    if x < lo or (hi is not None and x > hi):
-        rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be in {rng}, got {x}")
-    return x
-
-
 def _pos(x: Any, name: str, allow_zero: bool = False) -> float:
     """``x`` as a finite positive (or non-negative) float."""
     try:
@@ -99,10 +90,6 @@ def _pos(x: Any, name: str, allow_zero: bool = False) -> float:
         kind = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be a finite {kind} number, got {x!r}")
     return v
-
-
-def _rng(rng: Any) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 # ========================================================================================= A5 cosine
@@ -238,7 +225,7 @@ def primary_auxiliary_direction(
     if method not in ("kkt_greedy", "cyclic", "article", "nnls"):
         raise ValueError(f"unknown method {method!r}; use 'kkt_greedy', 'cyclic', 'article' or 'nnls'")
     tol = _pos(tol, "tol")
-    max_iter = _int(max_iter, "max_iter", 1)
+    max_iter = _int_in(max_iter, "max_iter", 1)
 
     n = G.shape[0]
     lam = np.zeros(n)
@@ -359,7 +346,7 @@ def monarch_permutation(n: int, b: int | None = None) -> np.ndarray:
 
     For n = m^2 and b = m, P is an involution (P^2 = I). Source: https://kexue.fm/archives/10249
     """
-    n = _int(n, "n", 1)
+    n = _int_in(n, "n", 1)
     b = _default_b(n, b)
     return np.arange(n).reshape(n // b, b).T.ravel()
 
@@ -370,7 +357,7 @@ def _default_b(n: int, b: Any) -> int:
         if m * m != n:
             raise ValueError(f"n = {n} is not a perfect square; pass a block size b dividing n")
         return m
-    b = _int(b, "b", 1, n)
+    b = _int_in(b, "b", 1, n)
     if n % b:
         raise ValueError(f"block size b = {b} must divide n = {n}")
     return b
@@ -465,7 +452,7 @@ class Monarch:
     @classmethod
     def random(cls, n: int, b: int | None = None, rng: Any = None) -> Monarch:
         """Blocks with i.i.d. N(0, 1) entries."""
-        n = _int(n, "n", 1)
+        n = _int_in(n, "n", 1)
         b = _default_b(n, b)
         c = n // b
         g = _rng(rng)
@@ -576,7 +563,7 @@ def best_rank_r(M: Any, r: int) -> tuple[np.ndarray, np.ndarray, float]:
     Eckart–Young–Mirsky (also optimal in the spectral norm). Source: https://kexue.fm/archives/10407
     """
     M = _arr(M, "M", 2)
-    r = _int(r, "r", 0, min(M.shape))
+    r = _int_in(r, "r", 0, min(M.shape))
     U, s, Vt = np.linalg.svd(M, full_matrices=False)
     return U[:, :r] * s[:r], Vt[:r].copy(), float(np.sum(s[r:] ** 2))
 
@@ -649,7 +636,7 @@ class LoRAOptimizerView:
     ) -> None:
         self.W0 = _arr(W0, "W0", 2)
         n, m = self.W0.shape
-        self.r = _int(r, "r", 1, min(n, m))
+        self.r = _int_in(r, "r", 1, min(n, m))
         self.lr = _pos(lr, "lr")
         if init not in ("zero_B", "zero_A", "symmetric"):
             raise ValueError(f"init must be 'zero_B', 'zero_A' or 'symmetric', got {init!r}")
@@ -694,7 +681,7 @@ def random_projection_update(G: Any, rng: Any = None, num_samples: int = 1) -> n
     ``num_samples`` independent draws (vectorised). Source: https://kexue.fm/archives/9590
     """
     G = _arr(G, "G", 2)
-    k = _int(num_samples, "num_samples", 1)
+    k = _int_in(num_samples, "num_samples", 1)
     g = _rng(rng)
     n, m = G.shape
     u = g.standard_normal((k, n))
@@ -703,7 +690,7 @@ def random_projection_update(G: Any, rng: Any = None, num_samples: int = 1) -> n
 
 
 def _tile_check(n: int, m: int, r: Any) -> int:
-    r = _int(r, "r", 1)
+    r = _int_in(r, "r", 1)
     if n % r or m % r:
         raise ValueError(f"r = {r} must divide both n = {n} and m = {m}")
     return r

@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
+from algorithms._checks import _int_in
+
 __all__ = [
     "FourierBasisDensity",
     "can_correct_one",
@@ -69,16 +71,6 @@ def _real(x: npt.ArrayLike, name: str, *, min_ndim: int = 0, neg_inf_ok: bool = 
     if np.isposinf(a).any() or (not neg_inf_ok and np.isneginf(a).any()):
         raise ValueError(f"{name} must be finite" + (" or -inf" if neg_inf_ok else ""))
     return a
-
-
-def _int(k: Any, name: str, lo: int, hi: int | None = None) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {k!r}")
-    k = int(k)
-    if k < lo or (hi is not None and k > hi):
-        rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be in {rng}, got {k}")
-    return k
 
 
 def _positive(v: Any, name: str, *, allow_zero: bool = False) -> float:
@@ -189,7 +181,7 @@ def nbce_combine_logits(
     if pooling == "min_entropy":
         H = _entropy_of_logp(ctx)
         if prev_k is not None:
-            prev_k = _int(prev_k, "prev_k", 1, n)
+            prev_k = _int_in(prev_k, "prev_k", 1, n)
             H[prev_k - 1] -= eta
         k = int(np.argmin(H)) + 1
         if prev_k is not None and H[prev_k - 1] <= H[k - 1]:
@@ -222,14 +214,14 @@ def topk_uncertainty(P: npt.ArrayLike, k: int = 3, variant: Literal["su", "paper
     m = p.shape[-1]
     top = -np.sort(-p, axis=-1)
     if variant == "su":
-        k = _int(k, "k", 2, m)
+        k = _int_in(k, "k", 2, m)
         top = top[..., :k]
         q = top / top.sum(axis=-1, keepdims=True)
         return -special.xlogy(q, q).sum(axis=-1) / math.log(k)
     if variant == "paper":
         if m < 2:
             raise ValueError("the paper's uncertainty needs at least 2 classes")
-        k = _int(k, "k", 1, m)
+        k = _int_in(k, "k", 1, m)
         top = top[..., :k]
         return -special.xlogy(top, top).sum(axis=-1) / math.log(m)
     raise ValueError(f"variant must be 'su' or 'paper', got {variant!r}")
@@ -255,7 +247,7 @@ def _can_iterate(Y: Array, prior: Array, alpha: float, iters: int) -> Array:
 
 
 def _can_params(alpha: float, iters: int) -> tuple[float, int]:
-    return _positive(alpha, "alpha"), _int(iters, "iters", 1)
+    return _positive(alpha, "alpha"), _int_in(iters, "iters", 1)
 
 
 def can_correct_one(
@@ -329,7 +321,7 @@ def can_postprocess(
 
 def estimate_prior(labels: npt.ArrayLike, m: int, smoothing: float = 0.0) -> Array:
     """Class prior p̃_c = (count_c + s) / (N + m·s) from integer labels in [0, m)."""
-    m = _int(m, "m", 1)
+    m = _int_in(m, "m", 1)
     lab = np.asarray(labels)
     if lab.size == 0:
         lab = lab.astype(int)
@@ -406,7 +398,7 @@ def entropy_normalize(
         t = np.broadcast_to(t, batch).astype(float)
     except ValueError as exc:
         raise ValueError(f"target_H of shape {t.shape} does not broadcast to {batch}") from exc
-    max_iter = _int(max_iter, "max_iter", 1)
+    max_iter = _int_in(max_iter, "max_iter", 1)
     tol = _positive(tol, "tol")
     if method not in ("newton_safe", "newton_plain", "bisect"):
         raise ValueError(f"method must be 'newton_safe', 'newton_plain' or 'bisect', got {method!r}")
@@ -546,7 +538,7 @@ def noise_argmax_probs(
     n = m.shape[-1]
     if n == 0:
         raise ValueError("mu has an empty last axis")
-    K = _int(K, "K", 1)
+    K = _int_in(K, "K", 1)
     logcdf, ppf = _noise(noise)
     q = np.asarray(ppf(np.arange(1, K + 1) / (K + 1)), dtype=float)
     if q.shape != (K,) or not np.isfinite(q).all():
@@ -573,7 +565,7 @@ def noise_argmax_probs_mc(
     n = m.shape[-1]
     if n == 0:
         raise ValueError("mu has an empty last axis")
-    n_samples = _int(n_samples, "n_samples", 1)
+    n_samples = _int_in(n_samples, "n_samples", 1)
     rng = np.random.default_rng() if rng is None else rng
     draw: Callable[[tuple[int, ...]], Array]
     if noise == "gumbel":
@@ -605,7 +597,7 @@ def _topk_input(x: npt.ArrayLike, k: int, tau: float) -> tuple[Array, int]:
     n = a.shape[-1]
     if n == 0:
         raise ValueError("x has an empty last axis")
-    k = _int(k, "k", 0, n)
+    k = _int_in(k, "k", 0, n)
     return a / _positive(tau, "tau"), k
 
 
@@ -941,7 +933,7 @@ class FourierBasisDensity:
 
     def sample(self, size: int, rng: np.random.Generator | None = None) -> Array:
         """y = μ + σ·artanh(Φ⁻¹(U)), Φ⁻¹ by vectorised bisection on the monotone CDF."""
-        size = _int(size, "size", 0)
+        size = _int_in(size, "size", 0)
         rng = np.random.default_rng() if rng is None else rng
         u = rng.random(size)
         lo, hi = -np.ones(size), np.ones(size)
@@ -1011,9 +1003,9 @@ class FourierBasisDensity:
         yy = _real(y, "y", min_ndim=1)
         if yy.ndim != 1 or yy.size < 2:
             raise ValueError("y must be 1-D with at least 2 points")
-        N = _int(N, "N", 0)
+        N = _int_in(N, "N", 0)
         reg = _positive(reg, "reg", allow_zero=True)
-        n_init = _int(n_init, "n_init", 1)
+        n_init = _int_in(n_init, "n_init", 1)
         rng = np.random.default_rng(0) if rng is None else rng
         mu, sigma = float(yy.mean()), float(yy.std())
         if sigma == 0:

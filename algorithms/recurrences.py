@@ -19,6 +19,8 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from algorithms._checks import _array, _count, _rng
+
 __all__ = [
     "LRU",
     "ParallelRNNResult",
@@ -30,33 +32,6 @@ __all__ = [
 ]
 
 Array = npt.NDArray[Any]
-
-
-# --------------------------------------------------------------------------------------------------
-# validation helpers (private)
-
-
-def _array(x: npt.ArrayLike, name: str, *, complex_ok: bool = True) -> Array:
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a numeric array: {exc}") from None
-    kinds = "biufc" if complex_ok else "biuf"
-    if a.dtype.kind not in kinds:
-        raise ValueError(f"{name} must be a {'numeric' if complex_ok else 'real'} array, got {a.dtype}")
-    if a.dtype.kind in "biu":
-        a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
-
-
-def _count(x: int, name: str, *, minimum: int = 1) -> int:
-    if isinstance(x, bool) or not isinstance(x, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {x!r}")
-    if x < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {x}")
-    return int(x)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -150,8 +125,8 @@ def linear_scan(
     λ^{1..l/2} ⊙ the first half's last element); ``"assoc"`` is the Hillis–Steele associative scan.
     Both parallel forms take log2(T) vectorised levels and never use the overflowing λ^{−k} cumsum.
     """
-    lam_a = _array(lam, "lam")
-    u_a = _array(u, "u")
+    lam_a = _array(lam, "lam", complex_ok=True)
+    u_a = _array(u, "u", complex_ok=True)
     if u_a.ndim not in (2, 3) or 0 in u_a.shape:
         raise ValueError(f"u must have shape (T, d) or (B, T, d) with T, d >= 1, got {u_a.shape}")
     batched = u_a.ndim == 3
@@ -172,7 +147,7 @@ def linear_scan(
     dtype = np.result_type(lam_a, ub)
     ub = ub.astype(dtype, copy=True)
     if x0 is not None:
-        x0_a = _array(x0, "x0")
+        x0_a = _array(x0, "x0", complex_ok=True)
         if x0_a.shape not in ((d,), (ub.shape[0], d)):
             raise ValueError(f"x0 must have shape ({d},) or ({ub.shape[0]}, {d}), got {x0_a.shape}")
         dtype = np.result_type(dtype, x0_a)
@@ -185,10 +160,6 @@ def linear_scan(
     else:
         x = _scan_assoc(lam_t, ub, constant)
     return x if batched else x[0]
-
-
-def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def lru_init(
@@ -256,7 +227,7 @@ class LRU:
         return np.exp(self.gamma_log)
 
     def _check_input(self, u: npt.ArrayLike) -> Array:
-        a = _array(u, "u", complex_ok=False)
+        a = _array(u, "u")
         if a.ndim not in (2, 3) or a.shape[-1] != self.H or a.shape[-2] == 0:
             raise ValueError(f"u must have shape (T, {self.H}) or (B, T, {self.H}), got {a.shape}")
         return a
@@ -279,8 +250,8 @@ class LRU:
 
     def step(self, x_prev: npt.ArrayLike, u_t: npt.ArrayLike) -> tuple[Array, Array]:
         """One inference step: (x_{t−1} (…, N) complex, u_t (…, H)) -> (x_t, y_t)."""
-        ua = _array(u_t, "u_t", complex_ok=False)
-        xp = _array(x_prev, "x_prev")
+        ua = _array(u_t, "u_t")
+        xp = _array(x_prev, "x_prev", complex_ok=True)
         if ua.shape[-1:] != (self.H,) or xp.shape[-1:] != (self.N,) or ua.shape[:-1] != xp.shape[:-1]:
             raise ValueError(f"need x_prev (..., {self.N}) and u_t (..., {self.H}) with equal batch shapes")
         x = self.lam * xp + self._input(ua)
@@ -292,14 +263,14 @@ class LRU:
 
 
 def _check_rnn(A: npt.ArrayLike, u: npt.ArrayLike, x0: npt.ArrayLike | None) -> tuple[Array, Array, Array]:
-    Aa = _array(A, "A", complex_ok=False)
-    ua = _array(u, "u", complex_ok=False)
+    Aa = _array(A, "A")
+    ua = _array(u, "u")
     if Aa.ndim != 2 or Aa.shape[0] != Aa.shape[1] or Aa.shape[0] == 0:
         raise ValueError(f"A must be a non-empty square matrix, got shape {Aa.shape}")
     d = Aa.shape[0]
     if ua.ndim != 2 or ua.shape[1] != d or ua.shape[0] == 0:
         raise ValueError(f"u must have shape (T >= 1, {d}), got {ua.shape}")
-    x0a = np.zeros(d) if x0 is None else _array(x0, "x0", complex_ok=False)
+    x0a = np.zeros(d) if x0 is None else _array(x0, "x0")
     if x0a.shape != (d,):
         raise ValueError(f"x0 must have shape ({d},), got {x0a.shape}")
     return Aa, ua, x0a
@@ -324,8 +295,8 @@ def linear_scan_affine(A: npt.ArrayLike, b: npt.ArrayLike, x0: npt.ArrayLike | N
     https://kexue.fm/archives/9783 . A (d, d) or (T, d, d), b (T, d), x0 (d,) (default 0) -> X (T, d).
     log2(T) levels, each a batched matrix product (O(d³) per combine; O(d²) per step for constant A).
     """
-    Aa = _array(A, "A")
-    ba = _array(b, "b")
+    Aa = _array(A, "A", complex_ok=True)
+    ba = _array(b, "b", complex_ok=True)
     if ba.ndim != 2 or 0 in ba.shape:
         raise ValueError(f"b must have shape (T, d), got {ba.shape}")
     T, d = ba.shape
@@ -333,7 +304,7 @@ def linear_scan_affine(A: npt.ArrayLike, b: npt.ArrayLike, x0: npt.ArrayLike | N
         raise ValueError(f"A must have shape ({d}, {d}) or ({T}, {d}, {d}), got {Aa.shape}")
     dtype = np.result_type(Aa, ba)
     if x0 is not None:
-        x0a = _array(x0, "x0")
+        x0a = _array(x0, "x0", complex_ok=True)
         if x0a.shape != (d,):
             raise ValueError(f"x0 must have shape ({d},), got {x0a.shape}")
         dtype = np.result_type(dtype, x0a)
