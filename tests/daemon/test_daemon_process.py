@@ -57,6 +57,24 @@ def peer() -> Iterator[MiioPeer]:
         yield p
 
 
+@pytest.fixture
+def daemon(tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str) -> Iterator[Any]:
+    """Makes daemons on the peer and broker; every one is stopped at the end of the test."""
+    made: list[DaemonProc] = []
+
+    def make(
+        pulse_s: float = 1.0, extra: str = "", token: str = DEFAULT_TOKEN, on_broker: Any = None
+    ) -> DaemonProc:
+        d = DaemonProc(tmp_path, config(peer.address, on_broker or broker, unique_topic, pulse_s, extra),
+                       {"COOLSTOVE_BURNER_LEFT_TOKEN": token})
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.stop()
+
+
 def relay_on(peer: MiioPeer) -> bool:
     return bool(peer.props[(2, 1)])
 
@@ -84,9 +102,10 @@ class Retained:
         self.client.publish(topic, payload, qos=1).wait_for_publish(5)
 
 
-def test_ready_sigterm_releases_before_offline(tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str) -> None:
-    d = DaemonProc(tmp_path, config(peer.address, broker, unique_topic, pulse_s=30),
-                   {"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN})
+def test_ready_sigterm_releases_before_offline(
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, daemon: Any
+) -> None:
+    d = daemon(pulse_s=30)
     watch = Retained(broker, f"{unique_topic}/#")
     try:
         d.start()
@@ -108,14 +127,12 @@ def test_ready_sigterm_releases_before_offline(tmp_path: Path, peer: MiioPeer, b
         assert DEFAULT_TOKEN not in log, "the device token must never be logged"
     finally:
         watch.close()
-        d.stop()
 
 
 def test_sigkill_mid_pulse_then_restart_releases(
-    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, daemon: Any
 ) -> None:
-    d = DaemonProc(tmp_path, config(peer.address, broker, unique_topic, pulse_s=60),
-                   {"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN})
+    d = daemon(pulse_s=60)
     watch = Retained(broker, f"{unique_topic}/status")
     try:
         d.start()
@@ -131,78 +148,68 @@ def test_sigkill_mid_pulse_then_restart_releases(
         assert any(e["source"] == "startup" and e["action"] == "release" for e in entries)
     finally:
         watch.close()
-        d.stop()
 
 
 def test_device_side_off_delay_releases_even_if_the_daemon_dies(
-    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, daemon: Any
 ) -> None:
-    d = DaemonProc(tmp_path, config(peer.address, broker, unique_topic, pulse_s=1, extra="off_delay_piid = 3"),
-                   {"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN})
+    d = daemon(pulse_s=1, extra="off_delay_piid = 3")
+    d.start()
+    assert d.api("POST", "/api/stove/cut", {"burner": "left"}).json()["ok"]
+    assert relay_on(peer)
+    d.signal(signal.SIGKILL)
+    d.wait_exit()
+    wait_for_sync(lambda: not relay_on(peer), 30)  # pulse 1 s + margin 2 s, by the device alone
+    assert peer.changes("2.1", False)[-1].source == "off-delay"
+
+
+def test_overdue_deadline_fires_at_start(
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, daemon: Any
+) -> None:
+    d = daemon(pulse_s=0.5)
+    d.start()
+    r = d.api("POST", "/api/stove/cut", {"burner": "left", "delay_s": 2})
+    deadline = r.json()["status"]["left"]["deadline"]
+    assert deadline
+    d.signal(signal.SIGTERM)
+    assert d.wait_exit() == 0
+    time.sleep(2.5)  # the deadline passes while the daemon is down
+    assert energised_at(peer) == []
+    t0 = time.time()
+    d.start()
+    wait_for_sync(lambda: energised_at(peer), 30)
+    assert energised_at(peer)[0] >= t0, "the overdue cut fired at start (its lateness is timed in bench/)"
+    wait_for_sync(lambda: not relay_on(peer), 30)
+    entries = d.api("GET", "/api/stove/log").json()
+    assert any(e["source"] == "timer" and e["action"] == "cut" for e in entries)
+
+
+def test_broker_outage_is_survived(
+    tmp_path: Path, peer: MiioPeer, fresh_broker: Any, unique_topic: str, daemon: Any
+) -> None:
+    d = daemon(pulse_s=0.5, on_broker=fresh_broker)
+    d.start()
+    fresh_broker.stop()
+    time.sleep(1.0)
+    assert d.proc is not None and d.proc.poll() is None
+    # the stove still works without the broker
+    assert d.api("POST", "/api/stove/cut", {"burner": "left"}).json()["ok"]
+    wait_for_sync(lambda: not relay_on(peer), 5)
+    fresh_broker.start()
+    watch = Retained(fresh_broker, f"{unique_topic}/#")
     try:
-        d.start()
-        assert d.api("POST", "/api/stove/cut", {"burner": "left"}).json()["ok"]
-        assert relay_on(peer)
-        d.signal(signal.SIGKILL)
-        d.wait_exit()
-        wait_for_sync(lambda: not relay_on(peer), 30)  # pulse 1 s + margin 2 s, by the device alone
-        assert peer.changes("2.1", False)[-1].source == "off-delay"
+        wait_for_sync(lambda: watch.messages.get(f"{unique_topic}/status") == b"online", 40)
+        before = len(energised_at(peer))
+        watch.publish(f"{unique_topic}/left/command", b'{"action":"cut"}')
+        wait_for_sync(lambda: len(energised_at(peer)) > before, 10)
     finally:
-        d.stop()
-
-
-def test_overdue_deadline_fires_at_start(tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str) -> None:
-    d = DaemonProc(tmp_path, config(peer.address, broker, unique_topic, pulse_s=0.5),
-                   {"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN})
-    try:
-        d.start()
-        r = d.api("POST", "/api/stove/cut", {"burner": "left", "delay_s": 2})
-        deadline = r.json()["status"]["left"]["deadline"]
-        assert deadline
-        d.signal(signal.SIGTERM)
-        assert d.wait_exit() == 0
-        time.sleep(2.5)  # the deadline passes while the daemon is down
-        assert energised_at(peer) == []
-        t0 = time.time()
-        d.start()
-        wait_for_sync(lambda: energised_at(peer), 30)
-        assert energised_at(peer)[0] >= t0, "the overdue cut fired at start (its lateness is timed in bench/)"
-        wait_for_sync(lambda: not relay_on(peer), 30)
-        entries = d.api("GET", "/api/stove/log").json()
-        assert any(e["source"] == "timer" and e["action"] == "cut" for e in entries)
-    finally:
-        d.stop()
-
-
-def test_broker_outage_is_survived(tmp_path: Path, peer: MiioPeer, fresh_broker: Any, unique_topic: str) -> None:
-    d = DaemonProc(tmp_path, config(peer.address, fresh_broker, unique_topic, pulse_s=0.5),
-                   {"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN})
-    try:
-        d.start()
-        fresh_broker.stop()
-        time.sleep(1.0)
-        assert d.proc is not None and d.proc.poll() is None
-        # the stove still works without the broker
-        assert d.api("POST", "/api/stove/cut", {"burner": "left"}).json()["ok"]
-        wait_for_sync(lambda: not relay_on(peer), 5)
-        fresh_broker.start()
-        watch = Retained(fresh_broker, f"{unique_topic}/#")
-        try:
-            wait_for_sync(lambda: watch.messages.get(f"{unique_topic}/status") == b"online", 40)
-            before = len(energised_at(peer))
-            watch.publish(f"{unique_topic}/left/command", b'{"action":"cut"}')
-            wait_for_sync(lambda: len(energised_at(peer)) > before, 10)
-        finally:
-            watch.close()
-    finally:
-        d.stop()
+        watch.close()
 
 
 def test_unreachable_relay_and_bad_input_never_crash(
-    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, daemon: Any
 ) -> None:
-    d = DaemonProc(tmp_path, config(peer.address, broker, unique_topic, pulse_s=0.5),
-                   {"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN})
+    d = daemon(pulse_s=0.5)
     watch = Retained(broker, f"{unique_topic}/#")
     try:
         d.start()
@@ -211,71 +218,66 @@ def test_unreachable_relay_and_bad_input_never_crash(
         assert r.status_code == 200 and r.json()["ok"] is False
         assert "left" in r.json()["burners"] and r.json()["burners"]["left"]["error"]
         wait_for_sync(lambda: status(d, "left")["reachable"] is False, 10)
-        for payload in (b"{", b"\xff" * 10, b'{"action":"on"}', b"x" * 70000, b'{"action":"cut","delay_s":-1}'):
+        bad = (b"{", b"\xff" * 10, b'{"action":"on"}', b"x" * 70000, b'{"action":"cut","delay_s":-1}')
+        for payload in bad:
             watch.publish(f"{unique_topic}/left/command", payload)
         watch.publish(f"{unique_topic}/left/command", b'{"action":"cut"}')
         time.sleep(1.0)
         assert d.proc is not None and d.proc.poll() is None, "bad input and a dead relay must not crash it"
         peer.unreachable = False
-        wait_for_sync(lambda: d.api("POST", "/api/stove/cut", {"burner": "left"}).json()["ok"], 15, interval=1)
+        cut_ok = lambda: d.api("POST", "/api/stove/cut", {"burner": "left"}).json()["ok"]  # noqa: E731
+        wait_for_sync(cut_ok, 15, interval=1)
         wait_for_sync(lambda: not relay_on(peer), 5)
         entries = d.api("GET", "/api/stove/log?limit=50").json()
         assert sum(e["result"] == "rejected" for e in entries) >= 4
         assert any(e["result"] == "failed" for e in entries)
     finally:
         watch.close()
-        d.stop()
 
 
-def test_wrong_token_is_reported_not_fatal(tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str) -> None:
-    d = DaemonProc(tmp_path, config(peer.address, broker, unique_topic),
-                   {"COOLSTOVE_BURNER_LEFT_TOKEN": WRONG_TOKEN})
-    try:
-        check = d.cli("config", "check")
-        assert check.returncode == 1
-        assert "FAIL  burner left" in check.stdout
-        assert WRONG_TOKEN not in check.stdout + check.stderr
-        d.start()
-        assert status(d, "left")["reachable"] is False
-        r = d.api("POST", "/api/stove/cut", {"burner": "left"})
-        assert r.json()["ok"] is False
-        assert peer.wrong_token_packets > 0 and not relay_on(peer)
-        assert WRONG_TOKEN not in d.log()
-    finally:
-        d.stop()
+def test_wrong_token_is_reported_not_fatal(
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, daemon: Any
+) -> None:
+    d = daemon(token=WRONG_TOKEN)
+    check = d.cli("config", "check")
+    assert check.returncode == 1
+    assert "FAIL  burner left" in check.stdout
+    assert WRONG_TOKEN not in check.stdout + check.stderr
+    d.start()
+    assert status(d, "left")["reachable"] is False
+    r = d.api("POST", "/api/stove/cut", {"burner": "left"})
+    assert r.json()["ok"] is False
+    assert peer.wrong_token_packets > 0 and not relay_on(peer)
+    assert WRONG_TOKEN not in d.log()
 
 
 def test_cli_talks_to_the_daemon_and_says_when_it_is_not_running(
-    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, daemon: Any
 ) -> None:
-    d = DaemonProc(tmp_path, config(peer.address, broker, unique_topic, pulse_s=0.5),
-                   {"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN})
+    d = daemon(pulse_s=0.5)
     r = d.cli("stove", "status")
     assert r.returncode == 1 and "not running" in r.stderr
-    try:
-        d.start()
-        r = d.cli("stove", "off", "--burner", "left", "--in", "10m")
-        assert r.returncode == 0 and "left: cut at" in r.stdout, r.stderr
-        r = d.cli("stove", "status", "--json")
-        assert json.loads(r.stdout)["burners"]["left"]["deadline"]
-        r = d.cli("stove", "extend", "--by", "5m", "--burner", "left")
-        assert r.returncode == 0, r.stderr
-        r = d.cli("stove", "cancel")
-        assert r.returncode == 0 and "left" in r.stdout
-        r = d.cli("stove", "off", "--burner", "left")
-        assert r.returncode == 0 and "gas cut" in r.stdout
-        r = d.cli("stove", "schedule", "add", "23:00")
-        assert r.returncode == 0 and "0 23 * * *" in r.stdout
-        sid = r.stdout.split()[1].rstrip(":")
-        assert sid in d.cli("stove", "schedule", "list").stdout
-        assert d.cli("stove", "schedule", "remove", sid).returncode == 0
-        for bad in (["stove", "off", "--in", "-5m"], ["stove", "off", "--burner", "oven"],
-                    ["stove", "off", "--in", "10m", "--at", "23:00"], ["stove", "schedule", "add", "99:99"],
-                    ["stove", "log", "--limit", "0"]):
-            r = d.cli(*bad)
-            assert r.returncode != 0 and ("error" in r.stderr.lower() or "usage" in r.stderr.lower()), bad
-            assert "Traceback" not in r.stderr
-        log = d.cli("stove", "log", "-n", "50").stdout
-        assert "cut_later" in log and " cli " in log, "the CLI's commands are audited as source cli"
-    finally:
-        d.stop()
+    d.start()
+    r = d.cli("stove", "off", "--burner", "left", "--in", "10m")
+    assert r.returncode == 0 and "left: cut at" in r.stdout, r.stderr
+    r = d.cli("stove", "status", "--json")
+    assert json.loads(r.stdout)["burners"]["left"]["deadline"]
+    r = d.cli("stove", "extend", "--by", "5m", "--burner", "left")
+    assert r.returncode == 0, r.stderr
+    r = d.cli("stove", "cancel")
+    assert r.returncode == 0 and "left" in r.stdout
+    r = d.cli("stove", "off", "--burner", "left")
+    assert r.returncode == 0 and "gas cut" in r.stdout
+    r = d.cli("stove", "schedule", "add", "23:00")
+    assert r.returncode == 0 and "0 23 * * *" in r.stdout
+    sid = r.stdout.split()[1].rstrip(":")
+    assert sid in d.cli("stove", "schedule", "list").stdout
+    assert d.cli("stove", "schedule", "remove", sid).returncode == 0
+    for bad in (["stove", "off", "--in", "-5m"], ["stove", "off", "--burner", "oven"],
+                ["stove", "off", "--in", "10m", "--at", "23:00"], ["stove", "schedule", "add", "99:99"],
+                ["stove", "log", "--limit", "0"]):
+        r = d.cli(*bad)
+        assert r.returncode != 0 and ("error" in r.stderr.lower() or "usage" in r.stderr.lower()), bad
+        assert "Traceback" not in r.stderr
+    log = d.cli("stove", "log", "-n", "50").stdout
+    assert "cut_later" in log and " cli " in log, "the CLI's commands are audited as source cli"
