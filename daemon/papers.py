@@ -67,6 +67,7 @@ class Papers:
                 """Compare index and database once at start and repair (or rebuild) the difference."""
                 report = await asyncio.to_thread(check, db, True)
                 _LOGGER.info("search index checked: %s", report)
+                await asyncio.to_thread(self.index.warm)  # the first searches need not decode postings
                 await asyncio.Event().wait()
 
             out.append(("index-check", reconcile))

@@ -369,6 +369,20 @@ class SearchIndex:
         local.searcher = s
         return s
 
+    def warm(self) -> int:
+        """Pre-decode the commonest terms (see :func:`search.fastscore.warm`); never raises."""
+        from search.fastscore import warm
+        from search.schema import TEXT_FIELDS
+
+        started = time.perf_counter()
+        try:
+            n = warm(self._searcher(), TEXT_FIELDS)
+        except Exception as exc:  # a warm-up is an optimisation: failing it changes nothing else
+            _LOGGER.warning("search index warm-up skipped: %s", exc)
+            return 0
+        _LOGGER.info("search index warmed: %d terms in %.1f s", n, time.perf_counter() - started)
+        return n
+
     def doc_count(self) -> int:
         try:
             return int(self._searcher().doc_count())

@@ -149,3 +149,21 @@ def test_an_empty_index_does_not_turn_the_fast_path_off(tmp_path: Path, db: Data
         ix._whoosh = lambda *a, **k: calls.append(1) or real(*a, **k)  # type: ignore[method-assign]
         assert [h.id for h in ix.search("graph").hits] == ["2401.00001"]
         assert calls == []
+
+
+def test_warm_up_decodes_common_terms_and_changes_no_result(corpus_index, db: Database, monkeypatch) -> None:
+    from search import fastscore
+
+    monkeypatch.setattr(fastscore, "CACHE_MIN_POSTINGS", 1)  # this corpus is small: cache every list
+    fastscore.clear_caches()
+    before = corpus_index.search("graph OR diffusion", db=db, pagelen=20)
+    fastscore.clear_caches()
+    assert fastscore._POSTINGS.used == 0
+    n = corpus_index.warm()
+    assert n > 0
+    assert 0 < fastscore._POSTINGS.used <= fastscore._POSTINGS.budget
+    cached_terms = {k[3] for k in fastscore._POSTINGS.items}
+    assert b"graph" in cached_terms or b"graph" in {t[:5] for t in cached_terms}, "the commonest words go first"
+    after = corpus_index.search("graph OR diffusion", db=db, pagelen=20)
+    assert [h.id for h in after.hits] == [h.id for h in before.hits]
+    assert after.total == before.total
