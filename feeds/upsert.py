@@ -64,6 +64,8 @@ _OVERWRITE = (
     "source",
     "fetched_at",
 )
+# A partial record (the daily feed) does not know when its version was made: keep ``updated``.
+_PARTIAL_OVERWRITE = tuple(c for c in _OVERWRITE if c != "updated")
 _FILL_ONLY = ("comments", "journal_ref", "doi", "report_no", "license", "submitted")
 _IN_CHUNK = 500
 
@@ -262,22 +264,7 @@ def _upsert_partial(session: Session, batch: PreparedBatch) -> None:
             dialect_insert(session, PAPERS).on_conflict_do_nothing(index_elements=[PAPERS.c.id]), inserts
         )
     if newer:
-        values: dict[str, Any] = {
-            c: bindparam(c)
-            for c in (
-                "title",
-                "title_tex",
-                "abstract",
-                "abstract_tex",
-                "authors",
-                "authors_tex",
-                "primary_category",
-                "categories",
-                "latest_version",
-                "source",
-                "fetched_at",
-            )
-        }
+        values: dict[str, Any] = {c: bindparam(c) for c in _PARTIAL_OVERWRITE}
         values.update(
             {c: func.coalesce(bindparam(c), PAPERS.c[c]) for c in ("journal_ref", "doi", "license")}
         )
