@@ -77,6 +77,7 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
 
     from daemon.http import HttpServer, make_app
     from devices.api import make_router as stove_router
+    from devices.api import refusal_auditor
     from devices.flame import FlameWatcher
     from devices.mqtt_link import MqttLink
     from devices.voice import watch_voice
@@ -118,7 +119,8 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
 
     server: Any = None
     if cfg.http.enabled:
-        server = HttpServer(make_app(cfg, routers, mounts, home_parts), cfg.http.host, cfg.http.port)
+        app = make_app(cfg, routers, mounts, home_parts, [refusal_auditor(stove)])
+        server = HttpServer(app, cfg.http.host, cfg.http.port)
         spawn("http", server.serve)
         for _ in range(100):
             if server.started:

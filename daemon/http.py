@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from daemon.config import Config
@@ -27,6 +29,7 @@ MAX_BODY = 64 * 1024
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+RefusalHook = Callable[[str, str], Awaitable[None]]  # (path, message): audits a refused request
 
 
 class BodyLimit:
@@ -47,7 +50,7 @@ class BodyLimit:
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await self._refuse(send)
+                    await self._refuse(scope, send)
                     return
         seen = 0
 
@@ -63,10 +66,13 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
-        response = JSONResponse({"detail": f"request body over {self.limit} bytes"}, status_code=413)
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        message = f"request body over {self.limit} bytes"
+        for hook in getattr(getattr(self.app, "state", None), "refusal_hooks", []):
+            await hook(scope.get("path", ""), message)
+        response = JSONResponse({"detail": message}, status_code=413)
         await response({"type": "http"}, _no_receive, send)
 
 
@@ -83,6 +89,7 @@ def make_app(
     routers: list[Any],
     mounts: list[tuple[str, Any, str]] | None = None,
     home_parts: list[str] | None = None,
+    refusal_hooks: list[RefusalHook] | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="coolstove",
@@ -92,6 +99,17 @@ def make_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
+    app.state.refusal_hooks = list(refusal_hooks or [])
+
+    @app.exception_handler(RequestValidationError)
+    async def refused(request: Request, exc: RequestValidationError) -> Any:
+        errors = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()[:5]
+        )
+        for hook in app.state.refusal_hooks:
+            await hook(request.url.path, f"invalid request: {errors}"[:300])
+        return await request_validation_exception_handler(request, exc)
+
     for router in routers:
         app.include_router(router)
     for path, sub, name in mounts or []:
@@ -142,7 +160,8 @@ class HttpServer:
         try:
             await self.server.serve()
         except SystemExit as exc:  # uvicorn exits the process when it cannot bind
-            raise OSError(f"HTTP server could not start on {self.server.config.host}:{self.server.config.port}") from exc
+            where = f"{self.server.config.host}:{self.server.config.port}"
+            raise OSError(f"HTTP server could not start on {where}") from exc
 
     @property
     def started(self) -> bool:

@@ -8,6 +8,7 @@ things. FastAPI publishes the OpenAPI schema at ``/api/openapi.json``.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -19,14 +20,16 @@ from daemon.errors import InputError
 from devices.commands import parse_command, parse_duration
 from devices.stove import Stove
 
-__all__ = ["make_router"]
+__all__ = ["make_router", "refusal_auditor"]
 
 
 class CutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     burner: str = Field("all", max_length=64, description="a burner name, or 'all'")
     delay_s: float | str | None = Field(None, description="cut after this long: seconds, or 10m / 1h30m")
-    at: str | None = Field(None, max_length=64, description="cut at HH:MM (next occurrence) or an ISO date-time")
+    at: str | None = Field(
+        None, max_length=64, description="cut at HH:MM (next occurrence) or an ISO date-time"
+    )
 
 
 class BurnerRequest(BaseModel):
@@ -55,10 +58,22 @@ class Result(BaseModel):
     status: dict[str, Any] | None = None
 
 
+def refusal_auditor(stove: Stove) -> Callable[[str, str], Awaitable[None]]:
+    """Audits requests to the stove API refused before any handler ran (bad JSON, 413)."""
+
+    async def audit(path: str, message: str) -> None:
+        if path.startswith("/api/stove"):
+            action = path.rstrip("/").rsplit("/", 1)[-1][:32] or "?"
+            await stove.reject("http", "all", action, message)
+
+    return audit
+
+
 def make_router(stove: Stove, token: str) -> APIRouter:
-    def auth(authorization: str | None = Header(None, max_length=512)) -> None:
+    async def auth(authorization: str | None = Header(None, max_length=512)) -> None:
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
+            await stove.reject("http", "all", "auth", "missing or wrong bearer token")
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     def source(x_coolstove_source: str | None = Header(None, max_length=16)) -> str:
@@ -115,7 +130,9 @@ def make_router(stove: Stove, token: str) -> APIRouter:
         return entry  # type: ignore[no-any-return]
 
     @api.delete("/schedules/{sid}", summary="Remove a recurring cut")
-    async def remove_schedule(sid: str = Path(..., max_length=16), src: str = Depends(source)) -> dict[str, Any]:
+    async def remove_schedule(
+        sid: str = Path(..., max_length=16), src: str = Depends(source)
+    ) -> dict[str, Any]:
         if not stove.timers.remove_schedule(sid):
             raise HTTPException(404, f"no schedule {sid!r}")
         await stove.audit.record(source=src, burner="all", action="schedule_remove", result="ok", detail=sid)

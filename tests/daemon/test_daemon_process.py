@@ -281,3 +281,7 @@ def test_cli_talks_to_the_daemon_and_says_when_it_is_not_running(
         assert "Traceback" not in r.stderr
     log = d.cli("stove", "log", "-n", "50").stdout
     assert "cut_later" in log and " cli " in log, "the CLI's commands are audited as source cli"
+    refused = [e for e in d.api("GET", "/api/stove/log?limit=50").json() if e["result"] == "rejected"]
+    assert len(refused) == 3, "the daemon judged (and audited) the three bad values the CLI passed on"
+    assert {e["source"] for e in refused} == {"cli"}
+    assert any("duration" in e["detail"] for e in refused) and any("oven" in e["detail"] for e in refused)

@@ -10,7 +10,7 @@ import pytest
 from stove_rig import Rig, make_cfg
 
 from daemon.http import BodyLimit, make_app
-from devices.api import make_router
+from devices.api import make_router, refusal_auditor
 
 TOKEN = "test-token-123"
 
@@ -19,7 +19,9 @@ TOKEN = "test-token-123"
 async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Rig]]:
     rig = Rig(make_cfg(tmp_path))
     await rig.start()
-    app = BodyLimit(make_app(rig.cfg, [make_router(rig.stove, TOKEN)]))
+    app = BodyLimit(
+        make_app(rig.cfg, [make_router(rig.stove, TOKEN)], refusal_hooks=[refusal_auditor(rig.stove)])
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test",
                                  headers={"Authorization": f"Bearer {TOKEN}"}) as client:
@@ -34,6 +36,8 @@ async def test_auth_required(api: tuple[httpx.AsyncClient, Rig]) -> None:
         r = await client.post("/api/stove/cut", json={"burner": "left"}, headers=headers)
         assert r.status_code == 401
     assert rig.relays["left"].history == [], "no relay moves without the token"
+    log = await rig.stove.audit.recent()
+    assert len(log) == 4 and all(e.action == "auth" and e.result == "rejected" for e in log)
 
 
 async def test_cut_now_and_later(api: tuple[httpx.AsyncClient, Rig]) -> None:
@@ -85,9 +89,10 @@ async def test_malformed_and_oversized_bodies(api: tuple[httpx.AsyncClient, Rig]
     r = await client.post("/api/stove/cut", content=b"\x00\xff" * 10, headers={"Content-Type": "application/json"})
     assert r.status_code == 422
     assert all(not r.history for r in rig.relays.values())
-    # refused requests are audited
     log = (await client.get("/api/stove/log")).json()
-    assert log == [] or all(e["result"] != "ok" for e in log)
+    assert [e["result"] for e in log] == ["rejected"] * 3, "every refused request is audited"
+    assert "413" not in log[1]["detail"] and "over 65536 bytes" in log[1]["detail"]
+    assert all(e["action"] == "cut" for e in log)
 
 
 async def test_rejections_are_audited(api: tuple[httpx.AsyncClient, Rig]) -> None:
