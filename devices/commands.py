@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,11 @@ ACTIONS = ("cut", "cancel", "extend")
 SOURCES = ("mqtt", "http", "cli", "timer", "schedule", "voice", "flame", "startup")
 MAX_PAYLOAD = 4096  # bytes; a command is a few dozen
 MAX_DELAY_S = 7 * 24 * 3600  # a week: longer is a mistake, not a plan
-_DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION_RE = re.compile(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?", re.ASCII)
+_NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+", re.ASCII)
+_FIELDS = {"action", "burner", "delay_s", "in", "at", "by_s", "id"}
+_MAX_BRACKETS = 8  # a command has none; above this the nesting is measured before parsing
+_MAX_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -55,24 +60,39 @@ class Command:
 
 
 def parse_duration(text: str | float | int) -> float:
-    """``600``, ``"600"``, ``"10m"``, ``"1h30m"``, ``"90s"`` → seconds (0 < s ≤ a week)."""
-    if isinstance(text, bool):
+    """``600``, ``"600"``, ``"10m"``, ``"1h30m"``, ``"90s"`` → seconds (0 < s ≤ a week).
+
+    Strict: booleans and null are not durations, text must be ASCII digits
+    (Python's ``float()`` would take full-width or Arabic-Indic ones, and
+    ``"nan"``), and numbers too large for a float are refused, not raised.
+    """
+    if isinstance(text, bool) or text is None:
         raise InputError("a duration must be a number of seconds or like 10m, 1h30m, 90s")
-    if isinstance(text, int | float):
+    if isinstance(text, int):
+        if text > MAX_DELAY_S:  # compared as an int: a 400-digit number would overflow float()
+            raise InputError("duration is longer than a week; use a schedule instead")
+        if text <= 0:
+            raise InputError("duration must be positive")
         seconds = float(text)
-    else:
-        s = str(text).strip().lower()
+    elif isinstance(text, float):
+        seconds = text
+    elif isinstance(text, str):
+        s = text.strip().lower()
         if len(s) > 32:
             raise InputError("duration is too long to be a duration")
-        try:
+        if not s.isascii():
+            raise InputError(f"cannot read duration {ascii(text)}: use ASCII digits, like 600, 10m, 1h30m, 90s")
+        if _NUMBER_RE.fullmatch(s):
             seconds = float(s)
-        except ValueError:
-            m = _DURATION_RE.match(s)
+        else:
+            m = _DURATION_RE.fullmatch(s)
             if not s or not m or not any(m.groups()):
-                raise InputError(f"cannot read duration {text!r}: use seconds or forms like 10m, 1h30m, 90s") from None
+                raise InputError(f"cannot read duration {ascii(text)}: use seconds or forms like 10m, 1h30m, 90s")
             h, mi, se = (int(g) if g else 0 for g in m.groups())
             seconds = float(h * 3600 + mi * 60 + se)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+    else:
+        raise InputError("a duration must be a number of seconds or like 10m, 1h30m, 90s")
+    if not math.isfinite(seconds):
         raise InputError("duration must be a finite number")
     if seconds <= 0:
         raise InputError(f"duration must be positive, got {seconds:g} s")
@@ -136,9 +156,69 @@ def _burner(raw: Any, burners: tuple[str, ...]) -> str:
         raise InputError("'burner' must be a string")
     if raw != "all" and raw not in burners:
         known = ", ".join((*burners, "all"))
-        shown = raw if len(raw) <= 40 else raw[:40] + "…"
-        raise InputError(f"unknown burner {shown!r} (known: {known})")
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise InputError(f"unknown burner {ascii(shown)} (known: {known})")
     return raw
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _load(data: bytes | str) -> Any:
+    """``json.loads`` within bounds: size, nesting (RecursionError is caught), lone surrogates."""
+    size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
+    if size > MAX_PAYLOAD:
+        raise InputError(f"command is {size} bytes; the limit is {MAX_PAYLOAD}")
+    if isinstance(data, str) and _has_surrogate(data):
+        raise InputError("command contains a lone surrogate; send UTF-8 text")
+    # A command is one flat object: more than a few brackets is never one, and
+    # json.loads would recurse once per bracket (RecursionError near 1,000 deep).
+    brackets = data.count(b"[") + data.count(b"{") if isinstance(data, bytes) else data.count("[") + data.count("{")
+    if brackets > _MAX_BRACKETS and _depth(data) > _MAX_DEPTH:
+        raise InputError(f"command is nested more than {_MAX_DEPTH} deep; a command is one flat JSON object")
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise InputError("command is nested too deeply; a command is one flat JSON object") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"command is not valid JSON: {ascii(str(exc))[1:-1][:200]}") from None
+
+
+def _depth(data: bytes | str) -> int:
+    """Deepest bracket nesting outside JSON strings (only called on bracket-heavy input)."""
+    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def _check_value(key: str, value: Any) -> None:
+    if value is None:
+        raise InputError(f"{ascii(key)} is null: leave the field out instead")
+    if isinstance(value, dict | list):
+        raise InputError(f"{ascii(key)} must be a plain value (a number or a string), not a JSON {type(value).__name__}")
+    if isinstance(value, str) and _has_surrogate(value):
+        raise InputError(f"{ascii(key)} contains a lone surrogate; send UTF-8 text")
 
 
 def parse_command(
@@ -151,21 +231,21 @@ def parse_command(
     """Parse a JSON command (``{"action":"cut","delay_s":600}``) addressed to ``burner``.
 
     ``burner`` comes from the MQTT topic or URL when the payload does not name one.
+    Strict: a field present with ``null`` is refused (not taken as absent),
+    booleans are not numbers, and every message is ASCII-safe, so it can be
+    sent back as JSON and written to the audit log whatever the input was.
     """
-    if isinstance(data, bytes | str):
-        if len(data) > MAX_PAYLOAD:
-            raise InputError(f"command is {len(data)} bytes; the limit is {MAX_PAYLOAD}")
-        try:
-            obj = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"command is not valid JSON: {exc}") from None
-    else:
-        obj = data
+    obj = _load(data) if isinstance(data, bytes | str) else data
     if not isinstance(obj, dict):
         raise InputError('command must be a JSON object like {"action":"cut"}')
-    unknown = set(obj) - {"action", "burner", "delay_s", "in", "at", "by_s", "id"}
+    keys = [k if isinstance(k, str) else str(k) for k in obj]
+    if any(_has_surrogate(k) for k in keys):
+        raise InputError("a field name contains a lone surrogate; send UTF-8 text")
+    unknown = set(keys) - _FIELDS
     if unknown:
-        raise InputError(f"unknown field(s) in command: {', '.join(sorted(map(str, unknown)))[:200]}")
+        raise InputError(f"unknown field(s) in command: {', '.join(sorted(map(ascii, unknown)))[:200]}")
+    for key, value in obj.items():
+        _check_value(key, value)
     action = obj.get("action")
     if action not in ACTIONS:
         if isinstance(action, str) and action.lower() in ("on", "open", "ignite", "light"):
@@ -175,10 +255,15 @@ def parse_command(
     if burner is not None and obj.get("burner") not in (None, burner):
         raise InputError("the payload names a different burner than the topic")
     request_id = obj.get("id")
-    if request_id is not None and (not isinstance(request_id, str | int) or len(str(request_id)) > 64):
-        raise InputError("'id' must be a short string or number")
+    if request_id is not None:
+        if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+            raise InputError("'id' must be a short string or number")
+        if isinstance(request_id, int) and abs(request_id) >= 10**64 or len(str(request_id)) > 64:
+            raise InputError("'id' must be a short string or number")
     request_id = None if request_id is None else str(request_id)
 
+    if "delay_s" in obj and "in" in obj:
+        raise InputError("give either 'delay_s' or 'in', not both")
     delay = obj.get("delay_s", obj.get("in"))
     at = obj.get("at")
     by = obj.get("by_s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -98,3 +99,62 @@ def test_bad_commands(payload: bytes, message: str) -> None:
 def test_topic_and_payload_burner_must_agree() -> None:
     with pytest.raises(InputError, match="different burner"):
         parse_command({"action": "cut", "burner": "right"}, burners=NAMES, burner="left")
+
+
+# ---------------------------------------------------------------- strict input (issue 8)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b'{"action":"cut","delay_s":null}', "null"),  # a present null is refused, never "cut now"
+        (b'{"action":"cut","at":null}', "null"),
+        (b'{"action":"cut","burner":null}', "null"),
+        (b'{"action":"cut","id":null}', "null"),
+        (b'{"action":"cut","delay_s":true}', "number"),  # not 1 s
+        (b'{"action":"cut","delay_s":false}', "number"),
+        (b'{"action":"extend","by_s":true}', "number"),
+        (b'{"action":"cut","delay_s":"\xef\xbc\x96\xef\xbc\x90"}', "ASCII"),  # full-width 60
+        (b'{"action":"cut","delay_s":"\xd9\xa6\xd9\xa0"}', "ASCII"),  # Arabic-Indic 60
+        (b'{"action":"cut","delay_s":"\\uff16\\uff10"}', "ASCII"),
+        (b'{"action":"cut","delay_s":"nan"}', "cannot read"),
+        (b'{"action":"cut","delay_s":"1e3"}', "cannot read"),
+        (b'{"action":"cut","delay_s":' + b"9" * 400 + b"}", "week"),  # float() would raise OverflowError
+        (b'{"action":"cut","delay_s":-' + b"9" * 400 + b"}", "positive"),
+        (b'{"action":"cut","delay_s":1e400}', "finite"),
+        (b'{"action":"cut","delay_s":NaN}', "finite"),
+        (b'{"action":"cut","delay_s":{"a":1}}', "plain value"),
+        (b"[" * 1000 + b"]" * 1000, "nested"),
+        (b'{"a":' * 600 + b"1" + b"}" * 600, "nested"),
+        (b'{"action":"cut","x":' + b"[" * 2000 + b"]" * 2000 + b"}", "nested"),
+        (b'{"\\ud800":1}', "surrogate"),
+        (b'{"action":"cut","id":"\\udfff"}', "surrogate"),
+        (b'{"action":"cut","burner":"\\ud83d"}', "surrogate"),
+        (b'{"action":"cut","id":true}', "short string"),
+        (b'{"action":"cut","delay_s":5,"in":5}', "not both"),
+    ],
+)
+def test_strict_commands_are_refused_with_printable_json_safe_errors(payload: bytes, message: str) -> None:
+    with pytest.raises(InputError, match=message) as info:
+        parse_command(payload, burners=NAMES, burner="left" if b"burner" not in payload else None)
+    text = str(info.value)
+    assert text.isprintable()
+    json.dumps({"ok": False, "error": text}).encode("utf-8")  # what MQTT sends back
+    text.encode("utf-8")  # what SQLite stores: a lone surrogate would fail here
+
+
+def test_strict_str_input_with_surrogates_is_refused() -> None:
+    with pytest.raises(InputError, match="surrogate"):
+        parse_command('{"action":"cut","id":"\ud800"}', burners=NAMES)
+
+
+@pytest.mark.parametrize("text", ["６０", "٦٠", "１h", None, float("nan"), 10**400, -(10**400), [], "0x10", "1_000"])
+def test_strict_durations(text: object) -> None:
+    with pytest.raises(InputError):
+        parse_duration(text)  # type: ignore[arg-type]
+
+
+def test_unsafe_unknown_keys_are_reported_ascii_safe() -> None:
+    with pytest.raises(InputError, match="unknown field") as info:
+        parse_command(b'{"action":"cut","\xe7\x81\xab\\u0007":1}', burners=NAMES)
+    assert str(info.value).isascii() and str(info.value).isprintable()
