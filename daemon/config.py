@@ -13,6 +13,7 @@ module that knows file-system paths.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets as _secrets
@@ -97,6 +98,16 @@ class FlameConfig:
 @dataclass(frozen=True)
 class StorageConfig:
     data_dir: Path = Path("data")
+    #: Audit rows older than this many days are pruned (at start, then hourly).
+    audit_max_age_days: float = 365.0
+    #: At most this many audit rows are kept; the oldest go first.
+    audit_max_rows: int = 100_000
+
+    def __post_init__(self) -> None:
+        if not (self.audit_max_age_days > 0 and math.isfinite(self.audit_max_age_days)):
+            raise ConfigError(f"[storage] audit_max_age_days must be a positive number, got {self.audit_max_age_days!r}")
+        if isinstance(self.audit_max_rows, bool) or not isinstance(self.audit_max_rows, int) or self.audit_max_rows < 100:
+            raise ConfigError(f"[storage] audit_max_rows must be a whole number of at least 100, got {self.audit_max_rows!r}")
 
     @property
     def stove_db(self) -> Path:

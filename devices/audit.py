@@ -7,12 +7,14 @@ half an entry.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Integer, String, Text, select
+from sqlalchemy import DateTime, Float, Integer, String, Text, delete, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from daemon.database import Database
@@ -63,9 +65,42 @@ class AuditEntry:
 
 
 class AuditLog:
-    def __init__(self, db: Database) -> None:
+    """The audit table, with rate-limited refusals and bounded retention.
+
+    ``refused()`` keeps a flood from turning into a flood of rows: per
+    (source, kind of action) the first ``refusal_rows`` refusals in each
+    ``refusal_window_s`` get their own rows; the rest are counted and written
+    as one summary row when the window ends (or at ``close()``), so every
+    refusal is accounted for. Rows older than ``max_age_days``, and all but the
+    newest ``max_rows``, are deleted at start and then at most hourly, through
+    the database's one writer.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_age_days: float = 365.0,
+        max_rows: int = 100_000,
+        refusal_rows: int = 5,
+        refusal_window_s: float = 10.0,
+        prune_every_s: float = 3600.0,
+    ) -> None:
         self.db = db
+        self.max_age_days = max_age_days
+        self.max_rows = max_rows
+        self.refusal_rows = refusal_rows
+        self.refusal_window_s = refusal_window_s
+        self.prune_every_s = prune_every_s
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False
         _Base.metadata.create_all(db.engine)
+        self._last_prune = time.monotonic()
+        try:
+            self.db.write_blocking(self._prune)
+        except StorageError:
+            _LOGGER.exception("could not prune the audit log")
 
     async def record(
         self,
@@ -80,17 +115,97 @@ class AuditLog:
         """Append one entry; a storage failure is logged, never raised into a cut."""
         row = _Row(
             ts=dt.datetime.now(dt.UTC),
-            source=source[:16],
-            burner=burner[:64],
-            action=action[:32],
-            result=result[:16],
-            detail=None if detail is None else detail[:500],
+            source=_safe(source, 16),
+            burner=_safe(burner, 64),
+            action=_safe(action, 32),
+            result=_safe(result, 16),
+            detail=None if detail is None else _safe(detail, 500),
             latency_ms=latency_ms,
         )
         try:
             await self.db.write(lambda s: s.add(row))
         except StorageError:
-            _LOGGER.exception("could not write the audit log entry for %s %s", action, burner)
+            _LOGGER.exception("could not write the audit log entry for %s %s", ascii(action), ascii(burner))
+        self._maybe_prune()
+
+    # ------------------------------------------------------------ refusals
+    async def refused(self, source: str, burner: str, action: str, detail: str) -> None:
+        """Audit a refusal, rate-limited per (source, kind of action); see the class docstring."""
+        key = (source[:16], _kind(action))
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = _Window()
+            if not self._closed:
+                loop = asyncio.get_running_loop()
+                window.timer = loop.call_later(self.refusal_window_s, self._end_window, key)
+        if window.rows < self.refusal_rows:
+            window.rows += 1
+            await self.record(source=source, burner=burner, action=action or "?", result="rejected", detail=detail)
+            return
+        window.more += 1
+        window.last_burner, window.last_action, window.last_detail = burner, action, detail
+
+    def pending_refusals(self) -> int:
+        """Refusals counted but not yet written as a summary row."""
+        return sum(w.more for w in self._windows.values())
+
+    def _end_window(self, key: tuple[str, str]) -> None:
+        window = self._windows.pop(key, None)
+        if window is None or not window.more:
+            return
+        task = asyncio.get_running_loop().create_task(self._summary(key, window))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _summary(self, key: tuple[str, str], window: _Window) -> None:
+        source, kind = key
+        elapsed = time.monotonic() - window.started
+        detail = (f"{window.more} more refused {kind} request(s) from {source} in the last {elapsed:.0f} s; "
+                  f"last: {window.last_detail}")
+        await self.record(source=source, burner=window.last_burner, action=window.last_action or kind,
+                          result="rejected", detail=detail)
+
+    async def close(self) -> None:
+        """Write the summaries of the windows still open. Idempotent."""
+        self._closed = True
+        for key in list(self._windows):
+            window = self._windows[key]
+            if window.timer is not None:
+                window.timer.cancel()
+            self._end_window(key)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------ retention
+    def _maybe_prune(self) -> None:
+        if self._closed or time.monotonic() - self._last_prune < self.prune_every_s:
+            return
+        self._last_prune = time.monotonic()
+        task = asyncio.get_running_loop().create_task(self.prune())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def prune(self) -> int:
+        """Delete rows past the retention limits now; returns how many went."""
+        try:
+            return await self.db.write(self._prune)
+        except StorageError:
+            _LOGGER.exception("could not prune the audit log")
+            return 0
+
+    def _prune(self, s: Session) -> int:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.max_age_days)
+        gone = s.execute(delete(_Row).where(_Row.ts < cutoff)).rowcount or 0
+        newest = s.scalar(select(func.max(_Row.id)))
+        if newest is not None:
+            gone += s.execute(delete(_Row).where(_Row.id <= newest - self.max_rows)).rowcount or 0
+        if gone:
+            _LOGGER.info("audit log: %d old row(s) pruned (keeping %g days, at most %d rows)",
+                         gone, self.max_age_days, self.max_rows)
+        return int(gone)
+
+    async def count(self) -> int:
+        return int(await self.db.read(lambda s: s.scalar(select(func.count()).select_from(_Row)) or 0))
 
     async def recent(self, limit: int = 50, burner: str | None = None) -> list[AuditEntry]:
         limit = max(1, min(int(limit), 1000))
@@ -108,3 +223,32 @@ class AuditLog:
             ]
 
         return await self.db.read(query)
+
+
+@dataclass
+class _Window:
+    started: float = field(default_factory=time.monotonic)
+    rows: int = 0
+    more: int = 0
+    last_burner: str = "all"
+    last_action: str = "?"
+    last_detail: str | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
+#: Kinds of action a refusal is counted under; anything else (attacker-chosen text) is "other".
+_KINDS = frozenset({"cut", "cancel", "extend", "auth", "schedule_add", "schedule_remove", "overflow", "?"})
+
+
+def _kind(action: str) -> str:
+    return action if action in _KINDS else "other"
+
+
+def _safe(text: str, limit: int) -> str:
+    """Cut to ``limit`` and make it storable: a lone surrogate cannot be encoded as UTF-8."""
+    text = str(text)[:limit]
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
+    return text

@@ -218,8 +218,8 @@ class Stove:
                                     detail=detail, latency_ms=latency)
 
     async def reject(self, source: str, burner: str, action: str, error: str) -> None:
-        """Audit a command that never became a Command (malformed input)."""
-        await self.audit.record(source=source, burner=burner, action=action or "?", result="rejected", detail=error)
+        """Audit a command that never became a Command (malformed input), rate-limited per source and kind."""
+        await self.audit.refused(source, burner, action or "?", error)
 
     async def cut(self, g: BurnerGuard, source: str, *, t0: float | None = None) -> dict[str, Any]:
         """Energise now; the hold, release and read-back go on in the background.
