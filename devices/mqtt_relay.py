@@ -1,8 +1,9 @@
 """A relay channel behind MQTT: Tasmota or zigbee2mqtt.
 
-The driver has its own aiomqtt client (paho on the loop), kept connected by a
-background task that reconnects with capped backoff; ``start()`` never fails
-because the broker is down. ``read()`` and ``set()`` publish a command and
+The driver talks through the daemon's one MQTT connection
+(:class:`devices.mqtt_bus.MqttBus`), registering its topics there; given only
+an ``MqttConfig`` (``coolstove config check``, tests) it owns a bus of its own.
+``start()`` never fails because the broker is down. ``read()`` and ``set()`` publish a command and
 wait for the device's own report; they raise ``DeviceUnavailable`` at once
 while the broker is unreachable (after waiting ``timeout_s`` for a
 reconnect), and when the device does not answer within ``timeout_s`` per
@@ -34,16 +35,16 @@ import contextlib
 import json
 import logging
 import math
-import secrets
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
 
+from daemon.backoff import Backoff
 from daemon.config import Burner, MqttConfig
 from daemon.errors import ConfigError, DeviceRejected, DeviceUnavailable
+from devices.mqtt_bus import MqttBus
 from devices.relay import Relay
 
 __all__ = ["MqttRelay", "tasmota_pulse_time", "zigbee_on_time"]
@@ -53,8 +54,6 @@ _LOGGER = logging.getLogger(__name__)
 TASMOTA_MAX_PULSE_S = 64800  # PulseTime 64900 = 64900 - 100 seconds
 ZIGBEE_MAX_ON_TIME_S = 6553.5  # ZCL OnWithTimedOff: uint16 tenths of a second
 _TWIN_WAIT_S = 0.25
-#: Commands are tiny and latency matters (a cut): do not let Nagle hold them back.
-_NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 
 def tasmota_pulse_time(seconds: float) -> int:
@@ -98,7 +97,7 @@ class MqttRelay(Relay):
     def __init__(
         self,
         burner: Burner,
-        mqtt: MqttConfig | None,
+        mqtt: MqttConfig | MqttBus | None,
         *,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
@@ -111,7 +110,13 @@ class MqttRelay(Relay):
             raise ConfigError(f"burner {burner.name!r}: driver mqtt needs command_topic")
         self.name = burner.name
         self.cfg = burner
-        self.mqtt = mqtt
+        if isinstance(mqtt, MqttBus):
+            self.bus, self._own_bus = mqtt, False
+        else:
+            backoff = Backoff(initial=reconnect_min_s, maximum=max(reconnect_min_s, reconnect_max_s))
+            self.bus = MqttBus(mqtt, backoff=backoff, timeout=max(2.0, burner.timeout_s))
+            self._own_bus = True
+        self.mqtt = self.bus.mqtt
         self.flavour = burner.flavour
         self.timeout_s = burner.timeout_s
         self.attempts = burner.retries + 1
@@ -141,13 +146,9 @@ class MqttRelay(Relay):
             self._state_key = "state" if i == 1 else f"state_l{i}"
             self._avail_topic = f"{t}/availability"
             self._subscriptions = sorted({self._state_topic, self._avail_topic})
-        self._client: aiomqtt.Client | None = None
-        self._connected = asyncio.Event()
-        self._runner: asyncio.Task[None] | None = None
+        self._subscribed = False
         self._waiters: list[_Waiter] = []
         self._op_lock = asyncio.Lock()
-        self._last_error: str | None = None
-        self._was_connected = False
         self._dual: bool | None = None  # see _learn_twins
         self._words_seen = 0
         self._word_event = asyncio.Event()
@@ -157,69 +158,33 @@ class MqttRelay(Relay):
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._subscribed and self.bus.connected.is_set()
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Start the connection task; wait up to ``timeout_s`` for the first connection, never fail."""
-        if self._runner is None or self._runner.done():
-            self._runner = asyncio.create_task(self._run(), name=f"mqtt-relay-{self.name}")
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.timeout_s):
-                await self._connected.wait()
+        """Register on the bus; wait up to ``timeout_s`` for a connection, never fail."""
+        if not self._subscribed:
+            self._subscribed = True
+            for topic in self._subscriptions:
+                await self.bus.subscribe(topic, self._on_message, qos=1)
+            self.bus.on_connect(self._on_connect)
+        if self._own_bus:
+            self.bus.start()
+        await self.bus.wait_connected(self.timeout_s)
+
+    async def _on_connect(self) -> None:
+        self._dual = None  # relearn: the device may have been reconfigured meanwhile
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+        if self._subscribed:
+            self._subscribed = False
+            for topic in self._subscriptions:
+                await self.bus.unsubscribe(topic, self._on_message)
+        if self._own_bus:
+            await self.bus.close()
         for w in self._waiters:
             if not w.future.done():
                 w.future.set_exception(DeviceUnavailable(f"{self.name}: relay stopped"))
-
-    async def _run(self) -> None:
-        delay = self.reconnect_min_s
-        while True:
-            client = aiomqtt.Client(
-                self.mqtt.host,
-                self.mqtt.port,
-                username=self.mqtt.username,
-                password=self.mqtt.password,
-                identifier=f"coolstove-{self.name}-{secrets.token_hex(4)}",
-                keepalive=self.mqtt.keepalive,
-                timeout=max(2.0, self.timeout_s),
-                socket_options=_NODELAY,
-            )
-            try:
-                async with client:
-                    await client.subscribe([(topic, 1) for topic in self._subscriptions])
-                    self._client = client
-                    self._dual = None  # relearn: the device may have been reconfigured meanwhile
-                    self._connected.set()
-                    delay = self.reconnect_min_s
-                    if not self._was_connected:
-                        _LOGGER.info("%s: connected to MQTT broker %s:%s",
-                                     self.name, self.mqtt.host, self.mqtt.port)
-                    self._was_connected, self._last_error = True, None
-                    async for message in client.messages:
-                        try:
-                            self._on_message(message)
-                        except Exception:  # a malformed report must not end the connection
-                            _LOGGER.exception("%s: cannot handle a message on %s", self.name, message.topic)
-            except aiomqtt.MqttError as exc:
-                if self._was_connected or self._last_error is None:
-                    _LOGGER.warning("%s: MQTT broker %s:%s unavailable: %s",
-                                    self.name, self.mqtt.host, self.mqtt.port, exc)
-                self._was_connected, self._last_error = False, str(exc) or type(exc).__name__
-            except Exception as exc:  # never let the connection task die: the relay would stay offline
-                _LOGGER.exception("%s: MQTT connection failed unexpectedly", self.name)
-                self._was_connected, self._last_error = False, str(exc) or type(exc).__name__
-            finally:
-                self._client = None
-                self._connected.clear()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.reconnect_max_s)
 
     # ------------------------------------------------------------ incoming
     def _on_message(self, message: aiomqtt.Message) -> None:
@@ -286,12 +251,12 @@ class MqttRelay(Relay):
         problem = "no answer"
         attempts = attempts or self.attempts
         for _ in range(attempts):
-            client = await self._client_or_raise(what)
+            await self._connected_or_raise(what)
             waiter = _Waiter(kind, accept, loop.create_future())
             self._waiters.append(waiter)
             words_before = self._words_seen
             try:
-                await client.publish(topic, payload, qos=1, retain=False, timeout=self.timeout_s)
+                await self.bus.publish(topic, payload, qos=1, retain=False, timeout=self.timeout_s)
                 async with asyncio.timeout(self.timeout_s):
                     value, form = await waiter.future
             except TimeoutError:
@@ -332,17 +297,13 @@ class MqttRelay(Relay):
         _LOGGER.debug("%s: Tasmota reports power %s",
                       self.name, "twice" if self._dual else "once (JSON only)")
 
-    async def _client_or_raise(self, what: str) -> aiomqtt.Client:
-        if not self._connected.is_set():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.timeout_s):
-                    await self._connected.wait()
-        client = self._client
-        if client is None:
-            reason = f": {self._last_error}" if self._last_error else ""
-            broker = f"{self.mqtt.host}:{self.mqtt.port}"
-            raise DeviceUnavailable(f"{self.name}: {what}: not connected to the MQTT broker {broker}{reason}")
-        return client
+    async def _connected_or_raise(self, what: str) -> None:
+        if not self._subscribed:
+            raise DeviceUnavailable(f"{self.name}: {what}: relay stopped")
+        if not await self.bus.wait_connected(self.timeout_s):
+            reason = f": {self.bus.last_error}" if self.bus.last_error else ""
+            raise DeviceUnavailable(
+                f"{self.name}: {what}: not connected to the MQTT broker {self.bus.address}{reason}")
 
     # ------------------------------------------------------------ the coil
     async def set(self, on: bool, *, auto_off_s: float | None = None) -> None:
@@ -368,7 +329,7 @@ class MqttRelay(Relay):
             answer = await self._exchange(self._pulse_cmd, str(value), "pulsetime", lambda v: True,
                                           f"PulseTime{self.cfg.power_index} {value}", attempts=1)
         except DeviceUnavailable as exc:
-            if not self._connected.is_set():
+            if not self.bus.connected.is_set():
                 raise
             _LOGGER.warning("%s: PulseTime not confirmed, cutting anyway: %s", self.name, exc)
             return
