@@ -2,7 +2,8 @@
 
 A close-only gas ``valve`` (``payload_open`` is null: Home Assistant offers no
 way to open it), buttons to cut and cancel, a ``number`` that starts a
-countdown, sensors for time left and last cut, and a connectivity binary
+countdown, sensors for time left and last cut, a *cut owed* problem sensor and an
+event entity (``cut_failed`` and the flame alerts), and a connectivity binary
 sensor. Every command goes to the same JSON command topic the daemon already
 validates, so discovery adds no second command path.
 """
@@ -88,6 +89,18 @@ def discovery_messages(mqtt: MqttConfig, burner: Burner) -> list[tuple[str, str]
             "state_topic": state,
             "value_template": "{{ value_json.last_cut.at if value_json.last_cut else None }}",
             "device_class": "timestamp",
+        }),
+        ("binary_sensor", "cut_owed", {
+            "name": "Cut owed",
+            "state_topic": state,
+            "value_template": "{{ 'ON' if value_json.owed else 'OFF' }}",
+            "device_class": "problem",
+        }),
+        ("event", "alert", {
+            "name": "Alert",
+            "state_topic": f"{mqtt.base_topic}/{b}/event",
+            "event_types": ["cut_failed", "burning_long", "cut_after_burning"],
+            "icon": "mdi:alert",
         }),
         ("binary_sensor", "connectivity", {
             "name": "Relay",

@@ -23,13 +23,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from daemon.backoff import Backoff
 from daemon.config import Burner, Config
 from daemon.errors import DeviceError, DeviceUnavailable, InputError
 from devices.audit import AuditLog
 from devices.commands import Command
 from devices.relay import Relay, make_relay
+
+if TYPE_CHECKING:
+    from devices.timers import Timers
 
 __all__ = ["BurnerGuard", "Stove"]
 
@@ -38,6 +42,7 @@ RELEASE_RETRY_MAX_S = 30.0
 DEVICE_PULSE_MARGIN_S = 2.0
 
 Listener = Callable[[str], Awaitable[None] | None]
+EventListener = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 @dataclass
@@ -100,7 +105,8 @@ class Stove:
             for b in cfg.burners
         }
         self._listeners: list[Listener] = []
-        self.timers: Any = None  # devices.timers.Timers, attached by the daemon
+        self.timers: Timers | None = None  # attached by Timers.start()
+        self._event_listeners: list[EventListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
 
@@ -116,6 +122,19 @@ class Stove:
                     await res
             except Exception:
                 _LOGGER.exception("state listener failed for %s", name)
+
+    def add_event_listener(self, fn: EventListener) -> None:
+        self._event_listeners.append(fn)
+
+    async def event(self, name: str, payload: dict[str, Any]) -> None:
+        """Tell listeners (MQTT, Home Assistant) something happened that is not a state."""
+        payload = {"event_type": payload.get("event"), **payload, "burner": name,
+                   "at": dt.datetime.now(dt.UTC).isoformat()}
+        for fn in list(self._event_listeners):
+            try:
+                await fn(name, payload)
+            except Exception:
+                _LOGGER.exception("event listener failed for %s", name)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -165,8 +184,18 @@ class Stove:
             if g.release_task is not None:
                 g.release_task.cancel()
         for g in self.burners.values():
-            with contextlib.suppress(DeviceError, OSError):
+            try:
                 await asyncio.wait_for(self._set_rest(g), timeout=5)
+            except (DeviceError, OSError, TimeoutError) as exc:
+                # Said loudly, audited and published before "offline": the device's own
+                # off-delay (where it has one) is now the only thing that releases it.
+                detail = f"release at shutdown failed: {exc.__class__.__name__}: {exc}"
+                _LOGGER.error("relay of %s: %s", g.name, detail)
+                g.last_error = detail
+                if isinstance(exc, DeviceError):
+                    self._mark_unreachable(g, exc)
+                await self.audit.record(source="shutdown", burner=g.name, action="release", result="failed",
+                                        detail=detail)
             await self.changed(g.name)
         for g in self.burners.values():
             with contextlib.suppress(Exception):
@@ -188,10 +217,14 @@ class Stove:
                 when = cmd.deadline(dt.datetime.now(dt.UTC))
                 assert when is not None
                 for g in targets:
-                    self.timers.set_deadline(g.name, when)
+                    await self.timers.set_deadline(g.name, when, relative_s=cmd.delay_s)
                 detail = f"deadline {when.isoformat()}"
             elif cmd.action == "cancel":
-                cancelled = [g.name for g in targets if self.timers.cancel(g.name)]
+                cancelled = []
+                for g in targets:
+                    dropped = await self.timers.cancel(g.name)
+                    if dropped:
+                        cancelled.append(f"{g.name} ({' and '.join(dropped)})")
                 detail = f"cancelled: {', '.join(cancelled) or 'nothing was pending'}"
             else:  # extend
                 assert cmd.by_s is not None
@@ -199,7 +232,7 @@ class Stove:
                 if missing:
                     raise InputError(f"no countdown to extend on {', '.join(missing)}")
                 for g in targets:
-                    self.timers.extend(g.name, cmd.by_s)
+                    await self.timers.extend(g.name, cmd.by_s)
                 detail = f"extended by {cmd.by_s:g} s"
         except InputError as exc:
             await self._audit_all(targets, source, cmd.action, "rejected", str(exc), t0)
@@ -313,9 +346,9 @@ class Stove:
         g.release_task = asyncio.ensure_future(self._release_loop(g))
 
     async def _release_loop(self, g: BurnerGuard) -> None:
-        delay = 0.5
+        backoff = Backoff(initial=0.5, maximum=RELEASE_RETRY_MAX_S)
         while True:
-            await asyncio.sleep(delay)
+            await backoff.sleep()
             if g.cutting:
                 return
             try:
@@ -323,7 +356,6 @@ class Stove:
                     await self._set_rest(g)
             except DeviceError as exc:
                 self._mark_unreachable(g, exc)
-                delay = min(delay * 2, RELEASE_RETRY_MAX_S)
                 continue
             _LOGGER.info("relay of %s released after retrying", g.name)
             await self.changed(g.name)
@@ -363,6 +395,7 @@ class Stove:
     def status(self, name: str) -> dict[str, Any]:
         g = self.burners[name]
         deadline = self.timers.deadline(name) if self.timers is not None else None
+        owed = self.timers.owed(name) if self.timers is not None else None
         now = dt.datetime.now(dt.UTC)
         return {
             "burner": name,
@@ -372,6 +405,7 @@ class Stove:
             "reachable": g.reachable,
             "deadline": deadline.isoformat() if deadline else None,
             "time_left_s": max(0, round((deadline - now).total_seconds())) if deadline else None,
+            "owed": owed,  # a cut that fell due and is not confirmed yet: being retried
             "last_cut": g.last_cut.as_dict() if g.last_cut else None,
             "last_error": g.last_error,
             "driver": g.cfg.driver,

@@ -20,19 +20,34 @@ _LOGGER = logging.getLogger(__name__)
 
 
 async def watch_voice(stove: Stove, g: BurnerGuard) -> None:
-    """Poll the virtual switch of one burner; returns only when cancelled."""
+    """Poll the virtual switch of one burner; returns only when cancelled.
+
+    The cut comes first and is owed (retried until the relay confirms); only
+    then is the switch put back on. While putting it back fails, the same "off"
+    is not taken for a new command: the stove is cut once per voice command,
+    never every poll.
+    """
     interval = g.cfg.voice_poll_s
     failing = False
+    handled_off = False  # this "off" was already turned into a cut; only the reset is pending
     while True:
         await asyncio.sleep(interval)
         try:
             state = await g.relay.read_voice()
             if state is None:
                 return
-            if state is False:
+            if state is True:
+                handled_off = False
+            elif not handled_off:
                 _LOGGER.info("voice switch of %s turned off: cutting", g.name)
+                handled_off = True
+                if stove.timers is not None:
+                    await stove.timers.owe_now([g.name], "voice")
+                else:
+                    await stove.cut(g, "voice")
+            if state is False:
                 await g.relay.set_voice(True)
-                await stove.cut(g, "voice")
+                handled_off = False
             failing = False
         except DeviceError as exc:
             if not failing:

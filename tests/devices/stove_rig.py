@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,19 +23,19 @@ def make_cfg(tmp_path: Path, **burner_kw: object) -> Config:
 
 
 class Rig:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, zone: dt.tzinfo | None = None) -> None:
         self.cfg = cfg
         self.db = Database(f"sqlite:///{cfg.storage.stove_db}")
         self.db.start()
         self.relays = {b.name: SimulatedRelay(b.name) for b in cfg.burners}
         self.stove = Stove(cfg, AuditLog(self.db), relays=dict(self.relays))
-        self.timers = Timers(cfg.storage.stove_db, self.stove)
+        self.timers = Timers(self.db, self.stove, zone=zone)
 
     async def start(self) -> None:
         await self.stove.start()
-        self.timers.start()
+        await self.timers.start()
 
     async def stop(self) -> None:
-        self.timers.shutdown()
+        await self.timers.shutdown()
         await self.stove.shutdown()
         self.db.close()

@@ -196,7 +196,7 @@ async def test_schedules_persist_and_validate(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path)
     rig = Rig(cfg)
     await rig.start()
-    entry = rig.timers.add_schedule("all", "23:00")
+    entry = await rig.timers.add_schedule("all", "23:00")
     assert entry["cron"] == "0 23 * * *"
     nxt = dt.datetime.fromisoformat(entry["next"]).astimezone()
     assert (nxt.hour, nxt.minute) == (23, 0)
@@ -206,9 +206,9 @@ async def test_schedules_persist_and_validate(tmp_path: Path) -> None:
 
     for bad in ("25:00", "* * *", "not cron", "", "0 23 * * * * *"):
         with pytest.raises(InputError):
-            rig.timers.add_schedule("all", bad)
+            await rig.timers.add_schedule("all", bad)
     with pytest.raises(InputError):
-        rig.timers.add_schedule("oven", "23:00")
+        await rig.timers.add_schedule("oven", "23:00")
     await rig.stop()
     rig2 = Rig(cfg)
     await rig2.start()
@@ -216,8 +216,8 @@ async def test_schedules_persist_and_validate(tmp_path: Path) -> None:
         items = rig2.timers.schedules()
         assert [s["id"] for s in items] == [entry["id"]]
         assert sorted(items[0]["burners"]) == ["left", "right"]
-        assert rig2.timers.remove_schedule(entry["id"]) is True
+        assert await rig2.timers.remove_schedule(entry["id"]) is True
         assert rig2.timers.schedules() == []
-        assert rig2.timers.remove_schedule(entry["id"]) is False
+        assert await rig2.timers.remove_schedule(entry["id"]) is False
     finally:
         await rig2.stop()
