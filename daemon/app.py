@@ -98,7 +98,8 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
     spawn("relay-poll", lambda: _poll(stove))
 
     papers: Any = None
-    routers: list[Any] = [stove_router(stove, http_token(cfg))]
+    stove_routers: list[Any] = [stove_router(stove, http_token(cfg))]
+    routers: list[Any] = []  # the paper pages' routers: served on their own listener
     mounts: list[Any] = []
     home_parts: list[str] = []
     if cfg.papers.enabled:
@@ -117,16 +118,31 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
             for name, factory in papers.services():
                 spawn(name, factory)
 
-    server: Any = None
+    servers: list[Any] = []
     if cfg.http.enabled:
-        app = make_app(cfg, routers, mounts, home_parts, [refusal_auditor(stove)])
-        server = HttpServer(app, cfg.http.host, cfg.http.port)
-        spawn("http", server.serve)
-        for _ in range(100):
-            if server.started:
-                break
-            await asyncio.sleep(0.05)
+        # Two origins: the stove's control surface, and the paper pages (whose data is imported, so
+        # a page's script must not share an origin with the stove token). A listener that cannot
+        # bind stops the start before READY.
+        from daemon.errors import ConfigError
+
+        stove_app = make_app(cfg, stove_routers, refusal_hooks=[refusal_auditor(stove)], role="stove",
+                             pages=bool(routers))
+        servers.append(HttpServer(stove_app, cfg.http.host, cfg.http.port, cfg.http, name="stove"))
+        if cfg.http.pages_enabled and routers:
+            pages_app = make_app(cfg, routers, mounts, home_parts, role="pages")
+            servers.append(HttpServer(pages_app, cfg.http.pages_host, cfg.http.pages_port, cfg.http,
+                                      name="pages"))
+        try:
+            for server in servers:
+                await server.start()
+        except OSError as exc:
+            _LOGGER.error("%s", exc)
+            for server in servers:
+                await server.stop()
+            raise ConfigError(str(exc)) from exc
         _LOGGER.info("HTTP on %s (stove page /stove, API /api/stove)", cfg.http.base_url)
+        if len(servers) > 1:
+            _LOGGER.info("paper pages on %s", cfg.http.pages_base_url)
 
     systemd.notify("READY=1")
     systemd.notify(f"STATUS=guarding {len(stove.burners)} burner(s)")
@@ -139,7 +155,7 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
 
     _LOGGER.info("stopping")
     systemd.notify("STOPPING=1")
-    if server is not None:
+    for server in servers:
         await server.stop()
     timers.shutdown()
     await stove.shutdown()  # relays released and published while MQTT is still up

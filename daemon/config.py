@@ -18,6 +18,7 @@ import os
 import re
 import secrets as _secrets
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -124,24 +125,72 @@ class StorageConfig:
 
 @dataclass(frozen=True)
 class HttpConfig:
+    """Two listeners: the stove's control surface (``listen``) and the paper pages (``pages_listen``).
+
+    They are two origins on purpose: a script on a paper page can neither read
+    the stove page's stored token nor call the stove API (no CORS is ever sent).
+    """
+
     enabled: bool = True
     listen: str = "127.0.0.1:8470"
+    pages_listen: str = "127.0.0.1:8471"  # "" or "off": no paper pages over HTTP
+    allowed_hosts: tuple[str, ...] = ()  # Host names accepted; () = localhost, 127.0.0.1, ::1, listen hosts
+    max_connections: int = 64  # per listener; more are closed at once
+    header_timeout_s: float = 5.0  # a request head must arrive within this
+    body_timeout_s: float = 10.0  # a request body must arrive within this
+    client_timeout_s: float = 10.0  # the CLI waits this long; the daemon refuses its command after that
     token: str | None = field(default=None, repr=False)
 
     @property
     def host(self) -> str:
-        return self.listen.rsplit(":", 1)[0].strip("[]")
+        return _split_listen(self.listen)[0]
 
     @property
     def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
+        return _split_listen(self.listen)[1]
 
     @property
     def base_url(self) -> str:
-        host = self.host if self.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return _base_url(self.host, self.port)
+
+    @property
+    def pages_enabled(self) -> bool:
+        return self.pages_listen.strip().lower() not in ("", "off")
+
+    @property
+    def pages_host(self) -> str:
+        return _split_listen(self.pages_listen)[0]
+
+    @property
+    def pages_port(self) -> int:
+        return _split_listen(self.pages_listen)[1]
+
+    @property
+    def pages_base_url(self) -> str:
+        return _base_url(self.pages_host, self.pages_port)
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """The Host names (without port) a request may carry: the rest is DNS rebinding."""
+        names = set(self.allowed_hosts) or {"localhost", "127.0.0.1", "::1"}
+        names.update((self.host, urllib.parse.urlsplit(self.base_url).hostname or ""))  # the CLI's
+        if self.pages_enabled:
+            names.add(self.pages_host)
+        return frozenset(n.strip().strip("[]").rstrip(".").lower() for n in names if n.strip())
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.strip().rpartition(":")
+    if not host or not port:
+        raise ValueError(f"not HOST:PORT: {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+def _base_url(host: str, port: int) -> str:
+    host = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -448,12 +497,7 @@ def _check_ranges(mqtt: MqttConfig, http: HttpConfig, papers: PapersConfig) -> N
     for name, topic in (("base_topic", mqtt.base_topic), ("discovery_prefix", mqtt.discovery_prefix)):
         if not topic or any(c in topic for c in "+#\0") or topic.startswith("/") or topic.endswith("/"):
             raise ConfigError(f"[mqtt] {name} {topic!r} is not a usable topic prefix")
-    try:
-        port = http.port
-    except (ValueError, IndexError) as exc:
-        raise ConfigError(f"[http] listen must be HOST:PORT, got {http.listen!r}") from exc
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"[http] listen port must be 0..65535, got {port}")
+    _check_http(http)
     if papers.min_interval_s < 3.0:
         raise ConfigError(
             f"[papers] min_interval_s may only be raised above arXiv's 3 s, got {papers.min_interval_s:g}"
@@ -462,3 +506,27 @@ def _check_ranges(mqtt: MqttConfig, http: HttpConfig, papers: PapersConfig) -> N
     for cat in papers.categories:
         if not cat_re.match(cat):
             raise ConfigError(f"[papers] categories: {cat!r} is not an arXiv category like cs.LG")
+
+
+def _check_http(http: HttpConfig) -> None:
+    listeners = [("listen", http.listen)] + ([("pages_listen", http.pages_listen)] if http.pages_enabled else [])
+    bound = []
+    for key, value in listeners:
+        try:
+            host, port = _split_listen(value)
+        except ValueError as exc:
+            raise ConfigError(f"[http] {key} must be HOST:PORT, got {value!r}") from exc
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"[http] {key} port must be 0..65535, got {port}")
+        bound.append((host, port))
+    if len(bound) == 2 and bound[0] == bound[1] and bound[0][1] != 0:
+        raise ConfigError("[http] pages_listen must differ from listen: the paper pages need their own origin")
+    for name in http.allowed_hosts:
+        if not name.strip() or any(c in name for c in "/@ \t"):
+            raise ConfigError(f"[http] allowed_hosts: {name!r} is not a host name")
+    if not 1 <= http.max_connections <= 10000:
+        raise ConfigError(f"[http] max_connections must be 1..10000, got {http.max_connections}")
+    for key in ("header_timeout_s", "body_timeout_s", "client_timeout_s"):
+        value = getattr(http, key)
+        if not 0.1 <= value <= 600:
+            raise ConfigError(f"[http] {key} must be between 0.1 and 600 seconds, got {value:g}")

@@ -7,46 +7,86 @@ things. FastAPI publishes the OpenAPI schema at ``/api/openapi.json``.
 
 from __future__ import annotations
 
+import inspect
+import math
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
-from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, model_validator
 
 from daemon.errors import InputError
 from devices.commands import parse_command, parse_duration
 from devices.stove import Stove
 
-__all__ = ["make_router", "refusal_auditor"]
+__all__ = ["DEADLINE_HEADER", "Refused", "make_router", "refusal_auditor"]
+
+DEADLINE_HEADER = "X-Coolstove-Deadline"  # unix time (s) after which the client no longer waits
 
 
-class CutRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    burner: str = Field("all", max_length=64, description="a burner name, or 'all'")
-    delay_s: float | str | None = Field(None, description="cut after this long: seconds, or 10m / 1h30m")
-    at: str | None = Field(
+class Refused(HTTPException):
+    """An HTTP refusal that has already been written to the audit log."""
+
+    audited = True
+
+
+class _Strict(BaseModel):
+    """JSON as sent: no bool as a number, no number as text, no explicit null, no lone surrogates."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                name = _printable(str(key))[:32]
+                if value is None:
+                    raise ValueError(f"{name}: null is not a value (leave the key out)")
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(f"{name}: must be a finite number")
+                if isinstance(value, str) and not _printable(value) == value:
+                    raise ValueError(f"{name}: not valid Unicode text")
+        return data
+
+
+async def _maybe(value: Any) -> Any:
+    """Timers' schedule calls, whether they are coroutines or plain calls."""
+    return await value if inspect.isawaitable(value) else value
+
+
+def _printable(text: str) -> str:
+    """Text safe to store and log: lone surrogates (valid JSON escapes, invalid UTF-8) are escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+Duration = StrictInt | StrictFloat | StrictStr
+
+
+class CutRequest(_Strict):
+    burner: StrictStr = Field("all", max_length=64, description="a burner name, or 'all'")
+    delay_s: Duration | None = Field(None, description="cut after this long: seconds, or 10m / 1h30m")
+    at: StrictStr | None = Field(
         None, max_length=64, description="cut at HH:MM (next occurrence) or an ISO date-time"
     )
 
 
-class BurnerRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    burner: str = Field("all", max_length=64)
+class BurnerRequest(_Strict):
+    burner: StrictStr = Field("all", max_length=64)
 
 
-class ExtendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    burner: str = Field(..., max_length=64)
-    by_s: float | str = Field(..., description="seconds (or 5m) to add to the countdown")
+class ExtendRequest(_Strict):
+    burner: StrictStr = Field(..., max_length=64)
+    by_s: Duration = Field(..., description="seconds (or 5m) to add to the countdown")
 
 
-class ScheduleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    burner: str = Field("all", max_length=64)
-    cron: str = Field(..., max_length=100, description="5-field cron ('0 23 * * *') or HH:MM for every day")
+class ScheduleRequest(_Strict):
+    burner: StrictStr = Field("all", max_length=64)
+    cron: StrictStr = Field(..., max_length=100, description="5-field cron ('0 23 * * *') or HH:MM for every day")
 
 
 class Result(BaseModel):
@@ -74,23 +114,45 @@ def make_router(stove: Stove, token: str) -> APIRouter:
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
             await stove.reject("http", "all", "auth", "missing or wrong bearer token")
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+            raise Refused(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     def source(x_coolstove_source: str | None = Header(None, max_length=16)) -> str:
         """The audit source: the CLI says so; any other client is "http"."""
         return "cli" if x_coolstove_source == "cli" else "http"
 
+    def deadline(x_coolstove_deadline: str | None = Header(None, max_length=32)) -> str | None:
+        return x_coolstove_deadline
+
+    async def fresh(given: str | None, src: str, burner: str, action: str) -> None:
+        """A command whose client gave up waiting is never carried out later."""
+        if given is None:
+            return
+        try:
+            limit = float(given)
+            if not math.isfinite(limit):
+                raise ValueError(given)
+        except ValueError:
+            msg = f"{DEADLINE_HEADER} must be a unix time in seconds"
+            await stove.reject(src, burner, action, msg)
+            raise Refused(400, msg) from None
+        late = time.time() - limit
+        if late > 0:
+            msg = f"stale request: its deadline passed {late:.1f} s before it could run; not executed"
+            await stove.reject(src, burner, action, msg)
+            raise Refused(408, msg)
+
     api = APIRouter(prefix="/api/stove", tags=["stove"], dependencies=[Depends(auth)])
 
-    async def run(body: dict[str, Any], src: str) -> dict[str, Any]:
+    async def run(body: dict[str, Any], src: str, limit: str | None) -> dict[str, Any]:
+        await fresh(limit, src, body["burner"], body["action"])
         try:
             cmd = parse_command(body, burners=stove.names)
         except InputError as exc:
-            await stove.reject(src, str(body.get("burner", "all"))[:64], str(body.get("action")), str(exc))
-            raise HTTPException(422, str(exc)) from None
+            await stove.reject(src, body["burner"][:64], body["action"], _printable(str(exc)))
+            raise Refused(422, _printable(str(exc))) from None
         result = await stove.execute(cmd, src)
         if not result["ok"] and "error" in result:
-            raise HTTPException(409, result["error"])
+            raise Refused(409, result["error"])
         return result
 
     @api.get("", summary="Status of every burner")
@@ -98,42 +160,52 @@ def make_router(stove: Stove, token: str) -> APIRouter:
         return {"burners": stove.status_all(), "schedules": stove.timers.schedules() if stove.timers else []}
 
     @api.post("/cut", response_model=Result, summary="Cut the gas now, after a delay, or at a time")
-    async def cut(req: CutRequest, src: str = Depends(source)) -> dict[str, Any]:
+    async def cut(
+        req: CutRequest, src: str = Depends(source), limit: str | None = Depends(deadline)
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"action": "cut", "burner": req.burner}
         if req.delay_s is not None:
             body["delay_s"] = req.delay_s
         if req.at is not None:
             body["at"] = req.at
-        return await run(body, src)
+        return await run(body, src, limit)
 
     @api.post("/cancel", response_model=Result, summary="Cancel pending countdowns")
-    async def cancel(req: BurnerRequest, src: str = Depends(source)) -> dict[str, Any]:
-        return await run({"action": "cancel", "burner": req.burner}, src)
+    async def cancel(
+        req: BurnerRequest, src: str = Depends(source), limit: str | None = Depends(deadline)
+    ) -> dict[str, Any]:
+        return await run({"action": "cancel", "burner": req.burner}, src, limit)
 
     @api.post("/extend", response_model=Result, summary="Add time to a pending countdown")
-    async def extend(req: ExtendRequest, src: str = Depends(source)) -> dict[str, Any]:
-        return await run({"action": "extend", "burner": req.burner, "by_s": req.by_s}, src)
+    async def extend(
+        req: ExtendRequest, src: str = Depends(source), limit: str | None = Depends(deadline)
+    ) -> dict[str, Any]:
+        return await run({"action": "extend", "burner": req.burner, "by_s": req.by_s}, src, limit)
 
     @api.get("/schedules", summary="Recurring cuts")
     async def schedules() -> list[dict[str, Any]]:
         return stove.timers.schedules()  # type: ignore[no-any-return]
 
     @api.post("/schedules", status_code=201, summary="Add a recurring cut")
-    async def add_schedule(req: ScheduleRequest, src: str = Depends(source)) -> dict[str, Any]:
+    async def add_schedule(
+        req: ScheduleRequest, src: str = Depends(source), limit: str | None = Depends(deadline)
+    ) -> dict[str, Any]:
+        await fresh(limit, src, req.burner, "schedule_add")
         try:
-            entry = stove.timers.add_schedule(req.burner, req.cron)
+            entry = await _maybe(stove.timers.add_schedule(req.burner, req.cron))
         except InputError as exc:
-            await stove.reject(src, req.burner, "schedule_add", str(exc))
-            raise HTTPException(422, str(exc)) from None
+            await stove.reject(src, req.burner, "schedule_add", _printable(str(exc)))
+            raise Refused(422, _printable(str(exc))) from None
         await stove.audit.record(source=src, burner=req.burner, action="schedule_add", result="ok",
                                  detail=f"{entry['id']} {entry['cron']}")
         return entry  # type: ignore[no-any-return]
 
     @api.delete("/schedules/{sid}", summary="Remove a recurring cut")
     async def remove_schedule(
-        sid: str = Path(..., max_length=16), src: str = Depends(source)
+        sid: str = Path(..., max_length=16), src: str = Depends(source), limit: str | None = Depends(deadline)
     ) -> dict[str, Any]:
-        if not stove.timers.remove_schedule(sid):
+        await fresh(limit, src, "all", "schedule_remove")
+        if not await _maybe(stove.timers.remove_schedule(sid)):
             raise HTTPException(404, f"no schedule {sid!r}")
         await stove.audit.record(source=src, burner="all", action="schedule_remove", result="ok", detail=sid)
         return {"ok": True, "removed": sid}
@@ -150,7 +222,7 @@ def make_router(stove: Stove, token: str) -> APIRouter:
         try:
             return {"seconds": parse_duration(text)}
         except InputError as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise Refused(422, str(exc)) from None
 
     page = APIRouter()
 
@@ -158,8 +230,13 @@ def make_router(stove: Stove, token: str) -> APIRouter:
     async def control_page() -> str:
         return resources.files("devices").joinpath("control.html").read_text(encoding="utf-8")
 
+    @page.get("/static/stove/control.js", include_in_schema=False)
+    async def control_script() -> Response:
+        text = resources.files("devices").joinpath("static", "control.js").read_text(encoding="utf-8")
+        return Response(text, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
     outer = APIRouter()
     outer.include_router(api)
     outer.include_router(page)
     return outer
-

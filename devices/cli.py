@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from typing import Any
 
 import click
@@ -22,13 +23,29 @@ __all__ = ["stove"]
 
 
 def _request(cfg: Config, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One request to the daemon, with a deadline: what the daemon gets after it, it refuses (408).
+
+    The CLI waits exactly as long as the deadline it sends, so a command it
+    gave up on is never carried out later behind its back.
+    """
     url = cfg.http.base_url + path
     try:
         token = http_token(cfg)
     except OSError as exc:
         raise DaemonNotRunning(f"cannot read the daemon's HTTP token: {exc}") from exc
+    wait_s = cfg.http.client_timeout_s
+    deadline = time.time() + wait_s
+    headers = {"Authorization": f"Bearer {token}", "X-Coolstove-Source": "cli",
+               "X-Coolstove-Deadline": f"{deadline:.3f}"}
     try:
-        r = httpx.request(method, url, json=body, headers={"Authorization": f"Bearer {token}", "X-Coolstove-Source": "cli"}, timeout=30)
+        r = httpx.request(method, url, json=body, headers=headers, timeout=httpx.Timeout(wait_s))
+    except httpx.TimeoutException as exc:
+        until = dt.datetime.fromtimestamp(deadline).strftime("%H:%M:%S")
+        raise DaemonNotRunning(
+            f"the daemon did not answer within {wait_s:g} s (it is running but busy, or stuck). "
+            f"It refuses this command once {until} has passed, so it was done before then or not at all: "
+            "check with `coolstove stove status` and `coolstove stove log`"
+        ) from exc
     except httpx.HTTPError as exc:
         raise DaemonNotRunning(
             f"the coolstove daemon is not running (nothing answers on {cfg.http.base_url}); "

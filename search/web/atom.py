@@ -2,7 +2,9 @@
 
 ElementTree escapes text and attributes itself; characters XML 1.0 forbids
 (control characters that slipped into a title) are removed first, since no
-escaping makes them legal.
+escaping makes them legal. Every link passes :func:`search.web.urls.safe_url`
+(http/https only); one that does not is left out, as a feed reader would
+otherwise make it clickable.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from search.web.urls import safe_url
 
 __all__ = ["FeedEntry", "atom_feed", "xml_text"]
 
@@ -51,6 +55,8 @@ def atom_feed(
     ET.register_namespace("", ATOM_NS)
 
     def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        if "href" in attrs and safe_url(attrs["href"]) is None:
+            return ET.Element(f"{{{ATOM_NS}}}{tag}")  # not attached: an unsafe link is left out
         el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
         if text is not None:
             el.text = xml_text(text)

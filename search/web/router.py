@@ -28,6 +28,7 @@ from search.query import QueryError, parse_date
 from search.web import pages
 from search.web.atom import FeedEntry, atom_feed
 from search.web.catspec import CategorySpec, parse_spec
+from search.web.urls import safe_url
 
 __all__ = ["STATIC_DIR", "STATIC_PREFIX", "make_router", "templates"]
 
@@ -60,6 +61,7 @@ def templates() -> Environment:
     env.filters["day"] = lambda d: d.strftime("%a, %d %b %Y") if d else ""
     env.filters["isoday"] = lambda d: d.isoformat()[:10] if d else ""
     env.filters["urlquote"] = lambda s: urllib.parse.quote(str(s), safe="")
+    env.filters["safe_url"] = safe_url  # every URL from data passes it before it becomes an href
     return env
 
 

@@ -24,11 +24,15 @@ class DaemonProc:
         self.workdir = workdir
         self.config_path = workdir / "config.toml"
         self.config_path.write_text(config)
-        self.port = free_port()
+        self.port = free_port()  # the stove's control surface and API
+        self.pages_port = free_port()  # the paper pages: their own origin
+        while self.pages_port == self.port:
+            self.pages_port = free_port()
         self.token = "daemon-test-token"
         self.env = {
             **os.environ,
             "COOLSTOVE_HTTP__LISTEN": f"127.0.0.1:{self.port}",
+            "COOLSTOVE_HTTP__PAGES_LISTEN": f"127.0.0.1:{self.pages_port}",
             "COOLSTOVE_HTTP_TOKEN": self.token,
             "COOLSTOVE_PAPERS__ENABLED": "false",
             "COOLSTOVE_STORAGE__DATA_DIR": str(workdir / "data"),
@@ -105,9 +109,18 @@ class DaemonProc:
             self._sock.close()
             self._sock = None
 
-    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pages_base(self) -> str:
+        return f"http://127.0.0.1:{self.pages_port}"
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None) -> httpx.Response:
         return httpx.request(method, f"http://127.0.0.1:{self.port}{path}", json=body,
-                             headers={"Authorization": f"Bearer {self.token}"}, timeout=20)
+                             headers={"Authorization": f"Bearer {self.token}", **(headers or {})}, timeout=20)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

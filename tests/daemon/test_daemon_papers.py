@@ -43,11 +43,16 @@ def test_daemon_crawls_indexes_and_serves(tmp_path: Path, arxiv: ReplayServer) -
         "COOLSTOVE_PAPERS__OAI_URL": arxiv.url("/oai"),
         "COOLSTOVE_PAPERS__TIMEOUT_S": "5",
     })
-    base = f"http://127.0.0.1:{d.port}"
+    base = d.pages_base  # the paper pages have their own origin
     try:
         d.start()
         home = httpx.get(base + "/", timeout=10)
-        assert home.status_code == 200 and "/stove" in home.text and "cs.LG" in home.text
+        assert home.status_code == 200 and f"127.0.0.1:{d.port}/stove" in home.text and "cs.LG" in home.text
+        # on the stove's origin a paper path is a redirect to the pages origin, and the reverse is a 404
+        moved = httpx.get(f"{d.base}/arxiv/cs.LG?date=2024-01-15", timeout=10)
+        assert moved.status_code == 307 and moved.headers["location"] == f"{base}/arxiv/cs.LG?date=2024-01-15"
+        assert httpx.get(f"{base}/stove", timeout=10).status_code == 404
+        assert httpx.get(f"{base}/api/stove", timeout=10).status_code == 404
 
         def listed() -> bool:
             r = httpx.get(base + "/arxiv/cs.LG", timeout=10)

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 from search_data import make_app
+
+from daemon.http import Guard
 from services import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,7 +43,9 @@ def server(cfg, filled_db, index) -> Iterator[str]:
     port = free_port()
     srv = uvicorn.Server(
         uvicorn.Config(
-            make_app(cfg, filled_db, index), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            # behind the daemon's guard: the pages must work under its Content-Security-Policy
+            Guard(make_app(cfg, filled_db, index)), host="127.0.0.1", port=port, log_level="warning",
+            lifespan="off",
         )
     )
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -71,6 +75,8 @@ def test_read_search_open_star_in_chromium(server: str, tmp_path: Path) -> None:
         try:
             page = ctx.new_page()
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            blocked: list[str] = []  # KaTeX and papers.js must need nothing the CSP forbids
+            page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
             page.goto(f"{server}/arxiv/cs.LG")
             assert page.locator("div.paper").count() == 5
             page.wait_for_selector("body.math-rendered")
@@ -83,6 +89,8 @@ def test_read_search_open_star_in_chromium(server: str, tmp_path: Path) -> None:
             assert page.locator("div.paper:not(.hidden-kw)").count() == 3
             assert page.locator("mark.kw").count() >= 3
             page.screenshot(path=str(SHOTS / "papers-day.png"), full_page=True)
+            page.press("#kw", "Enter")  # the bar filters in place: no submit, no navigation
+            assert page.url == f"{server}/arxiv/cs.LG"
             page.uncheck("#kw-only")
             page.fill("#kw", "")
 
@@ -103,6 +111,7 @@ def test_read_search_open_star_in_chromium(server: str, tmp_path: Path) -> None:
             page.goto(f"{server}/stars")
             assert page.locator("div.paper").count() == 1
             page.screenshot(path=str(SHOTS / "papers-stars.png"), full_page=True)
+            assert blocked == []
         finally:
             ctx.close()
     assert dialogs == []  # no script from a title ever ran

@@ -87,6 +87,8 @@
     var only = document.getElementById("kw-only");
     var count = document.getElementById("kw-count");
     if (!input) return;
+    // the bar filters in place; it never submits (no inline onsubmit: the CSP forbids inline script)
+    if (input.form) input.form.addEventListener("submit", function (ev) { ev.preventDefault(); });
     var stored = window.localStorage ? localStorage.getItem("coolstove.kw") : null;
     if (!input.value && stored) input.value = stored;
     function apply() {
