@@ -191,9 +191,9 @@ class Stove:
                 # off-delay (where it has one) is now the only thing that releases it.
                 detail = f"release at shutdown failed: {exc.__class__.__name__}: {exc}"
                 _LOGGER.error("relay of %s: %s", g.name, detail)
-                g.last_error = detail
                 if isinstance(exc, DeviceError):
                     self._mark_unreachable(g, exc)
+                g.last_error = detail
                 await self.audit.record(source="shutdown", burner=g.name, action="release", result="failed",
                                         detail=detail)
             await self.changed(g.name)

@@ -15,6 +15,7 @@ from daemon.database import Database
 from devices.audit import AuditLog
 from devices.miio_relay import MiioRelay
 from devices.stove import Stove
+from devices.timers import Timers
 from devices.voice import watch_voice
 
 
@@ -44,5 +45,40 @@ async def test_voice_off_cuts_and_rearms_the_virtual_switch(tmp_path: Path) -> N
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            await stove.shutdown()
+            db.close()
+
+
+async def test_voice_cut_comes_first_and_once_while_the_switch_cannot_be_reset(tmp_path: Path) -> None:
+    """Resetting the virtual switch used to come first: while it failed, the gas was never cut."""
+    async with MiioPeer() as peer:
+        burner = Burner(name="left", driver="miio", host=peer.address, token=DEFAULT_TOKEN, pulse_s=0.3,
+                        timeout_s=0.5, voice_siid=4, voice_piid=1, voice_poll_s=0.05)
+        cfg = replace(make_cfg(tmp_path), burners=(burner,))
+        db = Database(f"sqlite:///{cfg.storage.stove_db}")
+        db.start()
+        stove = Stove(cfg, AuditLog(db), relays={"left": MiioRelay(burner)})
+        await stove.start()
+        timers = Timers(db, stove)
+        await timers.start()
+        g = stove.burners["left"]
+        task = asyncio.create_task(watch_voice(stove, g))
+        try:
+            peer.refuse_sets.add((4, 1))  # the virtual switch cannot be put back on
+            peer.flip(4, 1)
+            await wait_for(lambda: peer.changes("2.1", True), timeout=5)
+            await asyncio.sleep(1.0)  # twenty polls of a switch that still reads "off"
+            await stove.wait_idle()
+            assert len(peer.changes("2.1", True)) == 1, "one voice command is one cut, not one per poll"
+            assert peer.props[(4, 1)] is False
+            peer.refuse_sets.clear()
+            await wait_for(lambda: peer.props[(4, 1)] is True, timeout=5)
+            assert len(peer.changes("2.1", True)) == 1
+            peer.flip(4, 1)  # the next voice command works again
+            await wait_for(lambda: len(peer.changes("2.1", True)) == 2, timeout=5)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await timers.shutdown()
             await stove.shutdown()
             db.close()

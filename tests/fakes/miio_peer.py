@@ -108,6 +108,7 @@ class MiioPeer(Peer, asyncio.DatagramProtocol):
         self.prop_codes: dict[Key, int] = {}
         self.latency_s = 0.0
         self.revert_sets = False
+        self.refuse_sets: set[Key] = set()  # properties that read fine but refuse writes
         self.reveal_token = False
         # observations
         self.requests: list[tuple[float, str, Any]] = []
@@ -259,6 +260,8 @@ class MiioPeer(Peer, asyncio.DatagramProtocol):
             return {**base, "code": self.prop_codes[key]}  # type: ignore[index]
         if key not in self.props:
             return {**base, "code": -4003}
+        if key in self.refuse_sets:
+            return {**base, "code": -4004}
         value = p.get("value")
         current = self.props[key]  # type: ignore[index]
         if isinstance(current, bool):

@@ -1,0 +1,121 @@
+"""The daemon as a process under misuse: a second copy, a relay that will not release at stop.
+
+Real parts: the daemon subprocess with a notify socket, the miio peer, Mosquitto.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from daemon_proc import DaemonProc
+from fakes.miio_peer import DEFAULT_TOKEN, MiioPeer
+from test_daemon_process import config
+from waiting import wait_for_sync
+
+pytestmark = [pytest.mark.miio, pytest.mark.mosquitto, pytest.mark.slow]
+
+
+@pytest.fixture
+def peer() -> Iterator[MiioPeer]:
+    with MiioPeer().in_thread() as p:
+        yield p
+
+
+@pytest.fixture
+def made() -> Iterator[list[DaemonProc]]:
+    procs: list[DaemonProc] = []
+    yield procs
+    for d in procs:
+        d.stop()
+
+
+def _daemon(made: list[DaemonProc], workdir: Path, data: Path, peer: MiioPeer, broker: Any, topic: str,
+            pulse_s: float) -> DaemonProc:
+    workdir.mkdir(parents=True, exist_ok=True)
+    d = DaemonProc(workdir, config(peer.address, broker, topic, pulse_s),
+                   {"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN, "COOLSTOVE_STORAGE__DATA_DIR": str(data)})
+    made.append(d)
+    return d
+
+
+def test_a_second_daemon_on_the_same_data_folder_is_refused_before_touching_a_relay(
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, made: list[DaemonProc]
+) -> None:
+    data = tmp_path / "data"
+    first = _daemon(made, tmp_path / "one", data, peer, broker, unique_topic, pulse_s=8)
+    first.start()
+    assert first.api("POST", "/api/stove/cut", {"burner": "left"}).json()["ok"]
+    assert peer.props[(2, 1)] is True
+    requests_before = len(peer.requests)
+
+    second = _daemon(made, tmp_path / "two", data, peer, broker, unique_topic, pulse_s=8)
+    second.start(wait_ready=False)
+    assert second.proc is not None
+    rc = second.proc.wait(15)
+    assert rc != 0, "a second guard of the same folder must fail"
+    second._drain()
+    assert "READY=1" not in second.notifications
+    assert first.proc is not None and f"pid {first.proc.pid}" in second.log(), second.log()
+    assert peer.props[(2, 1)] is True, "the running cut was not released by the second daemon"
+    assert len(peer.requests) == requests_before, "the second daemon never spoke to the relay"
+    wait_for_sync(lambda: peer.props[(2, 1)] is False, 15)  # the first daemon's own release
+    assert first.proc.poll() is None
+
+
+def test_a_relay_that_cannot_be_released_at_stop_is_said_audited_and_published(
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, made: list[DaemonProc]
+) -> None:
+    d = _daemon(made, tmp_path / "one", tmp_path / "data", peer, broker, unique_topic, pulse_s=30)
+    states: list[tuple[str, bytes]] = []
+    watch = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    watch.on_message = lambda c, u, m: states.append((m.topic, m.payload))
+    watch.connect(broker.host, broker.port)
+    watch.subscribe(f"{unique_topic}/#", qos=1)
+    watch.loop_start()
+    try:
+        d.start()
+        assert d.api("POST", "/api/stove/cut", {"burner": "left"}).json()["ok"]
+        peer.unreachable = True  # the relay drops off the network mid-pulse
+        d.signal(signal.SIGTERM)
+        assert d.wait_exit(30) == 0
+        assert "release at shutdown failed" in d.log()
+        wait_for_sync(lambda: (f"{unique_topic}/status", b"offline") in states, 10)
+        offline_at = states.index((f"{unique_topic}/status", b"offline"))
+        before = [json.loads(p) for t, p in states[:offline_at] if t == f"{unique_topic}/left/state"]
+        assert "release at shutdown failed" in (before[-1]["last_error"] or ""), before[-1]
+        with sqlite3.connect(tmp_path / "data" / "stove.db") as con:
+            rows = con.execute(
+                "SELECT source, action, result FROM audit WHERE action = 'release' AND result = 'failed'"
+            ).fetchall()
+        assert rows == [("shutdown", "release", "failed")]
+    finally:
+        watch.loop_stop()
+        watch.disconnect()
+        peer.unreachable = False
+
+
+def test_a_listener_that_cannot_bind_means_no_ready(
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, made: list[DaemonProc]
+) -> None:
+    import socket
+
+    d = _daemon(made, tmp_path / "one", tmp_path / "data", peer, broker, unique_topic, pulse_s=1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", d.port))
+        taken.listen()
+        d.start(wait_ready=False)
+        assert d.proc is not None
+        rc = d.proc.wait(30)
+        d._drain()
+    assert rc != 0
+    assert "READY=1" not in d.notifications
+    assert peer.props[(2, 1)] is False
+    time.sleep(0)  # nothing else to wait for: the process is gone
