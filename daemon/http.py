@@ -148,7 +148,9 @@ class Guard:
         except TimeoutError:
             await self._refuse(scope, secured, 408, f"request body not received within {self.body_timeout_s:g} s")
             return
-        if disconnected:
+        if disconnected:  # the client gave up before its request was read: nothing runs
+            for hook in _hooks(self.app):
+                await hook(scope.get("path", ""), "the client went away before its request was read; not executed")
             return
         replayed = False
 

@@ -46,10 +46,15 @@ def _request(cfg: Config, method: str, path: str, body: dict[str, Any] | None = 
             f"It refuses this command once {until} has passed, so it was done before then or not at all: "
             "check with `coolstove stove status` and `coolstove stove log`"
         ) from exc
-    except httpx.HTTPError as exc:
+    except httpx.ConnectError as exc:
         raise DaemonNotRunning(
             f"the coolstove daemon is not running (nothing answers on {cfg.http.base_url}); "
             "start it with `coolstove run` or `systemctl start coolstove`"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise DaemonNotRunning(
+            f"the daemon on {cfg.http.base_url} closed the connection without an answer (overloaded?): "
+            "check with `coolstove stove status` whether the command was carried out"
         ) from exc
     if r.status_code == 401:
         raise DaemonNotRunning("the daemon refused the HTTP token (set COOLSTOVE_HTTP_TOKEN to the daemon's token)")
