@@ -24,6 +24,7 @@ __all__ = [
     "MAX_PAYLOAD",
     "SOURCES",
     "Command",
+    "load_command_json",
     "next_time_of_day",
     "parse_at",
     "parse_command",
@@ -169,7 +170,7 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def _load(data: bytes | str) -> Any:
+def load_command_json(data: bytes | str) -> Any:
     """``json.loads`` within bounds: size, nesting (RecursionError is caught), lone surrogates."""
     size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
     if size > MAX_PAYLOAD:
@@ -235,7 +236,7 @@ def parse_command(
     booleans are not numbers, and every message is ASCII-safe, so it can be
     sent back as JSON and written to the audit log whatever the input was.
     """
-    obj = _load(data) if isinstance(data, bytes | str) else data
+    obj = load_command_json(data) if isinstance(data, bytes | str) else data
     if not isinstance(obj, dict):
         raise InputError('command must be a JSON object like {"action":"cut"}')
     keys = [k if isinstance(k, str) else str(k) for k in obj]

@@ -10,13 +10,17 @@ connection and reconnect loop. The bus
 - reconnects with :class:`daemon.backoff.Backoff`, logging only transitions;
 - keeps a topic-filter → handler registry with subscribe options, and
   re-applies every subscription on each connect before it says ``connected``;
-- hands each message to the handlers whose filter matches, synchronously:
-  handlers must be quick and must not block (queue work if there is any);
+- hands each message to the handlers whose filter matches, synchronously,
+  straight from paho's read callback (:class:`_DirectClient`): no queue and
+  no task per message, so a flood is held back by TCP and the broker's own
+  per-client limits instead of growing memory here. Handlers must be quick
+  and must not await (queue work if there is any);
 - runs connect hooks (``on_connect``) in their own task, so a slow hook (the
   link's discovery) never holds back messages a relay is waiting for.
 
-aiomqtt's incoming queue is bounded (``MAX_QUEUED_INCOMING``); what it has
-to drop is counted in :attr:`MqttBus.dropped_incoming` and logged once per burst.
+aiomqtt's own incoming queue is bypassed (and bounded, ``MAX_QUEUED_INCOMING``,
+in case a message ever reached it; drops would be counted in
+:attr:`MqttBus.dropped_incoming`).
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ __all__ = ["MAX_QUEUED_INCOMING", "MqttBus", "make_client"]
 _LOGGER = logging.getLogger(__name__)
 #: Messages aiomqtt may hold before the bus reads them; beyond this it drops (and we count).
 MAX_QUEUED_INCOMING = 10_000
+#: Fire-and-forget publishes are refused while paho has this many packets waiting to be written.
+MAX_OUTGOING_BACKLOG = 1_000
 #: Commands are tiny and latency matters (a cut): do not let Nagle hold them back.
 _NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
@@ -68,15 +74,44 @@ _DROPS = _DropCounter()
 _PAHO_LOGGER.addFilter(_DROPS)
 
 
+class _DirectClient(aiomqtt.Client):
+    """aiomqtt's client, with each message handed to ``deliver`` inside paho's read callback.
+
+    aiomqtt 2.5 puts every message in an unbounded queue and its iterator
+    spawns a task per ``__anext__``; under a flood that costs more than the
+    messages do. paho reads one packet per readable event on the loop, so
+    delivering inline means reading only as fast as the handlers keep up.
+    """
+
+    def __init__(self, *args: Any, deliver: Handler | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deliver = deliver
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        if self._deliver is None:
+            super()._on_message(client, userdata, message)
+            return
+        try:
+            self._deliver(aiomqtt.Message(message.topic, message.payload, qos=message.qos,
+                                          retain=message.retain, mid=message.mid,
+                                          properties=getattr(message, "properties", None)))
+        except Exception:  # paho would re-raise out of its read loop and drop the connection
+            _LOGGER.exception("cannot deliver an MQTT message")
+
+
 def make_client(
     mqtt: MqttConfig,
     *,
     identifier: str | None = None,
     will: tuple[str, bytes] | None = None,
     timeout: float = 10.0,
+    deliver: Handler | None = None,
 ) -> aiomqtt.Client:
-    """The daemon's MQTT client: MQTT 5, no Nagle, bounded incoming queue, optional retained will."""
-    return aiomqtt.Client(
+    """The daemon's MQTT client: MQTT 5, no Nagle, bounded incoming queue, optional retained will.
+
+    With ``deliver``, messages go to it as they are read instead of to ``client.messages``.
+    """
+    return _DirectClient(
         mqtt.host,
         mqtt.port,
         username=mqtt.username,
@@ -89,6 +124,7 @@ def make_client(
         socket_options=_NODELAY,
         max_queued_incoming_messages=MAX_QUEUED_INCOMING,
         logger=_PAHO_LOGGER,
+        deliver=deliver,
     )
 
 
@@ -191,6 +227,22 @@ class MqttBus:
         await client.publish(topic, payload, qos=qos, retain=retain,
                              timeout=self.timeout if timeout is None else timeout)
 
+    def publish_nowait(self, topic: str, payload: str | bytes) -> bool:
+        """Fire-and-forget QoS 0 publish; False (nothing sent) when not connected or backed up.
+
+        For answers that must not wait (refusals under a flood): aiomqtt's
+        ``publish`` waits a loop turn even at QoS 0. paho's outgoing buffer is
+        checked first, so this never grows memory when the broker reads slowly.
+        """
+        client = self._client
+        if client is None or not self.connected.is_set():
+            return False
+        paho_client = client._client  # noqa: SLF001 - the one place coolstove reaches under aiomqtt
+        if len(paho_client._out_packet) >= MAX_OUTGOING_BACKLOG:  # noqa: SLF001
+            return False
+        info = paho_client.publish(topic, payload, qos=0)
+        return info.rc == 0
+
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Run the connection in the background (idempotent); never waits for the broker."""
@@ -218,7 +270,7 @@ class MqttBus:
         """Connect, serve, reconnect with backoff; returns only when closed or cancelled."""
         failing = False
         while not self._closing:
-            client = make_client(self.mqtt, will=self.will, timeout=self.timeout)
+            client = make_client(self.mqtt, will=self.will, timeout=self.timeout, deliver=self._deliver)
             try:
                 async with client:
                     async with self._sub_lock:
@@ -234,7 +286,7 @@ class MqttBus:
                         _LOGGER.info("connected to MQTT broker %s", self.address)
                     failing, self.last_error = False, None
                     self._hook_task = asyncio.create_task(self._run_hooks(), name="mqtt-bus-hooks")
-                    async for message in client.messages:
+                    async for message in client.messages:  # only ends (MqttError) when the connection does
                         self._deliver(message)
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc) or type(exc).__name__
