@@ -236,3 +236,70 @@ async def test_static_files_and_the_category_index(client: httpx.AsyncClient) ->
     assert 'href="/arxiv/cs.LG"' in html
     assert 'href="/arxiv/quant-ph"' in html
     assert "cdn" not in (await client.get("/arxiv/cs.LG")).text.lower()
+
+
+UNSAFE_URLS = [
+    "javascript:fetch('/api/stove/cut',{method:'POST'})",
+    "JavaScript:alert(1)",
+    " javascript:alert(1)",
+    "java\tscript:alert(1)",
+    "java\nscript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "//evil.example/x",
+    "/relative/path",
+    "http:alert(1)",
+    "https://",
+    'https://ok.example/"onmouseover="alert(1)',
+    "",
+]
+
+
+@pytest.mark.parametrize("url", UNSAFE_URLS)
+def test_only_http_urls_from_data_become_links(url: str) -> None:
+    from search.web.urls import safe_url
+
+    assert safe_url(url) is None
+
+
+def test_http_urls_stay_links() -> None:
+    from search.web.urls import safe_url
+
+    for url in ("http://creativecommons.org/licenses/by/4.0/", "https://arxiv.org/licenses/nonexclusive-distrib/1.0/",
+                "HTTPS://doi.org/10.1000/182"):
+        assert safe_url(url) == url
+
+
+@pytest.mark.parametrize("licence", ["javascript:alert(document.domain)", "data:text/html,<b>x</b>",
+                                     "JAVA\tSCRIPT:alert(1)"])
+async def test_a_licence_that_is_not_http_is_shown_as_text(cfg, filled_db, index, licence: str) -> None:
+    insert_papers(filled_db, [{"id": "2403.09999", "title": "Licensed", "abstract": "x", "authors": ["A"],
+                               "categories": "cs.LG", "license": licence, "doi": "10.1/x y<z"}])
+    transport = httpx.ASGITransport(app=make_app(cfg, filled_db, index))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.get("/arxiv/2403.09999")
+    assert r.status_code == 200
+    hrefs = re.findall(r'href="([^"]*)"', r.text)
+    assert not [h for h in hrefs if not h.startswith(("/", "https://", "http://"))], hrefs
+    assert '<dd class="licence"><span>' in r.text and "<a" not in r.text.split('<dd class="licence">')[1][:40]
+    assert "https://doi.org/10.1/x" not in hrefs  # a DOI with a space is not a usable link either
+
+
+async def test_an_http_licence_is_a_link(cfg, filled_db, index) -> None:
+    lic = "http://creativecommons.org/licenses/by/4.0/"
+    insert_papers(filled_db, [{"id": "2403.09998", "title": "Licensed", "abstract": "x", "authors": ["A"],
+                               "categories": "cs.LG", "license": lic}])
+    transport = httpx.ASGITransport(app=make_app(cfg, filled_db, index))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        r = await c.get("/arxiv/2403.09998")
+    assert f'href="{lic}"' in r.text
+
+
+def test_the_atom_feed_leaves_out_links_that_are_not_http() -> None:
+    from search.web.atom import FeedEntry, atom_feed
+
+    body = atom_feed(feed_id="x", title="t", self_url="javascript:alert(1)", html_url="http://127.0.0.1:8471/a",
+                     entries=[FeedEntry("2401.00001", "T", "S", ["A"], ["cs.LG"], None, None, "data:text/html,x")])
+    root = ET.fromstring(body)  # noqa: S314 - our own output
+    hrefs = [el.get("href") for el in root.iter(f"{ATOM}link")]
+    assert hrefs == ["http://127.0.0.1:8471/a", "https://arxiv.org/abs/2401.00001", "https://arxiv.org/pdf/2401.00001"]
