@@ -63,7 +63,14 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
     cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
     stove_db = Database(f"sqlite:///{cfg.storage.stove_db.resolve()}")
     stove_db.start()
-    stove = Stove(cfg, AuditLog(stove_db))
+    bus: Any = None  # the one MQTT connection (devices/mqtt_bus.py), shared by the relays and the link
+    if any(b.driver == "mqtt" for b in cfg.burners):  # MQTT relays need it before reconciliation
+        from devices.mqtt_bus import daemon_bus
+
+        bus = daemon_bus(cfg.mqtt)
+        bus.start()
+    audit = AuditLog(stove_db, max_age_days=cfg.storage.audit_max_age_days, max_rows=cfg.storage.audit_max_rows)
+    stove = Stove(cfg, audit, mqtt_bus=bus)
     _LOGGER.info("starting: %d burner(s): %s", len(stove.burners),
                  ", ".join(f"{b.name} ({b.driver})" for b in cfg.burners))
     await stove.start()
@@ -84,11 +91,16 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
 
     link: MqttLink | None = None
     if cfg.mqtt.enabled:
+        if bus is None:
+            from devices.mqtt_bus import daemon_bus
+
+            bus = daemon_bus(cfg.mqtt)
+            bus.start()
         flame = None
         if cfg.flame.topic:
             flame = FlameWatcher(cfg.flame, stove)
             spawn("flame", flame.run)
-        link = MqttLink(cfg, stove, flame)
+        link = MqttLink(cfg, stove, flame, bus=bus)
         if flame is not None:
             flame.alert = link.publish_event
         spawn("mqtt", link.run)
@@ -161,6 +173,9 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
     await stove.shutdown()  # relays released and published while MQTT is still up
     if link is not None:
         await link.close()
+    if bus is not None:
+        await bus.close()
+    await stove.audit.close()  # counted refusals still in their window are written
     for task in tasks:
         task.cancel()
     done, pending = await asyncio.wait(tasks, timeout=cfg.shutdown_grace_s) if tasks else (set(), set())

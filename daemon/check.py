@@ -8,6 +8,7 @@ names have answered. Library errors arrive here already translated
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 
 from daemon.config import Config
@@ -17,14 +18,26 @@ __all__ = ["check_config"]
 
 
 async def _check_broker(cfg: Config) -> str | None:
+    """Connect as the daemon does (same client options, MQTT 5) and subscribe as its link does.
+
+    No will: a check that dies must not announce a running daemon ``offline``.
+    """
     import aiomqtt
 
+    from devices.mqtt_bus import make_client
+    from devices.mqtt_link import command_subscription
+
+    topic, options = command_subscription(cfg.mqtt)
     try:
-        async with aiomqtt.Client(cfg.mqtt.host, cfg.mqtt.port, username=cfg.mqtt.username,
-                                  password=cfg.mqtt.password, timeout=5):
-            return None
+        async with make_client(cfg.mqtt, identifier=f"coolstove-check-{secrets.token_hex(4)}", timeout=5) as client:
+            granted = await client.subscribe(topic, options=options, timeout=5)
+            await client.unsubscribe(topic, timeout=5)
     except aiomqtt.MqttError as exc:
         return str(exc)
+    refused = [code for code in granted if getattr(code, "is_failure", False)]
+    if refused:
+        return f"the broker refused the subscription to {topic}: {refused[0]}"
+    return None
 
 
 async def _check_relays(cfg: Config, echo: Callable[[str], None]) -> bool:
@@ -57,7 +70,8 @@ def check_config(cfg: Config, *, offline: bool, echo: Callable[[str], None]) -> 
         if cfg.mqtt.enabled:
             err = await _check_broker(cfg)
             if err is None:
-                echo(f"ok    MQTT broker {cfg.mqtt.host}:{cfg.mqtt.port} accepts the connection")
+                echo(f"ok    MQTT broker {cfg.mqtt.host}:{cfg.mqtt.port} accepts the connection "
+                     f"(MQTT 5) and the command subscription")
             else:
                 ok = False
                 echo(f"FAIL  MQTT broker {cfg.mqtt.host}:{cfg.mqtt.port}: {err}")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
+
+from daemon.backoff import Backoff
 
 __all__ = ["supervise"]
 
@@ -26,7 +27,7 @@ async def supervise(
     healthy_after: float = 30.0,
 ) -> None:
     """Await ``factory()`` forever; a return or an exception restarts it after a backoff."""
-    delay = initial_delay
+    backoff = Backoff(initial=initial_delay, maximum=max(initial_delay, max_delay))
     failing = False
     while True:
         started = time.monotonic()
@@ -44,6 +45,5 @@ async def supervise(
         if time.monotonic() - started > healthy_after:
             if failing:
                 _LOGGER.info("%s had been running fine; backoff reset", name)
-            delay = initial_delay
-        await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-        delay = min(delay * 2, max_delay)
+            backoff.reset()
+        await backoff.sleep()

@@ -41,7 +41,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from daemon.backoff import Backoff
 from daemon.config import MqttConfig
 
-__all__ = ["MAX_QUEUED_INCOMING", "MqttBus", "make_client"]
+__all__ = ["MAX_QUEUED_INCOMING", "MqttBus", "daemon_bus", "make_client"]
 
 _LOGGER = logging.getLogger(__name__)
 #: Messages aiomqtt may hold before the bus reads them; beyond this it drops (and we count).
@@ -126,6 +126,11 @@ def make_client(
         logger=_PAHO_LOGGER,
         deliver=deliver,
     )
+
+
+def daemon_bus(mqtt: MqttConfig) -> MqttBus:
+    """The daemon's one connection: its will is ``<base>/status`` = ``offline`` (retained)."""
+    return MqttBus(mqtt, will=(f"{mqtt.base_topic}/status", b"offline"))
 
 
 @dataclass

@@ -34,17 +34,27 @@ from typing import Any
 import aiomqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from daemon.config import Config
+from daemon.config import Config, MqttConfig
 from daemon.errors import InputError
 from devices.commands import MAX_PAYLOAD, Command, load_command_json, parse_command
 from devices.hass import discovery_messages
 from devices.mqtt_bus import MqttBus
 from devices.stove import Stove
 
-__all__ = ["MqttLink"]
+__all__ = ["MqttLink", "command_subscription"]
 
 _LOGGER = logging.getLogger(__name__)
 logging.getLogger("mqtt").setLevel(logging.WARNING)
+
+
+def command_subscription(mqtt: MqttConfig) -> tuple[str, SubscribeOptions]:
+    """The command topic filter and its MQTT 5 options (also what ``config check`` tries).
+
+    "Retain as published": a command published with the retain flag reaches
+    us flagged even while we are subscribed, so it can be refused the first
+    time, not only when the broker replays it after a reconnect.
+    """
+    return f"{mqtt.base_topic}/+/command", SubscribeOptions(qos=1, retainAsPublished=True)
 
 
 class MqttLink:
@@ -102,11 +112,8 @@ class MqttLink:
         if self._attached:
             return
         self._attached = True
-        # MQTT 5 "retain as published": a command published with the retain flag
-        # reaches us flagged even while we are subscribed, so it can be refused
-        # the first time, not only when the broker replays it after a reconnect.
-        await self.bus.subscribe(f"{self.base}/+/command", self._on_command,
-                                 options=SubscribeOptions(qos=1, retainAsPublished=True))
+        topic, options = command_subscription(self.mqtt)
+        await self.bus.subscribe(topic, self._on_command, options=options)
         await self.bus.subscribe(f"{self.mqtt.discovery_prefix}/status", self._on_ha_status, qos=1)
         if self.flame is not None and self.cfg.flame.topic:
             await self.bus.subscribe(self.cfg.flame.topic, self._on_flame, qos=1)

@@ -102,7 +102,12 @@ class SimulatedRelay(Relay):
 
 
 def make_relay(burner: Burner, mqtt: object | None = None) -> Relay:
-    """The driver the config names for this burner."""
+    """The driver the config names for this burner.
+
+    ``mqtt`` is the daemon's :class:`devices.mqtt_bus.MqttBus` (the one MQTT
+    connection, shared), or an ``MqttConfig`` for a relay that connects on
+    its own (``coolstove config check``, tests).
+    """
     if burner.driver == "simulated":
         return SimulatedRelay(burner.name)
     if burner.driver == "miio":

@@ -95,13 +95,13 @@ class Stove:
         audit: AuditLog,
         *,
         relays: dict[str, Relay] | None = None,
-        mqtt_relay_cfg: object | None = None,
+        mqtt_bus: object | None = None,
     ) -> None:
         self.cfg = cfg
         self.audit = audit
         relays = relays or {}
         self.burners: dict[str, BurnerGuard] = {
-            b.name: BurnerGuard(b, relays.get(b.name) or make_relay(b, mqtt_relay_cfg or cfg.mqtt))
+            b.name: BurnerGuard(b, relays.get(b.name) or make_relay(b, mqtt_bus or cfg.mqtt))
             for b in cfg.burners
         }
         self._listeners: list[Listener] = []
