@@ -338,24 +338,44 @@ def guarded_protocol(where: str, max_connections: int, header_timeout_s: float) 
 
     uvicorn's ``limit_concurrency`` answers 503 to a request; it does nothing
     against connections that never send one, and its keep-alive timeout only
-    starts after a first response. Here a connection over the cap is closed as
-    soon as it is accepted, and one that sends no complete request head within
-    ``header_timeout_s`` (after connecting, or after its previous response) is closed.
+    starts after a first response. Here, at the cap, a new connection takes the
+    place of the longest-idle one (connected, or done with its last response,
+    and no request head yet), so a flood of idle sockets cannot lock the CLI
+    out; when every connection is serving a request, the new one is closed as
+    soon as it is accepted. A connection that sends no complete request head
+    within ``header_timeout_s`` (after connecting, or after its previous
+    response) is closed.
     """
 
     class GuardedH11(H11Protocol):
         _refused = False
         _head_timer: asyncio.TimerHandle | None = None
 
+        _idle_since = 0.0
+
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            if len(self.connections) >= max_connections:
+            if len(self.connections) >= max_connections and not self._evict_idle():
                 self._refused = True
-                _LOGGER.warning("HTTP on %s: %d connections open (the limit); closing new ones",
+                _LOGGER.warning("HTTP on %s: %d connections busy (the limit); closing new ones",
                                 where, max_connections)
                 transport.abort()
                 return
             super().connection_made(transport)
             self._arm()
+
+        def _evict_idle(self) -> bool:
+            """Close the longest-idle connection (no request in flight) to make room; False if none is."""
+            idle = [c for c in self.connections
+                    if isinstance(c, GuardedH11) and c._head_timer is not None and not c.transport.is_closing()]
+            if not idle:
+                return False
+            oldest = min(idle, key=lambda c: c._idle_since)
+            _LOGGER.warning("HTTP on %s: %d connections open (the limit); closing the longest idle",
+                            where, max_connections)
+            oldest._disarm()
+            oldest.transport.close()
+            self.connections.discard(oldest)  # its connection_lost follows; the room is taken now
+            return True
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._refused:
@@ -380,6 +400,7 @@ def guarded_protocol(where: str, max_connections: int, header_timeout_s: float) 
 
         def _arm(self) -> None:
             self._disarm()
+            self._idle_since = self.loop.time()
             self._head_timer = self.loop.call_later(header_timeout_s, self._head_timed_out)
 
         def _disarm(self) -> None:

@@ -147,33 +147,64 @@ def _closed_by_peer(s: socket.socket) -> bool:
 
 
 def test_idle_connections_cannot_starve_the_daemon(tmp_path: Path) -> None:
-    """Connections beyond the cap are closed at once; ones that send no request are closed after a while."""
+    """At the cap a new connection replaces the longest-idle one; when all are busy, it is closed at once."""
     d = DaemonProc(tmp_path, CONFIG, {"COOLSTOVE_HTTP__MAX_CONNECTIONS": "4",
-                                      "COOLSTOVE_HTTP__HEADER_TIMEOUT_S": "8"})
-    idle: list[socket.socket] = []
+                                      "COOLSTOVE_HTTP__HEADER_TIMEOUT_S": "30",
+                                      "COOLSTOVE_HTTP__BODY_TIMEOUT_S": "30"})
+    held: list[socket.socket] = []
     try:
         d.start()
         idle = [_connect(d.port) for _ in range(4)]
         idle[0].sendall(b"GET /stove HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # a head that never ends
-        extra = [_connect(d.port) for _ in range(40)]
-        # the cap is taken by the idle ones: every further connection is closed without a reply
-        for s in extra:
-            s.settimeout(5)  # the daemon closes it at once; a slow machine gets a margin
+        held += idle
+        flood = [_connect(d.port) for _ in range(40)]  # far more than the cap, none sends a request
+        held += flood
+        # the first idle ones made room for the later ones, long before any timeout
+        for s in idle + flood[:-4]:
+            s.settimeout(10)
             assert _closed_by_peer(s)
-            s.close()
-        # the idle ones, the trickling head among them, are closed by the daemon itself
-        for s in idle:
-            assert _closed_by_peer(s)
-        # and the daemon answers again, to the API and the CLI
-        wait_for_sync(lambda: d.api("GET", "/api/stove").status_code == 200, 15)
+        # while the newest idle ones are still open, the CLI gets in at once
         r = d.cli("stove", "status")
         assert r.returncode == 0, r.stderr
-        # 40 refusals, the same message: logged once (the rest counted later), not 40 times
-        assert d.log().count("connections open (the limit)") == 1
+
+        # four requests in flight (head sent, body still coming) take every place: nothing is evicted
+        busy = [_connect(d.port) for _ in range(4)]
+        held += busy
+        for s in busy:
+            s.sendall(b"POST /api/stove/cut HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"Authorization: Bearer daemon-test-token\r\nContent-Type: application/json\r\n"
+                      b"Expect: 100-continue\r\nContent-Length: 40\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 100"), "the daemon is reading this request's body"
+            s.sendall(b"{")
+        for _ in range(20):
+            s = _connect(d.port)
+            s.settimeout(10)
+            assert _closed_by_peer(s), "all places busy: a new connection is closed at once"
+            s.close()
+        for s in busy:
+            s.close()  # their clients went away: nothing was executed
+        wait_for_sync(lambda: d.api("GET", "/api/stove").status_code == 200, 15)
+        assert status(d, "left")["last_cut"] is None
+        # floods of one message: each logged once, not once per connection
+        assert d.log().count("closing the longest idle") == 1
+        assert d.log().count("connections busy (the limit)") == 1
     finally:
-        for s in idle:
+        for s in held:
             with contextlib.suppress(OSError):
                 s.close()
+        d.stop()
+
+
+def test_a_connection_that_sends_no_request_is_closed(tmp_path: Path) -> None:
+    d = DaemonProc(tmp_path, CONFIG, {"COOLSTOVE_HTTP__HEADER_TIMEOUT_S": "1"})
+    try:
+        d.start()
+        silent, trickling = _connect(d.port), _connect(d.port)
+        trickling.sendall(b"GET /stove HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert _closed_by_peer(silent) and _closed_by_peer(trickling)  # the sockets wait up to 20 s
+        silent.close()
+        trickling.close()
+    finally:
         d.stop()
 
 
