@@ -69,6 +69,7 @@ class BurnerGuard:
     last_error: str | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     release_task: asyncio.Task[None] | None = None
+    confirmed: asyncio.Future[dict[str, Any]] | None = None  # the answer of the pulse in progress
 
     @property
     def name(self) -> str:
@@ -262,14 +263,24 @@ class Stove:
         cut during a pulse is a no-op.
         """
         t0 = time.perf_counter() if t0 is None else t0
-        if g.cutting:
-            await self.audit.record(source=source, burner=g.name, action="cut", result="ok",
-                                    detail="already cutting", latency_ms=(time.perf_counter() - t0) * 1000)
-            return {"ok": True, "detail": "already cutting"}
+        if g.cutting and g.confirmed is not None:
+            # The pulse in progress answers for this cut too, but only if the relay took it:
+            # a pulse that failed and is still releasing is no confirmation (an owed cut retries).
+            result = await asyncio.shield(g.confirmed)
+            latency = (time.perf_counter() - t0) * 1000
+            if result.get("ok"):
+                await self.audit.record(source=source, burner=g.name, action="cut", result="ok",
+                                        detail="already cutting", latency_ms=latency)
+                return {"ok": True, "detail": "already cutting"}
+            error = f"the cut in progress failed: {result.get('error')}"
+            await self.audit.record(source=source, burner=g.name, action="cut", result="failed",
+                                    detail=error, latency_ms=latency)
+            return {"ok": False, "error": error}
         if self._closing:
             return {"ok": False, "error": "the daemon is stopping"}
         g.cutting = True  # claimed before the first await: two cuts cannot both start
         confirmed: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        g.confirmed = confirmed
         task = asyncio.ensure_future(self._pulse(g, source, t0, confirmed))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

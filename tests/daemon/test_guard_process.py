@@ -119,3 +119,37 @@ def test_a_listener_that_cannot_bind_means_no_ready(
     assert "READY=1" not in d.notifications
     assert peer.props[(2, 1)] is False
     time.sleep(0)  # nothing else to wait for: the process is gone
+
+
+def test_an_owed_cut_is_reported_on_mqtt_and_paid_when_the_relay_returns(
+    tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, made: list[DaemonProc]
+) -> None:
+    d = _daemon(made, tmp_path / "one", tmp_path / "data", peer, broker, unique_topic, pulse_s=0.5)
+    seen: list[tuple[str, bytes]] = []
+    watch = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    watch.on_message = lambda c, u, m: seen.append((m.topic, m.payload))
+    watch.connect(broker.host, broker.port)
+    watch.subscribe(f"{unique_topic}/left/#", qos=1)
+    watch.loop_start()
+    try:
+        d.start()
+        assert d.api("POST", "/api/stove/cut", {"burner": "left", "delay_s": 2}).json()["ok"]
+        peer.unreachable = True  # a Wi-Fi blip across the deadline
+        wait_for_sync(lambda: any(t.endswith("/event") for t, _ in seen), 30)
+        event = json.loads(next(p for t, p in seen if t.endswith("/event")))
+        assert event["event_type"] == "cut_failed" and event["source"] == "timer"
+        state = json.loads(d.api("GET", "/api/stove").text)["burners"]["left"]
+        assert state["owed"]["source"] == "timer" and state["deadline"] is None
+        assert not peer.changes("2.1", True)[1:], "nothing was cut while the relay was away"
+        time.sleep(12)  # several failed attempts: the old code gave up after four
+        peer.unreachable = False
+        wait_for_sync(lambda: [c for c in peer.changes("2.1", True) if c.source != "init"], 40)
+        wait_for_sync(lambda: json.loads(d.api("GET", "/api/stove").text)["burners"]["left"]["owed"] is None, 10)
+        wait_for_sync(lambda: any(e["source"] == "timer" and e["action"] == "cut" and e["result"] == "ok"
+                                  for e in d.api("GET", "/api/stove/log").json()), 10)  # after the pulse
+        failed = [e for e in d.api("GET", "/api/stove/log?limit=200").json() if e["result"] == "failed"]
+        assert len(failed) >= 3, "each failed attempt is audited"
+    finally:
+        watch.loop_stop()
+        watch.disconnect()
+        peer.unreachable = False
