@@ -12,11 +12,15 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
 from typing import Any
 
 from daemon import systemd
 from daemon.config import Config, http_token
 from daemon.database import Database
+from daemon.datalock import DataLock
+from daemon.errors import ConfigError
 from daemon.logging import setup_logging
 from daemon.supervisor import supervise
 from devices.audit import AuditLog
@@ -61,26 +65,68 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
 
     cfg.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    stove_db = Database(f"sqlite:///{cfg.storage.stove_db.resolve()}")
-    stove_db.start()
+    lock = DataLock(cfg.storage.data_dir)
+    lock.acquire()  # before any relay is touched: a second daemon must not reconcile a running cut
+    try:
+        return await _guard(cfg, stop)
+    finally:
+        lock.release()
+
+
+@dataclass
+class _Parts:
+    """What has been started so far: the stop sequence undoes exactly that, whatever failed."""
+
+    cfg: Config
+    stove_db: Database
     bus: Any = None  # the one MQTT connection (devices/mqtt_bus.py), shared by the relays and the link
+    stove: Stove | None = None
+    timers: Timers | None = None
+    link: Any = None
+    papers: Any = None
+    servers: list[Any] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def spawn(self, name: str, factory: Any) -> None:
+        self.tasks.append(asyncio.create_task(supervise(name, factory), name=name))
+
+
+async def _guard(cfg: Config, stop: asyncio.Event) -> int:
+    parts = _Parts(cfg, Database(f"sqlite:///{cfg.storage.stove_db.resolve()}"))
+    parts.stove_db.start()
+    try:
+        await _start(parts)
+        assert parts.stove is not None
+        systemd.notify("READY=1")
+        systemd.notify(f"STATUS=guarding {len(parts.stove.burners)} burner(s)")
+        interval = systemd.watchdog_interval()
+        if interval:
+            parts.tasks.append(asyncio.create_task(_watchdog(interval), name="watchdog"))
+        _LOGGER.info("ready")
+        await stop.wait()
+        _LOGGER.info("stopping")
+    finally:  # a start that failed half-way (a port in use, say) still releases every relay
+        systemd.notify("STOPPING=1")
+        await _stop(parts)
+    return 0
+
+
+async def _start(parts: _Parts) -> None:
+    cfg = parts.cfg
     if any(b.driver == "mqtt" for b in cfg.burners):  # MQTT relays need it before reconciliation
         from devices.mqtt_bus import daemon_bus
 
-        bus = daemon_bus(cfg.mqtt)
-        bus.start()
-    audit = AuditLog(stove_db, max_age_days=cfg.storage.audit_max_age_days, max_rows=cfg.storage.audit_max_rows)
-    stove = Stove(cfg, audit, mqtt_bus=bus)
+        parts.bus = daemon_bus(cfg.mqtt)
+        parts.bus.start()
+    audit = AuditLog(parts.stove_db, max_age_days=cfg.storage.audit_max_age_days,
+                     max_rows=cfg.storage.audit_max_rows)
+    stove = parts.stove = Stove(cfg, audit, mqtt_bus=parts.bus)
     _LOGGER.info("starting: %d burner(s): %s", len(stove.burners),
                  ", ".join(f"{b.name} ({b.driver})" for b in cfg.burners))
     await stove.start()
-    timers = Timers(cfg.storage.stove_db, stove)
-    timers.start()
-
-    tasks: list[asyncio.Task[Any]] = []
-
-    def spawn(name: str, factory: Any) -> None:
-        tasks.append(asyncio.create_task(supervise(name, factory), name=name))
+    parts.timers = Timers(parts.stove_db, stove)
+    await parts.timers.start()  # loads deadlines, owed cuts and schedules; what fell due fires now
+    spawn = parts.spawn
 
     from daemon.http import HttpServer, make_app
     from devices.api import make_router as stove_router
@@ -89,27 +135,26 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
     from devices.mqtt_link import MqttLink
     from devices.voice import watch_voice
 
-    link: MqttLink | None = None
     if cfg.mqtt.enabled:
-        if bus is None:
+        if parts.bus is None:
             from devices.mqtt_bus import daemon_bus
 
-            bus = daemon_bus(cfg.mqtt)
-            bus.start()
+            parts.bus = daemon_bus(cfg.mqtt)
+            parts.bus.start()
         flame = None
         if cfg.flame.topic:
             flame = FlameWatcher(cfg.flame, stove)
             spawn("flame", flame.run)
-        link = MqttLink(cfg, stove, flame, bus=bus)
+        link = parts.link = MqttLink(cfg, stove, flame, bus=parts.bus)
+        stove.add_event_listener(link.publish_event)  # cut_failed and the flame events
         if flame is not None:
-            flame.alert = link.publish_event
+            flame.alert = stove.event  # events carry event_type for Home Assistant's event entity
         spawn("mqtt", link.run)
     for g in stove.burners.values():
         if g.cfg.driver == "miio" and g.cfg.voice_siid is not None:
             spawn(f"voice-{g.name}", lambda g=g: watch_voice(stove, g))
     spawn("relay-poll", lambda: _poll(stove))
 
-    papers: Any = None
     stove_routers: list[Any] = [stove_router(stove, http_token(cfg))]
     routers: list[Any] = []  # the paper pages' routers: served on their own listener
     mounts: list[Any] = []
@@ -122,67 +167,65 @@ async def main(cfg: Config, *, stop: asyncio.Event | None = None) -> int:
             await papers.open()
         except Exception:
             _LOGGER.exception("the paper feed could not start; the stove guard runs without it")
-            papers = None
         else:
+            parts.papers = papers
             routers += papers.routers()
             mounts += papers.mounts()
             home_parts.append(papers.home_html())
             for name, factory in papers.services():
                 spawn(name, factory)
 
-    servers: list[Any] = []
     if cfg.http.enabled:
         # Two origins: the stove's control surface, and the paper pages (whose data is imported, so
         # a page's script must not share an origin with the stove token). A listener that cannot
         # bind stops the start before READY.
-        from daemon.errors import ConfigError
-
         stove_app = make_app(cfg, stove_routers, refusal_hooks=[refusal_auditor(stove)], role="stove",
                              pages=bool(routers))
-        servers.append(HttpServer(stove_app, cfg.http.host, cfg.http.port, cfg.http, name="stove"))
+        parts.servers.append(HttpServer(stove_app, cfg.http.host, cfg.http.port, cfg.http, name="stove"))
         if cfg.http.pages_enabled and routers:
             pages_app = make_app(cfg, routers, mounts, home_parts, role="pages")
-            servers.append(HttpServer(pages_app, cfg.http.pages_host, cfg.http.pages_port, cfg.http,
-                                      name="pages"))
+            parts.servers.append(HttpServer(pages_app, cfg.http.pages_host, cfg.http.pages_port, cfg.http,
+                                            name="pages"))
         try:
-            for server in servers:
+            for server in parts.servers:
                 await server.start()
         except OSError as exc:
             _LOGGER.error("%s", exc)
-            for server in servers:
-                await server.stop()
             raise ConfigError(str(exc)) from exc
         _LOGGER.info("HTTP on %s (stove page /stove, API /api/stove)", cfg.http.base_url)
-        if len(servers) > 1:
+        if len(parts.servers) > 1:
             _LOGGER.info("paper pages on %s", cfg.http.pages_base_url)
 
-    systemd.notify("READY=1")
-    systemd.notify(f"STATUS=guarding {len(stove.burners)} burner(s)")
-    interval = systemd.watchdog_interval()
-    if interval:
-        tasks.append(asyncio.create_task(_watchdog(interval), name="watchdog"))
-    _LOGGER.info("ready")
 
-    await stop.wait()
+async def _step(what: str, coro: Awaitable[Any]) -> None:
+    """One step of the stop sequence; its failure is logged and the next step still runs."""
+    try:
+        await coro
+    except Exception:
+        _LOGGER.exception("stopping: %s failed", what)
 
-    _LOGGER.info("stopping")
-    systemd.notify("STOPPING=1")
-    for server in servers:
-        await server.stop()
-    timers.shutdown()
-    await stove.shutdown()  # relays released and published while MQTT is still up
-    if link is not None:
-        await link.close()
-    if bus is not None:
-        await bus.close()
-    await stove.audit.close()  # counted refusals still in their window are written
-    for task in tasks:
+
+async def _stop(parts: _Parts) -> None:
+    """Stop what was started, relays before MQTT: released and published before ``offline``."""
+    for server in parts.servers:
+        await _step("the HTTP server", server.stop())
+    if parts.timers is not None:
+        await _step("the timers", parts.timers.shutdown())  # owed cuts stay on disk for the next start
+    if parts.stove is not None:
+        await _step("releasing the relays", parts.stove.shutdown())
+    if parts.link is not None:
+        await _step("the MQTT link", parts.link.close())
+    if parts.bus is not None:
+        await _step("the MQTT connection", parts.bus.close())
+    if parts.stove is not None:
+        await _step("the audit log", parts.stove.audit.close())  # counted refusals still in their window
+    for task in parts.tasks:
         task.cancel()
-    done, pending = await asyncio.wait(tasks, timeout=cfg.shutdown_grace_s) if tasks else (set(), set())
-    for task in pending:
-        _LOGGER.error("%s did not stop within %.0f s", task.get_name(), cfg.shutdown_grace_s)
-    if papers is not None:
-        await papers.close()
-    stove_db.close()
+    if parts.tasks:
+        _, pending = await asyncio.wait(parts.tasks, timeout=parts.cfg.shutdown_grace_s)
+        for task in pending:
+            _LOGGER.error("%s did not stop within %.0f s", task.get_name(), parts.cfg.shutdown_grace_s)
+    if parts.papers is not None:
+        await _step("the paper feed", parts.papers.close())
+    parts.stove_db.close()
     _LOGGER.info("stopped")
-    return 0

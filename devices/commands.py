@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from croniter import croniter
-
 from daemon.errors import InputError
+from devices.cron import parse_schedule
+from devices.localtime import local_zone, next_local_time, resolve_local
 
 __all__ = [
     "ACTIONS",
@@ -102,33 +102,33 @@ def parse_duration(text: str | float | int) -> float:
     return seconds
 
 
-def next_time_of_day(hour: int, minute: int, now: dt.datetime) -> dt.datetime:
-    """The next local wall-clock HH:MM strictly after ``now`` (aware)."""
-    local_now = now.astimezone()
-    candidate = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if candidate <= local_now:
-        candidate = (local_now + dt.timedelta(days=1)).replace(hour=hour, minute=minute, second=0, microsecond=0)
-    return candidate
+def next_time_of_day(hour: int, minute: int, now: dt.datetime, zone: dt.tzinfo | None = None) -> dt.datetime:
+    """The next local wall-clock HH:MM strictly after ``now``, on the day it falls (DST-aware)."""
+    return next_local_time(hour, minute, now, zone or local_zone())
 
 
-def parse_at(text: str, now: dt.datetime | None = None) -> dt.datetime:
-    """``"23:00"`` (next occurrence, local time) or an ISO 8601 date-time in the future."""
+def parse_at(text: str, now: dt.datetime | None = None, zone: dt.tzinfo | None = None) -> dt.datetime:
+    """``"23:00"`` (next occurrence, local time) or an ISO 8601 date-time in the future.
+
+    Local times resolve with zoneinfo on the day they fall; a time in a DST gap
+    or fold follows :mod:`devices.localtime`'s rule.
+    """
     now = now or dt.datetime.now(dt.UTC)
-    if not isinstance(text, str) or len(text) > 64:
+    zone = zone or local_zone()
+    if not isinstance(text, str) or len(text) > 64 or not text.isascii():
         raise InputError("'at' must be a time like 23:00 or an ISO 8601 date-time")
     s = text.strip()
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", s)
+    m = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", s)
     if m:
         hour, minute = int(m.group(1)), int(m.group(2))
         if hour > 23 or minute > 59:
             raise InputError(f"'at' {text!r} is not a time of day")
-        return next_time_of_day(hour, minute, now)
+        return next_time_of_day(hour, minute, now, zone)
     try:
         when = dt.datetime.fromisoformat(s)
     except ValueError:
         raise InputError(f"cannot read time {text!r}: use HH:MM or an ISO 8601 date-time") from None
-    if when.tzinfo is None:
-        when = when.astimezone()  # naive = local wall clock
+    when = resolve_local(when, zone) if when.tzinfo is None else when.astimezone(dt.UTC)
     if when <= now:
         raise InputError(f"'at' {text!r} is in the past")
     if (when - now).total_seconds() > MAX_DELAY_S:
@@ -136,20 +136,9 @@ def parse_at(text: str, now: dt.datetime | None = None) -> dt.datetime:
     return when
 
 
-def parse_cron(text: str) -> str:
-    """A 5-field cron expression (``"0 23 * * *"``) or ``HH:MM`` for every day."""
-    if not isinstance(text, str) or not text.strip() or len(text) > 100:
-        raise InputError("a schedule is a 5-field cron expression like '0 23 * * *', or HH:MM for every day")
-    s = " ".join(text.split())
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", s)
-    if m:
-        hour, minute = int(m.group(1)), int(m.group(2))
-        if hour > 23 or minute > 59:
-            raise InputError(f"{text!r} is not a time of day")
-        return f"{minute} {hour} * * *"
-    if len(s.split()) != 5 or not croniter.is_valid(s):
-        raise InputError(f"{text!r} is not a 5-field cron expression (minute hour day month weekday)")
-    return s
+def parse_cron(text: str, now: dt.datetime | None = None, zone: dt.tzinfo | None = None) -> str:
+    """Standard cron or ``HH:MM``, normalised; the one checker is :func:`devices.cron.parse_schedule`."""
+    return parse_schedule(text, now=now or dt.datetime.now(dt.UTC), zone=zone or local_zone()).expr
 
 
 def _burner(raw: Any, burners: tuple[str, ...]) -> str:

@@ -64,8 +64,12 @@ class FlameWatcher:
         if self.cfg.cut_after_min is not None and minutes >= self.cfg.cut_after_min and not self.cut_done:
             self.cut_done = True
             _LOGGER.warning("stove burning for %.0f min: cutting the gas", minutes)
-            for g in self.stove.targets(target):
-                await self.stove.cut(g, "flame")
+            targets = self.stove.targets(target)
+            if self.stove.timers is not None:  # owed until the relay confirms, like a timer's cut
+                await self.stove.timers.owe_now([g.name for g in targets], "flame")
+            else:
+                for g in targets:
+                    await self.stove.cut(g, "flame")
             if self.alert is not None:
                 await self.alert(target, {"event": "cut_after_burning", "minutes": round(minutes, 1)})
 

@@ -265,10 +265,15 @@ class MqttBus:
         """Disconnect cleanly (no will) and stop reconnecting."""
         self._closing = True
         for task in (self._hook_task, self._runner):
-            if task is not None and task is not asyncio.current_task():
+            if task is None or task is asyncio.current_task():
+                continue
+            # aiomqtt's connect can swallow one cancellation (it lands inside its own
+            # wait for CONNACK), so cancel until the task has really ended.
+            while not task.done():
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await asyncio.wait([task], timeout=0.5)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                task.result()
         self._runner = self._hook_task = None
 
     async def run(self) -> None:
@@ -282,6 +287,8 @@ class MqttBus:
                         self._client = client
                         for topic, sub in list(self._subs.items()):
                             await self._apply(client, topic, sub)
+                    if self._closing:  # closed while connecting: leave without serving
+                        return
                     self.connections += 1
                     self.connected.set()
                     self.backoff.reset()
