@@ -41,6 +41,9 @@ _NUMBER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+", re.ASCII)
 _FIELDS = {"action", "burner", "delay_s", "in", "at", "by_s", "id"}
 _MAX_BRACKETS = 8  # a command has none; above this the nesting is measured before parsing
 _MAX_DEPTH = 2
+_STRING_BYTES_RE = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_PAIR_RE = re.compile(rb"\[\]|\{\}")
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ def load_command_json(data: bytes | str) -> Any:
     # A command is one flat object: more than a few brackets is never one, and
     # json.loads would recurse once per bracket (RecursionError near 1,000 deep).
     brackets = data.count(b"[") + data.count(b"{") if isinstance(data, bytes) else data.count("[") + data.count("{")
-    if brackets > _MAX_BRACKETS and _depth(data) > _MAX_DEPTH:
+    if brackets > _MAX_BRACKETS and _depth_exceeds(data, _MAX_DEPTH):
         raise InputError(f"command is nested more than {_MAX_DEPTH} deep; a command is one flat JSON object")
     try:
         return json.loads(data)
@@ -179,27 +182,18 @@ def load_command_json(data: bytes | str) -> Any:
         raise InputError(f"command is not valid JSON: {ascii(str(exc))[1:-1][:200]}") from None
 
 
-def _depth(data: bytes | str) -> int:
-    """Deepest bracket nesting outside JSON strings (only called on bracket-heavy input)."""
-    text = data.decode("latin-1") if isinstance(data, bytes) else data
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
+def _depth_exceeds(data: bytes | str, limit: int) -> bool:
+    """Is the bracket nesting (outside JSON strings) deeper than ``limit``? Regex and bytes ops only.
+
+    Strings are blanked, everything but brackets dropped, then innermost pairs
+    are removed once per level: anything left after ``limit`` rounds is deeper
+    (or its brackets do not match, which json.loads would refuse anyway).
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    rest = _STRING_BYTES_RE.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        rest = _PAIR_RE.sub(b"", rest)
+    return bool(rest)
 
 
 def _check_value(key: str, value: Any) -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.client import topic_matches_sub
+from paho.mqtt.client import MQTTErrorCode, topic_matches_sub
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from daemon.backoff import Backoff
@@ -46,6 +46,7 @@ __all__ = ["MAX_QUEUED_INCOMING", "MqttBus", "daemon_bus", "make_client"]
 _LOGGER = logging.getLogger(__name__)
 #: Messages aiomqtt may hold before the bus reads them; beyond this it drops (and we count).
 MAX_QUEUED_INCOMING = 10_000
+_ROUTE_CACHE_SIZE = 1024
 #: Fire-and-forget publishes are refused while paho has this many packets waiting to be written.
 MAX_OUTGOING_BACKLOG = 1_000
 #: Commands are tiny and latency matters (a cut): do not let Nagle hold them back.
@@ -79,13 +80,40 @@ class _DirectClient(aiomqtt.Client):
 
     aiomqtt 2.5 puts every message in an unbounded queue and its iterator
     spawns a task per ``__anext__``; under a flood that costs more than the
-    messages do. paho reads one packet per readable event on the loop, so
-    delivering inline means reading only as fast as the handlers keep up.
+    messages do. Delivering inline means reading only as fast as the handlers
+    keep up. And where aiomqtt's reader reads one packet per readable event
+    (paho's ``loop_read`` ignores its ``max_packets``), this one reads up to
+    ``READ_BATCH`` packets per event: one loop turn per message made the
+    daemon spend most of a flood in the event loop itself.
     """
+
+    READ_BATCH = 256
 
     def __init__(self, *args: Any, deliver: Handler | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deliver = deliver
+
+    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+        def callback() -> None:
+            try:
+                for _ in range(self.READ_BATCH):
+                    if client._sock is None:  # noqa: SLF001
+                        return
+                    rc = client._packet_read()  # noqa: SLF001 - what loop_read does, without its 1-packet cap
+                    if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                        return
+                    if rc > 0:
+                        client._loop_rc_handle(rc)  # noqa: SLF001
+                        return
+            except Exception as exc:  # a broken socket: the connection is over (as aiomqtt does)
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+
+        def create_misc_task() -> None:
+            self._misc_task = self._loop.create_task(self._misc_loop())
+
+        self._loop.call_soon_threadsafe(self._loop.add_reader, sock.fileno(), callback)
+        self._loop.call_soon_threadsafe(create_misc_task)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         if self._deliver is None:
@@ -160,6 +188,7 @@ class MqttBus:
         self.connections = 0
         self._client: aiomqtt.Client | None = None
         self._subs: dict[str, _Subscription] = {}
+        self._route_cache: dict[str, list[tuple[str, Handler]]] = {}
         self._sub_lock = asyncio.Lock()
         self._connect_hooks: list[Hook] = []
         self._disconnect_hooks: list[Callable[[], None]] = []
@@ -185,6 +214,7 @@ class MqttBus:
         """
         async with self._sub_lock:
             sub = self._subs.get(topic)
+            self._route_cache.clear()
             if sub is not None:
                 if handler not in sub.handlers:
                     sub.handlers.append(handler)
@@ -201,6 +231,7 @@ class MqttBus:
             if sub is None or handler not in sub.handlers:
                 return
             sub.handlers.remove(handler)
+            self._route_cache.clear()
             if sub.handlers:
                 return
             del self._subs[topic]
@@ -332,12 +363,20 @@ class MqttBus:
             except Exception:
                 _LOGGER.exception("MQTT connect hook failed")
 
+    def _handlers(self, topic: str) -> list[tuple[str, Handler]]:
+        """Handlers for a topic, cached (bounded; cleared whenever the registry changes)."""
+        found = self._route_cache.get(topic)
+        if found is None:
+            found = [(pattern, handler) for pattern, sub in self._subs.items()
+                     if pattern == topic or topic_matches_sub(pattern, topic) for handler in sub.handlers]
+            if len(self._route_cache) >= _ROUTE_CACHE_SIZE:
+                self._route_cache.clear()
+            self._route_cache[topic] = found
+        return found
+
     def _deliver(self, message: aiomqtt.Message) -> None:
-        topic = message.topic.value
-        for pattern, sub in self._subs.items():
-            if pattern == topic or topic_matches_sub(pattern, topic):
-                for handler in sub.handlers:
-                    try:
-                        handler(message)
-                    except Exception:  # one bad handler or message never ends the connection
-                        _LOGGER.exception("MQTT handler for %s failed", pattern)
+        for pattern, handler in self._handlers(message.topic.value):
+            try:
+                handler(message)
+            except Exception:  # one bad handler or message never ends the connection
+                _LOGGER.exception("MQTT handler for %s failed", pattern)
