@@ -7,7 +7,6 @@ things. FastAPI publishes the OpenAPI schema at ``/api/openapi.json``.
 
 from __future__ import annotations
 
-import inspect
 import math
 import secrets
 import time
@@ -52,11 +51,6 @@ class _Strict(BaseModel):
                 if isinstance(value, str) and not _printable(value) == value:
                     raise ValueError(f"{name}: not valid Unicode text")
         return data
-
-
-async def _maybe(value: Any) -> Any:
-    """Timers' schedule calls, whether they are coroutines or plain calls."""
-    return await value if inspect.isawaitable(value) else value
 
 
 def _printable(text: str) -> str:
@@ -192,7 +186,7 @@ def make_router(stove: Stove, token: str) -> APIRouter:
     ) -> dict[str, Any]:
         await fresh(limit, src, req.burner, "schedule_add")
         try:
-            entry = await _maybe(stove.timers.add_schedule(req.burner, req.cron))
+            entry = await stove.timers.add_schedule(req.burner, req.cron)
         except InputError as exc:
             await stove.reject(src, req.burner, "schedule_add", _printable(str(exc)))
             raise Refused(422, _printable(str(exc))) from None
@@ -205,7 +199,7 @@ def make_router(stove: Stove, token: str) -> APIRouter:
         sid: str = Path(..., max_length=16), src: str = Depends(source), limit: str | None = Depends(deadline)
     ) -> dict[str, Any]:
         await fresh(limit, src, "all", "schedule_remove")
-        if not await _maybe(stove.timers.remove_schedule(sid)):
+        if not await stove.timers.remove_schedule(sid):
             raise HTTPException(404, f"no schedule {sid!r}")
         await stove.audit.record(source=src, burner="all", action="schedule_remove", result="ok", detail=sid)
         return {"ok": True, "removed": sid}

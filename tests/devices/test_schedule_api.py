@@ -1,0 +1,52 @@
+"""Schedules over HTTP: what the checker accepts is what runs; everything else is a 422 and an audit row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from stove_rig import Rig, make_cfg
+
+from daemon.http import BodyLimit, make_app
+from devices.api import make_router, refusal_auditor
+
+TOKEN = "test-token-123"
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Rig]]:
+    rig = Rig(make_cfg(tmp_path))
+    await rig.start()
+    app = BodyLimit(
+        make_app(rig.cfg, [make_router(rig.stove, TOKEN)], refusal_hooks=[refusal_auditor(rig.stove)])
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        yield client, rig
+    await rig.stop()
+
+
+@pytest.mark.parametrize("cron", ["* * 7", "0 23 * * 7x", "0 23 L * *", "0 23 * * 5#3", "0 0 31 2 *", "@reboot"])
+async def test_a_schedule_that_cannot_run_is_a_422_and_audited(api: tuple[httpx.AsyncClient, Rig], cron: str) -> None:
+    client, rig = api
+    r = await client.post("/api/stove/schedules", json={"burner": "all", "cron": cron})
+    assert r.status_code == 422, r.text  # was a 500 for "* * 7", "L" and "5#3"
+    assert (await client.get("/api/stove/schedules")).json() == []
+    log = await rig.stove.audit.recent()
+    assert log[0].action == "schedule_add" and log[0].result == "rejected"
+
+
+async def test_weekday_schedule_next_is_a_weekday(api: tuple[httpx.AsyncClient, Rig]) -> None:
+    client, rig = api
+    r = await client.post("/api/stove/schedules", json={"burner": "left", "cron": "0 23 * * 1-5"})
+    assert r.status_code == 201
+    listed = (await client.get("/api/stove/schedules")).json()
+    assert [s["cron"] for s in listed] == ["0 23 * * 1-5"]
+    nxt = dt.datetime.fromisoformat(listed[0]["next"]).astimezone(rig.timers.zone)
+    assert nxt.weekday() < 5 and (nxt.hour, nxt.minute) == (23, 0)
+    sid = listed[0]["id"]
+    assert (await client.delete(f"/api/stove/schedules/{sid}")).status_code == 200
+    assert (await client.delete(f"/api/stove/schedules/{sid}")).status_code == 404
