@@ -95,6 +95,9 @@ def status(cfg: Config, as_json: bool) -> None:
         line = f"{name:12} {b['state']:8} relay {b['relay']}{reach}"
         if b["deadline"]:
             line += f"  cut at {_when(b['deadline'])} ({b['time_left_s']} s)"
+        if b.get("owed"):
+            o = b["owed"]
+            line += f"  CUT OWED since {_when(o['since'])} ({o['source']}), retrying: {o.get('last_error') or '...'}"
         if b["last_cut"]:
             line += f"  last cut {_when(b['last_cut']['at'])} by {b['last_cut']['source']} ({b['last_cut']['result']})"
         click.echo(line)

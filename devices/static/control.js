@@ -62,6 +62,10 @@
       d.append(text("p", "relay " + b.relay + (b.reachable === false ? " (unreachable)" : "")
         + (b.deadline ? " · cut at " + new Date(b.deadline).toLocaleTimeString() + " (" + b.time_left_s + " s)" : "")
         + (b.last_cut ? " · last cut " + new Date(b.last_cut.at).toLocaleString() + " by " + b.last_cut.source : "")));
+      if (b.owed) {
+        d.append(text("p", "CUT OWED since " + new Date(b.owed.since).toLocaleTimeString() + " (" + b.owed.source
+          + "): retrying until the relay confirms" + (b.owed.last_error ? " — " + b.owed.last_error : "")));
+      }
       const mk = (label, fn) => { const x = text("button", label); x.addEventListener("click", fn); d.append(x); };
       mk("Cut now", () => act("POST", "/api/stove/cut", { burner: name }));
       mk("In 10 min", () => act("POST", "/api/stove/cut", { burner: name, delay_s: "10m" }));

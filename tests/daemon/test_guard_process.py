@@ -141,6 +141,8 @@ def test_an_owed_cut_is_reported_on_mqtt_and_paid_when_the_relay_returns(
         state = json.loads(d.api("GET", "/api/stove").text)["burners"]["left"]
         assert state["owed"]["source"] == "timer" and state["deadline"] is None
         assert not peer.changes("2.1", True)[1:], "nothing was cut while the relay was away"
+        shown = d.cli("stove", "status")
+        assert shown.returncode == 0 and "CUT OWED" in shown.stdout, shown.stdout + shown.stderr
         time.sleep(12)  # several failed attempts: the old code gave up after four
         peer.unreachable = False
         wait_for_sync(lambda: [c for c in peer.changes("2.1", True) if c.source != "init"], 40)
