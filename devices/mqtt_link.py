@@ -125,7 +125,8 @@ class MqttLink:
                            ("flame", self._flame_worker())):
             self._workers.append(asyncio.create_task(coro, name=f"mqtt-link-{name}"))
         if self.bus.connected.is_set():  # the bus came up before the link attached
-            await self._on_connect()
+            with contextlib.suppress(aiomqtt.MqttError):  # lost meanwhile: the reconnect runs the hook
+                await self._on_connect()
 
     async def run(self) -> None:
         """Attach and serve until cancelled (with a bus of its own, also keep it connected)."""
