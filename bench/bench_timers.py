@@ -20,10 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import logging
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +36,6 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore  # noqa: E402
 from apscheduler.schedulers.asyncio import AsyncIOScheduler  # noqa: E402
 from apscheduler.triggers.date import DateTrigger  # noqa: E402
 from stove_rig import Rig, make_cfg  # noqa: E402
-
-import logging  # noqa: E402
 
 logging.getLogger("devices.timers").setLevel(logging.ERROR)  # the steps are on purpose
 
@@ -80,50 +80,50 @@ async def background_audit(rig: Rig, stop: asyncio.Event) -> None:
         await rig.stove.audit.record(source="mqtt", burner="left", action="cut", result="rejected", detail="x")
 
 
+async def measure(rig: Rig, n: int, add: Callable[[int], Awaitable[None] | None]) -> tuple[list[float], list[float]]:
+    """Call ``add(i)`` n times while an audit writer works the same file: call latency, loop stall."""
+    hb = Heartbeat()
+    hb.start()
+    stop = asyncio.Event()
+    writer = asyncio.create_task(background_audit(rig, stop))
+    calls, stalls = [], []
+    for i in range(n):
+        await hb.measure()
+        t0 = time.perf_counter()
+        pending = add(i)
+        if pending is not None:
+            await pending
+        calls.append((time.perf_counter() - t0) * 1000)
+        stalls.append(await hb.measure())
+    stop.set()
+    await writer
+    return calls, stalls
+
+
+def _in_an_hour() -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+
+
 async def bench_baseline(tmp: Path, n: int) -> tuple[list[float], list[float]]:
     rig = Rig(make_cfg(tmp))
     await rig.start()
     sched = AsyncIOScheduler(jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{tmp / 'old.db'}")},
                              job_defaults={"misfire_grace_time": None, "coalesce": True})
     sched.start()
-    hb = Heartbeat()
-    hb.start()
-    stop = asyncio.Event()
-    writer = asyncio.create_task(background_audit(rig, stop))
-    calls, stalls = [], []
-    for i in range(n):
-        await hb.measure()
-        t0 = time.perf_counter()
-        sched.add_job(print, trigger=DateTrigger(run_date=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)),
-                      id=f"cut:{i % 2}", replace_existing=True)
-        calls.append((time.perf_counter() - t0) * 1000)
-        stalls.append(await hb.measure())
-    stop.set()
-    await writer
+    result = await measure(rig, n, lambda i: sched.add_job(
+        print, trigger=DateTrigger(run_date=_in_an_hour()), id=f"cut:{i % 2}", replace_existing=True) and None)
     sched.shutdown(wait=False)
     await rig.stop()
-    return calls, stalls
+    return result
 
 
 async def bench_timers(tmp: Path, n: int) -> tuple[list[float], list[float]]:
     rig = Rig(make_cfg(tmp))
     await rig.start()
-    hb = Heartbeat()
-    hb.start()
-    stop = asyncio.Event()
-    writer = asyncio.create_task(background_audit(rig, stop))
-    calls, stalls = [], []
-    for i in range(n):
-        await hb.measure()
-        t0 = time.perf_counter()
-        await rig.timers.set_deadline("left" if i % 2 else "right",
-                                      dt.datetime.now(dt.UTC) + dt.timedelta(hours=1), relative_s=3600)
-        calls.append((time.perf_counter() - t0) * 1000)
-        stalls.append(await hb.measure())
-    stop.set()
-    await writer
+    result = await measure(rig, n, lambda i: rig.timers.set_deadline(
+        "left" if i % 2 else "right", _in_an_hour(), relative_s=3600))
     await rig.stop()
-    return calls, stalls
+    return result
 
 
 async def bench_steps(tmp: Path, steps: int) -> list[float]:

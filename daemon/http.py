@@ -195,11 +195,6 @@ def _hooks(app: Any) -> list[RefusalHook]:
     return list(getattr(getattr(app, "state", None), "refusal_hooks", []))
 
 
-# kept for callers that wrapped an app in the old body limit alone
-def BodyLimit(app: Any, limit: int = MAX_BODY) -> Guard:  # noqa: N802
-    return Guard(app, hosts=None, limit=limit)
-
-
 class _TooLarge(Exception):
     pass
 

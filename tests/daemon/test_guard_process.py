@@ -46,6 +46,16 @@ def _daemon(made: list[DaemonProc], workdir: Path, data: Path, peer: MiioPeer, b
     return d
 
 
+def _watch(broker: Any, topic: str, into: list[tuple[str, bytes]]) -> paho.Client:
+    """A plain paho subscriber (not the daemon's client) recording (topic, payload) in order."""
+    watch = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    watch.on_message = lambda c, u, m: into.append((m.topic, m.payload))
+    watch.connect(broker.host, broker.port)
+    watch.subscribe(topic, qos=1)
+    watch.loop_start()
+    return watch
+
+
 def test_a_second_daemon_on_the_same_data_folder_is_refused_before_touching_a_relay(
     tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, made: list[DaemonProc]
 ) -> None:
@@ -75,11 +85,7 @@ def test_a_relay_that_cannot_be_released_at_stop_is_said_audited_and_published(
 ) -> None:
     d = _daemon(made, tmp_path / "one", tmp_path / "data", peer, broker, unique_topic, pulse_s=30)
     states: list[tuple[str, bytes]] = []
-    watch = paho.Client(paho.CallbackAPIVersion.VERSION2)
-    watch.on_message = lambda c, u, m: states.append((m.topic, m.payload))
-    watch.connect(broker.host, broker.port)
-    watch.subscribe(f"{unique_topic}/#", qos=1)
-    watch.loop_start()
+    watch = _watch(broker, f"{unique_topic}/#", states)
     try:
         d.start()
         assert d.api("POST", "/api/stove/cut", {"burner": "left"}).json()["ok"]
@@ -126,11 +132,7 @@ def test_an_owed_cut_is_reported_on_mqtt_and_paid_when_the_relay_returns(
 ) -> None:
     d = _daemon(made, tmp_path / "one", tmp_path / "data", peer, broker, unique_topic, pulse_s=0.5)
     seen: list[tuple[str, bytes]] = []
-    watch = paho.Client(paho.CallbackAPIVersion.VERSION2)
-    watch.on_message = lambda c, u, m: seen.append((m.topic, m.payload))
-    watch.connect(broker.host, broker.port)
-    watch.subscribe(f"{unique_topic}/left/#", qos=1)
-    watch.loop_start()
+    watch = _watch(broker, f"{unique_topic}/left/#", seen)
     try:
         d.start()
         assert d.api("POST", "/api/stove/cut", {"burner": "left", "delay_s": 2}).json()["ok"]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import httpx
+
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 from daemon.config import Burner, Config, StorageConfig
 from daemon.database import Database
+from daemon.http import Guard, make_app
+from devices.api import make_router, refusal_auditor
 from devices.audit import AuditLog
 from devices.relay import SimulatedRelay
 from devices.stove import Stove
@@ -39,3 +45,19 @@ class Rig:
         await self.timers.shutdown()
         await self.stove.shutdown()
         self.db.close()
+
+
+TOKEN = "test-token-123"
+
+
+@contextlib.asynccontextmanager
+async def api_client(rig: Rig, *, auth: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """The stove API as the daemon serves it (behind its Guard), through httpx's ASGI transport."""
+    app = Guard(
+        make_app(rig.cfg, [make_router(rig.stove, TOKEN)], refusal_hooks=[refusal_auditor(rig.stove)]),
+        hosts={"test"},
+    )
+    headers = {"Authorization": f"Bearer {TOKEN}"} if auth else {}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers=headers) as client:
+        yield client

@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
-from stove_rig import Rig, make_cfg
-
-from daemon.http import BodyLimit, make_app
-from devices.api import make_router, refusal_auditor
-
-TOKEN = "test-token-123"
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Rig]]:
-    rig = Rig(make_cfg(tmp_path))
-    await rig.start()
-    app = BodyLimit(
-        make_app(rig.cfg, [make_router(rig.stove, TOKEN)], refusal_hooks=[refusal_auditor(rig.stove)])
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test",
-                                 headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-        yield client, rig
-    await rig.stop()
+from stove_rig import Rig
 
 
 async def test_auth_required(api: tuple[httpx.AsyncClient, Rig]) -> None:

@@ -9,16 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stove_rig import Rig, make_cfg
+from stove_rig import Rig, api_client, make_cfg
 
 from daemon.config import StorageConfig, load_config
 from daemon.database import Database
 from daemon.errors import ConfigError
-from daemon.http import BodyLimit, make_app
-from devices.api import make_router, refusal_auditor
 from devices.audit import AuditLog, _Row
-
-TOKEN = "test-token-123"
 
 
 @pytest.fixture
@@ -136,11 +132,7 @@ async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Rig]]:
     rig = Rig(make_cfg(tmp_path))
     rig.stove.audit = AuditLog(rig.db, refusal_window_s=3600)  # one window for the whole test
     await rig.start()
-    app = BodyLimit(
-        make_app(rig.cfg, [make_router(rig.stove, TOKEN)], refusal_hooks=[refusal_auditor(rig.stove)])
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with api_client(rig, auth=False) as client:
         yield client, rig
     await rig.stop()
 

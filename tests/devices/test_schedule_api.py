@@ -3,30 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
-from stove_rig import Rig, make_cfg
-
-from daemon.http import BodyLimit, make_app
-from devices.api import make_router, refusal_auditor
-
-TOKEN = "test-token-123"
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Rig]]:
-    rig = Rig(make_cfg(tmp_path))
-    await rig.start()
-    app = BodyLimit(
-        make_app(rig.cfg, [make_router(rig.stove, TOKEN)], refusal_hooks=[refusal_auditor(rig.stove)])
-    )
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
-                                 headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-        yield client, rig
-    await rig.stop()
+from stove_rig import Rig
 
 
 @pytest.mark.parametrize("cron", ["* * 7", "0 23 * * 7x", "0 23 L * *", "0 23 * * 5#3", "0 0 31 2 *", "@reboot"])

@@ -19,15 +19,21 @@ from devices.timers import Timers
 from devices.voice import watch_voice
 
 
+async def voice_stove(tmp_path: Path, peer: MiioPeer) -> tuple[Stove, Database]:
+    """A started stove with one miio burner whose virtual switch is (4, 1) on the peer."""
+    burner = Burner(name="left", driver="miio", host=peer.address, token=DEFAULT_TOKEN, pulse_s=0.3,
+                    timeout_s=0.5, voice_siid=4, voice_piid=1, voice_poll_s=0.05)
+    cfg = replace(make_cfg(tmp_path), burners=(burner,))
+    db = Database(f"sqlite:///{cfg.storage.stove_db}")
+    db.start()
+    stove = Stove(cfg, AuditLog(db), relays={"left": MiioRelay(burner)})
+    await stove.start()
+    return stove, db
+
+
 async def test_voice_off_cuts_and_rearms_the_virtual_switch(tmp_path: Path) -> None:
     async with MiioPeer() as peer:
-        burner = Burner(name="left", driver="miio", host=peer.address, token=DEFAULT_TOKEN, pulse_s=0.3,
-                        timeout_s=0.5, voice_siid=4, voice_piid=1, voice_poll_s=0.05)
-        cfg = replace(make_cfg(tmp_path), burners=(burner,))
-        db = Database(f"sqlite:///{cfg.storage.stove_db}")
-        db.start()
-        stove = Stove(cfg, AuditLog(db), relays={"left": MiioRelay(burner)})
-        await stove.start()
+        stove, db = await voice_stove(tmp_path, peer)
         g = stove.burners["left"]
         task = asyncio.create_task(watch_voice(stove, g))
         try:
@@ -52,13 +58,7 @@ async def test_voice_off_cuts_and_rearms_the_virtual_switch(tmp_path: Path) -> N
 async def test_voice_cut_comes_first_and_once_while_the_switch_cannot_be_reset(tmp_path: Path) -> None:
     """Resetting the virtual switch used to come first: while it failed, the gas was never cut."""
     async with MiioPeer() as peer:
-        burner = Burner(name="left", driver="miio", host=peer.address, token=DEFAULT_TOKEN, pulse_s=0.3,
-                        timeout_s=0.5, voice_siid=4, voice_piid=1, voice_poll_s=0.05)
-        cfg = replace(make_cfg(tmp_path), burners=(burner,))
-        db = Database(f"sqlite:///{cfg.storage.stove_db}")
-        db.start()
-        stove = Stove(cfg, AuditLog(db), relays={"left": MiioRelay(burner)})
-        await stove.start()
+        stove, db = await voice_stove(tmp_path, peer)
         timers = Timers(db, stove)
         await timers.start()
         g = stove.burners["left"]
