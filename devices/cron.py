@@ -14,7 +14,8 @@ fields are restricted a day matching either one fires (cron's rule); the
 macros ``@yearly @annually @monthly @weekly @daily @midnight @hourly``; and
 ``HH:MM`` as this project's shorthand for every day. Refused: anything else
 (``L``, ``W``, ``#``, ``?``, ``H``, seconds, ``@reboot``), reversed ranges,
-out-of-range values, and a schedule that never fires (``0 0 31 2 *``).
+out-of-range values, a schedule that never fires (``0 0 31 2 *``), and one that
+cuts less than :data:`MIN_GAP` after its previous cut (``* 23 * * *``).
 
 Times are local wall-clock times, evaluated on naive local time and resolved
 to instants by :mod:`devices.localtime`'s DST rule: a slot in a spring gap
@@ -56,6 +57,8 @@ _FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
 _ITEM = re.compile(r"^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?$")
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 USAGE = "a schedule is a 5-field cron expression like '0 23 * * 1-5', a macro like @daily, or HH:MM"
+MIN_GAP = dt.timedelta(minutes=10)  # the closest two cuts of one schedule may be
+_GAP_SLOTS = 60
 # How far ahead a schedule must fire at least once: Feb 29 fires within 8 years (2096 → 2104).
 _HORIZON_YEARS = 9
 
@@ -145,4 +148,23 @@ def parse_schedule(text: object, *, now: dt.datetime, zone: dt.tzinfo) -> CronSc
         raise InputError(f"{text!r} never fires (no such date)") from exc
     if first - now > dt.timedelta(days=366 * _HORIZON_YEARS):
         raise InputError(f"{text!r} never fires within {_HORIZON_YEARS} years")
+    _check_spacing(text, schedule, first, zone)
     return schedule
+
+
+def _check_spacing(text: str, schedule: CronSchedule, first: dt.datetime, zone: dt.tzinfo) -> None:
+    """Refuse cuts closer together than MIN_GAP: ``* 23 * * *`` cuts every minute for an hour.
+
+    That is almost always a typo for ``0 23 * * *``, and a stove cut every
+    minute cannot be cooked on. The next :data:`_GAP_SLOTS` slots are checked.
+    """
+    previous = first
+    for _ in range(_GAP_SLOTS):
+        slot = schedule.next_after(previous, zone)
+        if slot - previous < MIN_GAP:
+            gap = int((slot - previous).total_seconds() // 60)
+            raise InputError(
+                f"{text!r} cuts {gap} min after a cut; a schedule must leave at least "
+                f"{int(MIN_GAP.total_seconds() // 60)} min between cuts (did you mean a 0 in the minute field?)"
+            )
+        previous = slot

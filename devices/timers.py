@@ -79,7 +79,14 @@ class _ScheduleTrigger(BaseTrigger):  # type: ignore[misc]
         self.zone = zone
 
     def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime:
-        return self.schedule.next_after(previous_fire_time or now, self.zone)
+        if previous_fire_time is None:
+            return self.schedule.next_after(now, self.zone)
+        nxt = self.schedule.next_after(previous_fire_time, self.zone)
+        if nxt <= now:  # a clock that jumped a year: go straight to the latest missed slot (coalesced
+            latest = self.schedule.last_at_or_before(now, self.zone)  # anyway), not through every one
+            if latest is not None and latest > nxt:
+                return latest
+        return nxt
 
     def __str__(self) -> str:
         return f"cron[{self.schedule.expr}]"

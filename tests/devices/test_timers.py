@@ -399,3 +399,36 @@ async def test_old_apscheduler_jobs_are_carried_over(tmp_path: Path) -> None:
         assert "apscheduler_jobs" not in tables
     finally:
         await rig.stop()
+
+
+@pytest.mark.parametrize("typo", ["* 23 * * *", "*/5 * * * *", "0,5 23 * * *", "0-9 7 * * 1-5"])
+def test_a_schedule_that_cuts_every_few_minutes_is_refused(typo: str) -> None:
+    with pytest.raises(InputError, match="at least 10 min between cuts"):
+        parse_schedule(typo, now=NOW, zone=BERLIN)
+    parse_schedule("*/10 * * * *", now=NOW, zone=BERLIN)  # ten minutes apart is a choice, not a typo
+
+
+async def test_a_clock_jump_of_a_year_cuts_once_without_walking_every_missed_slot(tmp_path: Path) -> None:
+    with time_machine.travel(dt.datetime(2027, 1, 11, 12, 0, tzinfo=BERLIN), tick=True) as traveller:
+        rig = Rig(make_cfg(tmp_path), zone=BERLIN)
+        await rig.start()
+        try:
+            await rig.timers.add_schedule("left", "*/10 * * * *")
+            job = rig.timers.scheduler.get_job(next(iter(rig.timers.scheduler.get_jobs())).id)
+            trigger = job.trigger
+            calls = 0
+            inner = trigger.schedule.next_after
+
+            def counting(instant: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+                nonlocal calls
+                calls += 1
+                return inner(instant, zone)
+
+            object.__setattr__(trigger.schedule, "next_after", counting)
+            traveller.shift(dt.timedelta(days=365))
+            await wait_for(lambda: cut_times(rig, "left"), timeout=3)
+            await rig.stove.wait_idle()
+            assert len(cut_times(rig, "left")) == 1, "a year of missed slots is one cut"
+            assert calls < 10, f"{calls} slots computed: the 52,000 missed ones were walked one by one"
+        finally:
+            await rig.stop()
