@@ -121,8 +121,12 @@ class CronSchedule:
         return slot if slot <= instant else None
 
 
-def parse_schedule(text: object, *, now: dt.datetime, zone: dt.tzinfo) -> CronSchedule:
-    """Check ``text`` (see the module docstring) and prove it fires; raise InputError if not."""
+def parse_schedule(text: object, *, now: dt.datetime, zone: dt.tzinfo, stored: bool = False) -> CronSchedule:
+    """Check ``text`` (see the module docstring) and prove it fires; raise InputError if not.
+
+    ``stored``: a schedule read back from disk, accepted by an earlier version; the
+    spacing rule is not applied to it, so an upgrade never drops a user's schedule.
+    """
     if not isinstance(text, str) or not text.strip() or len(text) > 100 or not text.isascii():
         raise InputError(USAGE)
     s = " ".join(text.lower().split())
@@ -148,7 +152,8 @@ def parse_schedule(text: object, *, now: dt.datetime, zone: dt.tzinfo) -> CronSc
         raise InputError(f"{text!r} never fires (no such date)") from exc
     if first - now > dt.timedelta(days=366 * _HORIZON_YEARS):
         raise InputError(f"{text!r} never fires within {_HORIZON_YEARS} years")
-    _check_spacing(text, schedule, first, zone)
+    if not stored:
+        _check_spacing(text, schedule, first, zone)
     return schedule
 
 

@@ -136,7 +136,7 @@ class Timers:
             self._add_deadline_job(d.burner, d.due_at)
         for sc in data.schedules:
             try:
-                parsed = parse_schedule(sc.cron, now=now, zone=self.zone)
+                parsed = parse_schedule(sc.cron, now=now, zone=self.zone, stored=True)
             except InputError as exc:
                 _LOGGER.error("stored schedule %s (%r) can no longer run: %s", sc.id, sc.cron, exc)
                 continue
