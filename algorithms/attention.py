@@ -1,13 +1,13 @@
 """Attention: entropy-invariant scaling, attention as an RNN, ReRoPE/HWFA and the completeness of RoPE.
 
-Sections of ``/work/shared/specs/algorithms.md``:
+Sections of the library's specification, with the articles they implement:
 
 * A1  entropy-invariant attention scale (https://kexue.fm/archives/8823, /9034, /9588);
 * B6  causal attention as a quadratic-time RNN with O(1) state (https://kexue.fm/archives/10017);
 * B11 ReRoPE, Leaky ReRoPE and HWFA (https://kexue.fm/archives/9731, /9708, /9603);
 * B12 completeness of RoPE (https://kexue.fm/archives/9403).
 
-Conventions: float64 unless the caller passes float32; positions are 0-based; the causal part of a
+Conventions: results are float64 whatever the input dtype; positions are 0-based; the causal part of a
 logit matrix is ``j <= i`` and masked entries are ``-inf``. Invalid input raises ``ValueError``.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.linalg
 
-from algorithms._checks import _array, _count
+from algorithms._checks import RngLike, _array, _count, _rng
 
 __all__ = [
     "HWFA",
@@ -594,7 +594,7 @@ class HWFA:
         rerope_w: int = 256,
         d_head: int | None = None,
         base: float = 10000.0,
-        rng: np.random.Generator | int | None = None,
+        rng: RngLike = None,
     ) -> None:
         self.d_model = _count(d_model, "d_model")
         self.window = _count(window, "window")
@@ -608,7 +608,7 @@ class HWFA:
         if d_head % 2:
             raise ValueError(f"d_head must be even for RoPE, got {d_head}")
         self.base = _positive(base, "base", minimum=1.0)
-        gen = np.random.default_rng(rng)
+        gen = _rng(rng)
         sd = 1.0 / math.sqrt(self.d_model)
         self.weights = [
             (

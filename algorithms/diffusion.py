@@ -1,6 +1,6 @@
 """Diffusion-model algorithms from Scientific Spaces (kexue.fm), in NumPy.
 
-Sections of ``/work/shared/specs/algorithms.md``:
+Sections of the library's specification, with the articles they implement:
 
 * B1  score matching vs conditional score matching   (https://kexue.fm/archives/9509)
 * B2  Unified Diffusion Model, applications           (https://kexue.fm/archives/9271)
@@ -8,7 +8,8 @@ Sections of ``/work/shared/specs/algorithms.md``:
 * B10 self-consuming generative models ("MAD")        (https://kexue.fm/archives/9687)
 * B14b Wasserstein distance <= score matching         (https://kexue.fm/archives/9467)
 
-Conventions: float64 arrays, samples on the first axis, ``rng`` is a ``numpy.random.Generator``.
+Conventions: float64 arrays, samples on the first axis; ``rng`` is an int seed, None or a
+``numpy.random.Generator`` (see ``algorithms/README.md``).
 Every public function validates its inputs and raises ``ValueError`` on bad shapes, NaN/inf or
 out-of-range parameters.
 """
@@ -21,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
-from algorithms._checks import _int
+from algorithms._checks import RngLike, _array, _int, _n_samples, _rng
 
 __all__ = [  # B1, B2, B9, B10, B14b public names (sorted)
     "SKIP_TUNING_REPORTED",
@@ -62,20 +63,6 @@ __all__ = [  # B1, B2, B9, B10, B14b public names (sorted)
 # --------------------------------------------------------------------------------------------
 
 
-def _arr(x: Any, name: str, *, min_ndim: int = 0, ndim: int | None = None) -> np.ndarray:
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real numeric array") from exc
-    if ndim is not None and a.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {a.shape}")
-    if a.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
-
-
 def _scalar(
     x: Any,
     name: str,
@@ -100,12 +87,6 @@ def _scalar(
     return v
 
 
-def _rng(rng: Any) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError("rng must be a numpy.random.Generator (np.random.default_rng(seed))")
-    return rng
-
-
 def _callable(f: Any, name: str) -> None:
     if not callable(f):
         raise ValueError(f"{name} must be callable")
@@ -114,7 +95,7 @@ def _callable(f: Any, name: str) -> None:
 def _weights(weights: Any, n: int) -> np.ndarray:
     if weights is None:
         return np.full(n, 1.0 / n)
-    w = _arr(weights, "weights", ndim=1)
+    w = _array(weights, "weights", ndim=1)
     if w.shape[0] != n:
         raise ValueError(f"weights must have length {n}, got {w.shape[0]}")
     if np.any(w < 0):
@@ -135,8 +116,8 @@ def conditional_score_gaussian(x_t: Any, x0: Any, alpha: float, beta: float) -> 
 
     https://kexue.fm/archives/9509
     """
-    xt = _arr(x_t, "x_t")
-    x0a = _arr(x0, "x0")
+    xt = _array(x_t, "x_t")
+    x0a = _array(x0, "x0")
     try:
         np.broadcast_shapes(xt.shape, x0a.shape)
     except ValueError as exc:
@@ -155,8 +136,8 @@ def discrete_marginal_score(
     Shapes: x_t (..., d), support (..., K, d), probs (..., K) or None (uniform); returns (..., d).
     https://kexue.fm/archives/9509
     """
-    xt = _arr(x_t, "x_t", min_ndim=1)
-    sup = _arr(support, "support", min_ndim=2)
+    xt = _array(x_t, "x_t", min_ndim=1)
+    sup = _array(support, "support", min_ndim=2)
     if sup.shape[-1] != xt.shape[-1]:
         raise ValueError(f"support dimension {sup.shape[-1]} != x_t dimension {xt.shape[-1]}")
     if sup.shape[-2] < 1:
@@ -169,7 +150,7 @@ def discrete_marginal_score(
         raise ValueError(f"x_t {xt.shape} and support {sup.shape} batch dims do not broadcast") from exc
     logw = -0.5 * np.sum(diff**2, axis=-1) / b**2  # (..., K)
     if probs is not None:
-        p = _arr(probs, "probs", min_ndim=1)
+        p = _array(probs, "probs", min_ndim=1)
         if p.shape[-1] != sup.shape[-2]:
             raise ValueError(f"probs has {p.shape[-1]} entries, support has {sup.shape[-2]} points")
         if np.any(p < 0):
@@ -197,7 +178,7 @@ def ratio_score_estimate(x_t: Any, x0_samples: Any, alpha: float, beta: float) -
 
 
 def _score_values(fn: Callable[[np.ndarray], Any], x: np.ndarray, name: str) -> np.ndarray:
-    out = _arr(fn(x), f"{name}(x)")
+    out = _array(fn(x), f"{name}(x)")
     if out.shape != x.shape:
         raise ValueError(f"{name} must return an array of shape {x.shape}, got {out.shape}")
     return out
@@ -216,7 +197,7 @@ def sm_loss(
     """
     _callable(score_fn_true, "score_fn_true")
     _callable(s_theta, "s_theta")
-    x = _arr(xt_samples, "xt_samples", ndim=2)
+    x = _array(xt_samples, "xt_samples", ndim=2)
     if x.shape[0] == 0:
         raise ValueError("xt_samples must contain at least one sample")
     w = _weights(weights, x.shape[0])
@@ -238,8 +219,8 @@ def csm_loss(
     https://kexue.fm/archives/9509
     """
     _callable(s_theta, "s_theta")
-    x0a = _arr(x0, "x0", ndim=2)
-    e = _arr(eps, "eps", ndim=2)
+    x0a = _array(x0, "x0", ndim=2)
+    e = _array(eps, "eps", ndim=2)
     if x0a.shape != e.shape:
         raise ValueError(f"x0 {x0a.shape} and eps {e.shape} must have the same shape")
     if x0a.shape[0] == 0:
@@ -258,20 +239,21 @@ def csm_loss(
 
 
 def _noise(rng: Any, noise: Any, shape: tuple[int, ...], need: bool) -> np.ndarray:
+    gen = _rng(rng)  # validated even when no draw is needed
     if noise is not None:
-        z = _arr(noise, "noise")
+        z = _array(noise, "noise")
         if z.shape != shape:
             raise ValueError(f"noise must have shape {shape}, got {z.shape}")
         return z
     if not need:
         return np.zeros(shape)
-    return _rng(rng).standard_normal(shape)
+    return gen.standard_normal(shape)
 
 
 def hot_forward(x0: Any, abar_t: float, bbar_t: float, eps: Any) -> np.ndarray:
     """Hot-diffusion forward map x_t = ᾱ_t·x0 + β̄_t·ε.  https://kexue.fm/archives/9271"""
-    x = _arr(x0, "x0")
-    e = _arr(eps, "eps")
+    x = _array(x0, "x0")
+    e = _array(eps, "eps")
     if x.shape != e.shape:
         raise ValueError(f"x0 {x.shape} and eps {e.shape} must have the same shape")
     a = _scalar(abar_t, "abar_t")
@@ -284,8 +266,8 @@ def hot_predict_x0(x_t: Any, eps_hat: Any, abar_t: float, bbar_t: float) -> np.n
 
     https://kexue.fm/archives/9271
     """
-    xt = _arr(x_t, "x_t")
-    e = _arr(eps_hat, "eps_hat")
+    xt = _array(x_t, "x_t")
+    e = _array(eps_hat, "eps_hat")
     if xt.shape != e.shape:
         raise ValueError(f"x_t {xt.shape} and eps_hat {e.shape} must have the same shape")
     a = _scalar(abar_t, "abar_t")
@@ -303,7 +285,7 @@ def hot_reverse_step(
     abar_prev: float,
     bbar_prev: float,
     sigma_t: float = 0.0,
-    rng: np.random.Generator | None = None,
+    rng: RngLike = None,
     noise: Any = None,
 ) -> np.ndarray:
     """UDM corrector: x_{t−1} = ᾱ_{t−1}x̂0 + √(β̄_{t−1}² − σ_t²)·(x_t − ᾱ_t x̂0)/β̄_t + σ_t ε.
@@ -312,8 +294,8 @@ def hot_reverse_step(
     0 ≤ σ_t ≤ β̄_{t−1} and β̄_t > 0. ε comes from ``noise`` if given, else from ``rng``.
     https://kexue.fm/archives/9271
     """
-    xt = _arr(x_t, "x_t")
-    x0 = _arr(x0_hat, "x0_hat")
+    xt = _array(x_t, "x_t")
+    x0 = _array(x0_hat, "x0_hat")
     if xt.shape != x0.shape:
         raise ValueError(f"x_t {xt.shape} and x0_hat {x0.shape} must have the same shape")
     at = _scalar(abar_t, "abar_t")
@@ -334,7 +316,7 @@ def udm_sigma_tilde_step(
     abar_prev: float,
     bbar_prev: float,
     sigma_tilde: float,
-    rng: np.random.Generator | None = None,
+    rng: RngLike = None,
     noise: Any = None,
 ) -> np.ndarray:
     """UDM noise-invertible step x_{t−1} = F_{t−1}(x̂0, √(1−σ̃²)·F_t⁻¹(x̂0, x_t) + σ̃ε).
@@ -342,8 +324,8 @@ def udm_sigma_tilde_step(
     For F_t(x0, ε) = ᾱ_t x0 + β̄_t ε; equals ``hot_reverse_step`` with σ_t = β̄_{t−1}σ̃,
     σ̃ ∈ [0, 1].  https://kexue.fm/archives/9271
     """
-    xt = _arr(x_t, "x_t")
-    x0 = _arr(x0_hat, "x0_hat")
+    xt = _array(x_t, "x_t")
+    x0 = _array(x0_hat, "x0_hat")
     if xt.shape != x0.shape:
         raise ValueError(f"x_t {xt.shape} and x0_hat {x0.shape} must have the same shape")
     at = _scalar(abar_t, "abar_t")
@@ -357,8 +339,8 @@ def udm_sigma_tilde_step(
 
 
 def _schedule(abar: Any, bbar: Any) -> tuple[np.ndarray, np.ndarray]:
-    a = _arr(abar, "abar", ndim=1)
-    b = _arr(bbar, "bbar", ndim=1)
+    a = _array(abar, "abar", ndim=1)
+    b = _array(bbar, "bbar", ndim=1)
     if a.shape != b.shape or a.shape[0] < 2:
         raise ValueError("abar and bbar must be 1-D of the same length T+1 >= 2 (index 0 = data)")
     if np.any(b < 0) or np.any(b[1:] <= 0):
@@ -390,23 +372,24 @@ def hot_sample(
     abar: Any,
     bbar: Any,
     sigmas: Any = None,
-    rng: np.random.Generator | None = None,
+    rng: RngLike = None,
 ) -> np.ndarray:
     """UDM ancestral sampler: for t = T..1, x̂0 = predictor(x_t, t), x_{t−1} = corrector(x_t, x̂0).
 
     ``sigmas`` (T,) are σ_1..σ_T (None = DDIM, all zero). https://kexue.fm/archives/9271
     """
-    x = _arr(x_T, "x_T")
+    x = _array(x_T, "x_T")
     _callable(x0_predictor, "x0_predictor")
     a, b = _schedule(abar, bbar)
     T = a.shape[0] - 1
-    s = np.zeros(T) if sigmas is None else _arr(sigmas, "sigmas", ndim=1)
+    s = np.zeros(T) if sigmas is None else _array(sigmas, "sigmas", ndim=1)
     if s.shape[0] != T:
         raise ValueError(f"sigmas must have length T={T}, got {s.shape[0]}")
     if np.any(s < 0) or np.any(s > b[:-1] * (1 + 1e-12)):
         raise ValueError("sigmas must satisfy 0 <= sigma_t <= bbar_{t-1}")
+    rng = _rng(rng)  # once: an int seed must not restart the stream at every step
     for t in range(T, 0, -1):
-        x0_hat = _arr(x0_predictor(x, t), "x0_predictor output")
+        x0_hat = _array(x0_predictor(x, t), "x0_predictor output")
         if x0_hat.shape != x.shape:
             raise ValueError(f"x0_predictor must return shape {x.shape}, got {x0_hat.shape}")
         x = hot_reverse_step(x, x0_hat, a[t], b[t], a[t - 1], b[t - 1], min(s[t - 1], b[t - 1]), rng)
@@ -427,20 +410,20 @@ def cold_sample(
     F(x, 0) must be the identity. Returns x_0, or the (T+1, ...) trajectory x_T..x_0.
     https://kexue.fm/archives/9271
     """
-    x = _arr(x_T, "x_T")
+    x = _array(x_T, "x_T")
     _callable(F, "F")
     _callable(G, "G")
     T = _int(T, "T", lo=1)
     traj = [x]
     for t in range(T, 0, -1):
-        x0_hat = _arr(G(x, t), "G output")
+        x0_hat = _array(G(x, t), "G output")
         if x0_hat.shape != x.shape:
             raise ValueError(f"G must return shape {x.shape}, got {x0_hat.shape}")
-        f_prev = _arr(F(x0_hat, t - 1), "F output")
+        f_prev = _array(F(x0_hat, t - 1), "F output")
         if f_prev.shape != x.shape:
             raise ValueError(f"F must return shape {x.shape}, got {f_prev.shape}")
         if improved:
-            f_cur = _arr(F(x0_hat, t), "F output")
+            f_cur = _array(F(x0_hat, t), "F output")
             if f_cur.shape != x.shape:
                 raise ValueError(f"F must return shape {x.shape}, got {f_cur.shape}")
             x = x + f_prev - f_cur
@@ -483,7 +466,7 @@ def _categorical(rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
     return np.argmin(keys, axis=1)
 
 
-def mask_forward(x0: Any, t: int, rng: np.random.Generator, mask_id: int) -> np.ndarray:
+def mask_forward(x0: Any, t: int, rng: RngLike, mask_id: int) -> np.ndarray:
     """Mask-model forward process: replace t uniformly chosen positions by [MASK].
 
     ``x0`` is (l,) or (n, l) int tokens (none equal to ``mask_id``). https://kexue.fm/archives/9271
@@ -502,25 +485,29 @@ def mask_forward(x0: Any, t: int, rng: np.random.Generator, mask_id: int) -> np.
 def mask_sample(
     posterior_fn: Callable[[np.ndarray], Any],
     length: int,
-    rng: np.random.Generator,
+    rng: RngLike,
     mask_id: int,
+    n_samples: int | None = None,
+    *,
     n: int | None = None,
 ) -> np.ndarray:
     """UDM mask-model sampler: from `length` masks, unmask one uniform masked position per step.
 
     The token at the chosen position j is drawn from posterior_fn(x_t)[j], the predictor's
     marginal q(x0_j | x_t). ``posterior_fn`` maps (n, l) states to (n, l, V) probabilities.
-    Returns (length,) (n=None) or (n, length).  https://kexue.fm/archives/9271
+    Returns (length,) (n_samples=None) or (n_samples, length); ``n`` is the deprecated old name of
+    ``n_samples``.  https://kexue.fm/archives/9271
     """
     _callable(posterior_fn, "posterior_fn")
     length = _int(length, "length", lo=1)
     mask_id = _int(mask_id, "mask_id")
     rng = _rng(rng)
-    nn = 1 if n is None else _int(n, "n", lo=1)
+    n_samples = _n_samples(n_samples, optional=True, n=n)
+    nn = 1 if n_samples is None else n_samples
     x = np.full((nn, length), mask_id, dtype=np.int64)
     rows = np.arange(nn)
     for _ in range(length):
-        probs = _arr(posterior_fn(x.copy()), "posterior_fn output", ndim=3)
+        probs = _array(posterior_fn(x.copy()), "posterior_fn output", ndim=3)
         if probs.shape[:2] != (nn, length):
             raise ValueError(f"posterior_fn must return shape ({nn}, {length}, V), got {probs.shape}")
         V = probs.shape[2]
@@ -531,7 +518,7 @@ def mask_sample(
         if np.any(p < 0) or not np.allclose(p.sum(axis=1), 1.0, atol=1e-9):
             raise ValueError("posterior_fn rows must be probability vectors (>= 0, sum to 1)")
         x[rows, pos] = _categorical(rng, p)
-    return x[0] if n is None else x
+    return x[0] if n_samples is None else x
 
 
 def _table(seqs: Any, probs: Any, vocab_size: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -541,7 +528,7 @@ def _table(seqs: Any, probs: Any, vocab_size: int) -> tuple[np.ndarray, np.ndarr
     V = _int(vocab_size, "vocab_size", lo=1)
     if np.any(s < 0) or np.any(s >= V):
         raise ValueError(f"seqs tokens must lie in [0, {V})")
-    p = _arr(probs, "probs", ndim=1)
+    p = _array(probs, "probs", ndim=1)
     if p.shape[0] != s.shape[0]:
         raise ValueError(f"probs must have length {s.shape[0]}, got {p.shape[0]}")
     if np.any(p < 0) or p.sum() <= 0:
@@ -581,7 +568,7 @@ def mask_posterior_from_table(
     return posterior_fn
 
 
-def edit_forward(x0: Any, t: int, V: int, rng: np.random.Generator) -> np.ndarray:
+def edit_forward(x0: Any, t: int, V: int, rng: RngLike) -> np.ndarray:
     """Edit-model forward: t uniformly chosen positions get a uniformly random *different* token.
 
     ``x0`` is (l,) or (n, l) ints in [0, V). https://kexue.fm/archives/9271
@@ -603,23 +590,28 @@ def edit_sample(
     x0_sampler: Callable[[np.ndarray, int, np.random.Generator], Any],
     length: int,
     V: int,
-    rng: np.random.Generator,
-    n: int | None = None,
+    rng: RngLike,
+    n_samples: int | None = None,
     x_init: Any = None,
     improved: bool = True,
+    *,
+    n: int | None = None,
 ) -> np.ndarray:
     """UDM edit-model sampler: x̂0 ~ q(x0|x_t) at Hamming distance t, then revert one edit.
 
     improved: copy x̂0's token at one uniform differing position into x_t (x_{t−1});
     baseline: x_{t−1} = edit_forward(x̂0, t−1). ``x0_sampler(x_t (n, l), t, rng) -> (n, l)``.
-    ``x_init`` (n, length): start state x_l; default uniform tokens as in the article, which is
+    Returns (length,) (n_samples=None) or (n_samples, length); ``n`` is the deprecated old name of
+    ``n_samples``. ``x_init`` (n_samples, length): start state x_l; default uniform tokens as in the
+    article, which is
     exact only if x_l ~ p_l (≈ uniform for V ≫ 1).  https://kexue.fm/archives/9271
     """
     _callable(x0_sampler, "x0_sampler")
     length = _int(length, "length", lo=1)
     V = _int(V, "V", lo=2)
     rng = _rng(rng)
-    nn = 1 if n is None else _int(n, "n", lo=1)
+    n_samples = _n_samples(n_samples, optional=True, n=n)
+    nn = 1 if n_samples is None else n_samples
     if x_init is None:
         x = rng.integers(0, V, size=(nn, length))
     else:
@@ -644,7 +636,7 @@ def edit_sample(
             x[rows, pos] = x0_hat[rows, pos]
         else:
             x = edit_forward(x0_hat, t - 1, V, rng)
-    return x[0] if n is None else x
+    return x[0] if n_samples is None else x
 
 
 def edit_posterior_sampler_from_table(
@@ -697,7 +689,7 @@ def apply_skip_tuning(unet_forward: Callable[..., Any], coeffs: Any) -> Callable
     https://kexue.fm/archives/10077
     """
     _callable(unet_forward, "unet_forward")
-    c = _arr(coeffs, "coeffs", ndim=1)
+    c = _array(coeffs, "coeffs", ndim=1)
     if c.shape[0] == 0:
         raise ValueError("coeffs must contain at least one coefficient")
 
@@ -721,11 +713,11 @@ class ToyUNet:
     u = tanh((u + s_i) U_i + c_i); output u·W_out. https://kexue.fm/archives/10077
     """
 
-    def __init__(self, dim: int, hidden: int = 16, depth: int = 3, rng: np.random.Generator | None = None):
+    def __init__(self, dim: int, hidden: int = 16, depth: int = 3, rng: RngLike = None):
         self.dim = _int(dim, "dim", lo=1)
         self.hidden = _int(hidden, "hidden", lo=1)
         self.depth = _int(depth, "depth", lo=1)
-        rng = np.random.default_rng(0) if rng is None else _rng(rng)
+        rng = _rng(0 if rng is None else rng)  # None: a fixed seed, so the toy net is reproducible
         h = self.hidden
         ins = [self.dim, *([h] * (self.depth - 1))]
         self.down = [(rng.standard_normal((i, h)) / np.sqrt(i), 0.1 * rng.standard_normal(h)) for i in ins]
@@ -735,7 +727,7 @@ class ToyUNet:
 
     def __call__(self, x: Any, skip_hook: Callable[[list], list] | None = None) -> np.ndarray:
         """Forward pass on x of shape (N, dim); ``skip_hook`` may rewrite the skip list."""
-        u = _arr(x, "x", ndim=2)
+        u = _array(x, "x", ndim=2)
         if u.shape[1] != self.dim:
             raise ValueError(f"x must have shape (N, {self.dim}), got {u.shape}")
         skips = []
@@ -805,7 +797,7 @@ def self_consuming_gaussian(
     d: int = 1,
     real_fixed: int = 0,
     real_fresh: int = 0,
-    rng: np.random.Generator | None = None,
+    rng: RngLike = None,
     cov0: Any = None,
 ) -> SelfConsumingRun:
     """Fully synthetic loop: fit N(μ_t, λΣ_t) to n samples of generation t−1 (unbiased Σ_t).
@@ -824,10 +816,8 @@ def self_consuming_gaussian(
     nr = _int(real_fresh, "real_fresh", lo=0)
     if n + nf + nr - 1 < d:
         raise ValueError(f"need n + real_fixed + real_fresh >= d + 1 = {d + 1} for a full-rank covariance")
-    if rng is None:
-        raise ValueError("rng is required (np.random.default_rng(seed))")
     rng = _rng(rng)
-    m0 = _arr(mu0, "mu0")
+    m0 = _array(mu0, "mu0")
     if m0.ndim == 0:
         m0 = np.full(d, float(m0))
     if m0.shape != (d,):
@@ -836,7 +826,7 @@ def self_consuming_gaussian(
         s0 = _scalar(sigma0, "sigma0", lo=0.0, lo_open=True)
         C0 = s0**2 * np.eye(d)
     else:
-        C0 = _arr(cov0, "cov0", ndim=2)
+        C0 = _array(cov0, "cov0", ndim=2)
         if C0.shape != (d, d) or not np.allclose(C0, C0.T):
             raise ValueError(f"cov0 must be a symmetric ({d}, {d}) matrix")
     try:
@@ -922,8 +912,8 @@ def w2_empirical_1d(x: Any, y: Any) -> float:
 
     https://kexue.fm/archives/9467
     """
-    a = _arr(x, "x", ndim=1)
-    b = _arr(y, "y", ndim=1)
+    a = _array(x, "x", ndim=1)
+    b = _array(y, "y", ndim=1)
     if a.shape != b.shape or a.shape[0] == 0:
         raise ValueError(f"x and y must be non-empty with the same length, got {a.shape}, {b.shape}")
     return float(np.sqrt(np.mean((np.sort(a) - np.sort(b)) ** 2)))
@@ -944,8 +934,8 @@ def one_sided_lipschitz(
     """
     _callable(g, "g")
     t = _scalar(t, "t")
-    xa = _arr(x, "x", ndim=2)
-    ya = _arr(y, "y", ndim=2)
+    xa = _array(x, "x", ndim=2)
+    ya = _array(y, "y", ndim=2)
     if xa.shape != ya.shape or xa.shape[0] == 0:
         raise ValueError("x and y must be non-empty (N, d) arrays of the same shape")
     if convention not in ("backward", "article"):
@@ -954,8 +944,8 @@ def one_sided_lipschitz(
     nrm = np.sum(dx**2, axis=1)
     if np.any(nrm == 0):
         raise ValueError("pairs must be distinct (x_i != y_i)")
-    gx = _arr(g(xa, t), "g(x, t)")
-    gy = _arr(g(ya, t), "g(y, t)")
+    gx = _array(g(xa, t), "g(x, t)")
+    gy = _array(g(ya, t), "g(y, t)")
     if gx.shape != xa.shape or gy.shape != xa.shape:
         raise ValueError(f"g must return shape {xa.shape}")
     q = np.sum((gx - gy) * dx, axis=1) / nrm
@@ -973,7 +963,7 @@ def _growth_factors(L_fn: Any, T: float, t_nodes: np.ndarray, n_quad: int) -> tu
         u, w = np.polynomial.legendre.leggauss(n_quad)
         pts = np.append(t_nodes, T)
         s = 0.5 * pts[:, None] * (u[None, :] + 1.0)
-        vals = _arr(L_fn(s), "L_fn(t)")
+        vals = _array(L_fn(s), "L_fn(t)")
         if vals.ndim == 0:
             vals = np.full(s.shape, float(vals))
         if vals.shape != s.shape:
@@ -990,10 +980,10 @@ def _expect_sq(samples: Any, h: Callable[[np.ndarray], np.ndarray], name: str) -
     if isinstance(samples, tuple):
         if len(samples) != 2:
             raise ValueError(f"{name} must return samples or a (points, weights) pair")
-        pts = _arr(samples[0], f"{name} points")
+        pts = _array(samples[0], f"{name} points")
         w = _weights(samples[1], pts.shape[0] if pts.ndim else 0)
     else:
-        pts = _arr(samples, f"{name} samples")
+        pts = _array(samples, f"{name} samples")
         if pts.ndim == 0 or pts.shape[0] == 0:
             raise ValueError(f"{name} must return a non-empty array of samples")
         w = _weights(None, pts.shape[0])
@@ -1031,8 +1021,8 @@ def w2_ode_bound(
     for i, t in enumerate(t_nodes):  # loop over time nodes, vectorised over samples
 
         def h(x: np.ndarray, t: float = float(t)) -> np.ndarray:
-            fx = _arr(f(x, t), "f(x, t)")
-            gx = _arr(g(x, t), "g(x, t)")
+            fx = _array(f(x, t), "f(x, t)")
+            gx = _array(g(x, t), "g(x, t)")
             if fx.shape != x.shape or gx.shape != x.shape:
                 raise ValueError(f"f and g must return the shape of x, {x.shape}")
             return fx - gx
@@ -1063,8 +1053,8 @@ def w2_score_bound(
     w2_T = _scalar(w2_T, "w2_T", lo=0.0)
     t_nodes, t_w = _gauss_legendre(T, n_quad)
     growth, growth_T = _growth_factors(L_fn, T, t_nodes, n_quad)
-    loss = _arr(loss_fn(t_nodes), "loss_fn(t)")
-    g2 = _arr(g2_fn(t_nodes), "g2_fn(t)")
+    loss = _array(loss_fn(t_nodes), "loss_fn(t)")
+    g2 = _array(g2_fn(t_nodes), "g2_fn(t)")
     if loss.shape != t_nodes.shape or g2.shape != t_nodes.shape:
         raise ValueError("loss_fn and g2_fn must be vectorised: array of times -> same shape")
     if np.any(loss < 0) or np.any(g2 < 0):

@@ -1,8 +1,15 @@
 """Matrix algorithms: blockwise cosine, main/auxiliary gradients, Monarch, SVD/pseudo-inverse, LoRA.
 
-Sections A5, A9, B7, B8 and B14a of the algorithms spec. NumPy (and ``scipy.optimize.nnls``) only;
-float64 throughout. Every function validates its inputs and raises ``ValueError`` on wrong shapes,
-NaN/inf or out-of-range integers.
+Sections of the library's specification, with the articles they implement:
+
+* A5   local vs global cosine similarity (https://kexue.fm/archives/9931);
+* A9   main/auxiliary multi-task gradients (https://kexue.fm/archives/8907);
+* B7   Monarch matrices (https://kexue.fm/archives/10249);
+* B8   SVD low-rank approximation and the pseudo-inverse (https://kexue.fm/archives/10407, /10366);
+* B14a LoRA from the gradient point of view (https://kexue.fm/archives/9590).
+
+NumPy (and ``scipy.optimize.nnls``) only; float64 throughout. Every function validates its inputs and
+raises ``ValueError`` on wrong shapes, NaN/inf or out-of-range integers.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls as _scipy_nnls
 
-from algorithms._checks import _int_in, _rng
+from algorithms._checks import RngLike, _array, _int_in, _n_samples, _rng
 
 __all__ = [
     "LoRAOptimizerView",
@@ -57,29 +64,6 @@ URL_B14A = "https://kexue.fm/archives/9590"
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def _to_numpy(x: Any) -> Any:
-    """Detach a PyTorch-like tensor (anything with ``.detach``) without importing torch."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        return x.detach().cpu().numpy()
-    return x
-
-
-def _arr(x: Any, name: str, ndim: int | None = None) -> np.ndarray:
-    """``x`` as a finite float64 array, optionally of a given number of dimensions."""
-    x = _to_numpy(x)
-    if np.iscomplexobj(x):
-        raise ValueError(f"{name} must be real, got a complex array")
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real numeric array: {exc}") from None
-    if ndim is not None and a.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or inf")
-    return a
-
-
 def _pos(x: Any, name: str, allow_zero: bool = False) -> float:
     """``x`` as a finite positive (or non-negative) float."""
     try:
@@ -95,18 +79,34 @@ def _pos(x: Any, name: str, allow_zero: bool = False) -> float:
 # ========================================================================================= A5 cosine
 
 
+def _unit_scale(x: np.ndarray, axis: int | None = -1) -> tuple[np.ndarray, np.ndarray]:
+    """``(x / s, s)`` with s the largest |entry| along ``axis`` (all axes if None); a zero vector keeps s = 1.
+
+    Norms and dot products of the rescaled vectors neither underflow nor overflow.
+    """
+    s = np.max(np.abs(x), axis=axis, keepdims=True) if x.size else np.ones((1,) * x.ndim)
+    s = np.where(s > 0, s, 1.0)
+    return x / s, s
+
+
 def cosine(x: Any, y: Any, eps: float = 0.0) -> float | np.ndarray:
     """cos(x, y) = <x, y> / (|x| |y| + eps) along the last axis; defined as 0 when |x||y| + eps = 0.
 
-    Source: https://kexue.fm/archives/9931
+    Each vector is first divided by its largest absolute entry, so the result is right at any scale
+    (entries of 1e-170 or 1e200 neither underflow to 0 nor overflow to NaN); ``eps`` keeps its meaning
+    in the original units. Source: https://kexue.fm/archives/9931
     """
-    x, y = _arr(x, "x"), _arr(y, "y")
+    x, y = _array(x, "x"), _array(y, "y")
     if x.shape != y.shape or x.ndim == 0:
         raise ValueError(f"x and y must have the same non-scalar shape, got {x.shape} and {y.shape}")
     eps = _pos(eps, "eps", allow_zero=True)
-    den = np.linalg.norm(x, axis=-1) * np.linalg.norm(y, axis=-1) + eps
-    num = np.einsum("...i,...i->...", x, y)
-    out = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+    (xs, sx), (ys, sy) = _unit_scale(x), _unit_scale(y)
+    den = np.linalg.norm(xs, axis=-1) * np.linalg.norm(ys, axis=-1)
+    if eps > 0:
+        with np.errstate(over="ignore", divide="ignore"):
+            den = den + eps / sx[..., 0] / sy[..., 0]  # eps/(sx·sy) in the rescaled units (may be inf: cos 0)
+    num = np.einsum("...i,...i->...", xs, ys)
+    out = np.divide(num, den, out=np.zeros_like(num), where=(den > 0) & np.isfinite(den))
     return float(out) if out.ndim == 0 else out
 
 
@@ -115,15 +115,16 @@ def global_cosine_from_blocks(local_cos: Any, x_norms: Any, y_norms: Any) -> flo
 
     Source: https://kexue.fm/archives/9931
     """
-    c = _arr(local_cos, "local_cos", 1)
-    a = _arr(x_norms, "x_norms", 1)
-    b = _arr(y_norms, "y_norms", 1)
+    c = _array(local_cos, "local_cos", ndim=1)
+    a = _array(x_norms, "x_norms", ndim=1)
+    b = _array(y_norms, "y_norms", ndim=1)
     if not (c.shape == a.shape == b.shape):
         raise ValueError(f"shapes differ: {c.shape}, {a.shape}, {b.shape}")
     if np.any(a < 0) or np.any(b < 0):
         raise ValueError("block norms must be non-negative")
     if np.any(np.abs(c) > 1 + 1e-12):
         raise ValueError("local cosines must lie in [-1, 1]")
+    a, b = _unit_scale(a, None)[0], _unit_scale(b, None)[0]  # scale-free: avoid under/overflow
     den = np.linalg.norm(a) * np.linalg.norm(b)
     return float(np.sum(c * a * b) / den) if den > 0 else 0.0
 
@@ -139,13 +140,18 @@ def blockwise_cosine(
     """
     if isinstance(x_blocks, np.ndarray) or isinstance(y_blocks, np.ndarray):
         raise ValueError("pass the blocks as sequences of arrays, not a single array")
-    xs = [_arr(b, f"x_blocks[{i}]").ravel() for i, b in enumerate(x_blocks)]
-    ys = [_arr(b, f"y_blocks[{i}]").ravel() for i, b in enumerate(y_blocks)]
+    xs = [_array(b, f"x_blocks[{i}]").ravel() for i, b in enumerate(x_blocks)]
+    ys = [_array(b, f"y_blocks[{i}]").ravel() for i, b in enumerate(y_blocks)]
     if len(xs) != len(ys) or not xs:
         raise ValueError(f"need the same positive number of blocks, got {len(xs)} and {len(ys)}")
     for i, (xi, yi) in enumerate(zip(xs, ys, strict=True)):
         if xi.shape != yi.shape or xi.size == 0:
             raise ValueError(f"block {i}: sizes {xi.size} and {yi.size} differ or are empty")
+    # one common scale per side (the largest |entry| of all blocks): local cosines and weights are
+    # scale-free, and the rescaled norms and dot products neither underflow nor overflow
+    sx = max(float(np.max(np.abs(v))) for v in xs) or 1.0
+    sy = max(float(np.max(np.abs(v))) for v in ys) or 1.0
+    xs, ys = [v / sx for v in xs], [v / sy for v in ys]
     a = np.array([np.linalg.norm(v) for v in xs])
     b = np.array([np.linalg.norm(v) for v in ys])
     dots = np.array([xi @ yi for xi, yi in zip(xs, ys, strict=True)])
@@ -165,7 +171,7 @@ def pearson_as_cosine(x: Any, y: Any) -> float:
 
     Source: https://kexue.fm/archives/9931
     """
-    x, y = _arr(x, "x", 1), _arr(y, "y", 1)
+    x, y = _array(x, "x", ndim=1), _array(y, "y", ndim=1)
     if x.shape != y.shape or x.size < 2:
         raise ValueError(f"x and y must be 1-D of equal length >= 2, got {x.shape} and {y.shape}")
     return float(cosine(x - x.mean(), y - y.mean()))
@@ -192,10 +198,10 @@ def simpson_example() -> tuple[float, float, float]:
 
 def _grad_matrix(G: Any, d: int) -> np.ndarray:
     if isinstance(G, (list, tuple)):
-        rows = [_arr(g, f"G[{i}]").ravel() for i, g in enumerate(G)]
+        rows = [_array(g, f"G[{i}]").ravel() for i, g in enumerate(G)]
         G = np.stack(rows) if rows else np.zeros((0, d))
     else:
-        G = _arr(G, "G", 2)
+        G = _array(G, "G", ndim=2)
     if G.ndim != 2 or G.shape[1] != d:
         raise ValueError(f"G must have shape (n, {d}), got {G.shape}")
     return G
@@ -218,7 +224,7 @@ def primary_auxiliary_direction(
     g0 and the rows of G may be NumPy arrays or PyTorch tensors (flattened).
     Source: https://kexue.fm/archives/8907
     """
-    g0 = _arr(g0, "g0").ravel()
+    g0 = _array(g0, "g0").ravel()
     if g0.size == 0:
         raise ValueError("g0 must be non-empty")
     G = _grad_matrix(G, g0.size)
@@ -317,8 +323,8 @@ def l2_reg_gradient(g: Any, theta: Any) -> np.ndarray:
     The article's displayed formula omits the trailing theta (spec A9 ⚠); this is the n = 1
     closed form with g_1 = theta. Source: https://kexue.fm/archives/8907
     """
-    g = _arr(g, "g").ravel()
-    theta = _arr(theta, "theta").ravel()
+    g = _array(g, "g").ravel()
+    theta = _array(theta, "theta").ravel()
     if g.shape != theta.shape:
         raise ValueError(f"g and theta must have the same size, got {g.size} and {theta.size}")
     tt = float(theta @ theta)
@@ -332,7 +338,7 @@ def l2_reg_gradient(g: Any, theta: Any) -> np.ndarray:
 
 def _monarch_blocks(Lb: Any, Rb: Any) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Validate Lb (b, c, c) and Rb (c, b, b); return them with (b, c)."""
-    Lb, Rb = _arr(Lb, "Lb", 3), _arr(Rb, "Rb", 3)
+    Lb, Rb = _array(Lb, "Lb", ndim=3), _array(Rb, "Rb", ndim=3)
     c, b, b2 = Rb.shape
     if b != b2 or c == 0 or b == 0:
         raise ValueError(f"Rb must have shape (c, b, b), got {Rb.shape}")
@@ -374,7 +380,7 @@ def monarch_matvec(Lb: Any, Rb: Any, x: Any) -> np.ndarray:
 
 def _matvec(Lb: np.ndarray, Rb: np.ndarray, b: int, c: int, x: Any) -> np.ndarray:
     n = b * c
-    x = _arr(x, "x")
+    x = _array(x, "x")
     if x.ndim not in (1, 2) or x.shape[0] != n:
         raise ValueError(f"x must have shape ({n},) or ({n}, batch), got {x.shape}")
     X = x.reshape(c, b, -1)
@@ -400,7 +406,7 @@ def monarch_project(A: Any, b: int | None = None) -> tuple[np.ndarray, np.ndarra
     err = sum_jk sum_{r>=2} s_r(S_jk)^2 is the optimal squared Frobenius error. b defaults to sqrt(n).
     Source: https://kexue.fm/archives/10249
     """
-    A = _arr(A, "A", 2)
+    A = _array(A, "A", ndim=2)
     n = A.shape[0]
     if n == 0 or A.shape != (n, n):
         raise ValueError(f"A must be square and non-empty, got shape {A.shape}")
@@ -423,7 +429,7 @@ def monarch_solve(Lb: Any, Rb: Any, y: Any) -> np.ndarray:
     """
     Lb, Rb, b, c = _monarch_blocks(Lb, Rb)
     n = b * c
-    y = _arr(y, "y")
+    y = _array(y, "y")
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(f"y must have shape ({n},) or ({n}, batch), got {y.shape}")
     Y = y.reshape(c, b, -1).transpose(1, 0, 2)  # undo the outer P_(b,c): (b, c, z)
@@ -450,7 +456,7 @@ class Monarch:
         return cls(Lb, Rb)
 
     @classmethod
-    def random(cls, n: int, b: int | None = None, rng: Any = None) -> Monarch:
+    def random(cls, n: int, b: int | None = None, rng: RngLike = None) -> Monarch:
         """Blocks with i.i.d. N(0, 1) entries."""
         n = _int_in(n, "n", 1)
         b = _default_b(n, b)
@@ -496,7 +502,7 @@ def pinv(A: Any, rtol: float | None = None, method: str = "svd") -> np.ndarray:
     max(rtol^2, 10 max(n, m) eps) * lambda_max. Sources: https://kexue.fm/archives/10366 ,
     https://kexue.fm/archives/10407
     """
-    A = _arr(A, "A", 2)
+    A = _array(A, "A", ndim=2)
     rtol = _default_rtol(A, rtol)
     if method == "svd":
         U, s, Vt = np.linalg.svd(A, full_matrices=False)
@@ -517,7 +523,7 @@ def pinv_ridge(A: Any, eps: float) -> np.ndarray:
 
     Source: https://kexue.fm/archives/10366
     """
-    A = _arr(A, "A", 2)
+    A = _array(A, "A", ndim=2)
     eps = _pos(eps, "eps")
     m = A.shape[1]
     return np.linalg.solve(A.T @ A + eps * np.eye(m), A.T)
@@ -525,7 +531,7 @@ def pinv_ridge(A: Any, eps: float) -> np.ndarray:
 
 def solve_right_factor(A: Any, M: Any) -> np.ndarray:
     """argmin_B |A B - M|_F^2 = A^+ M. Source: https://kexue.fm/archives/10366"""
-    A, M = _arr(A, "A", 2), _arr(M, "M", 2)
+    A, M = _array(A, "A", ndim=2), _array(M, "M", ndim=2)
     if A.shape[0] != M.shape[0]:
         raise ValueError(f"A {A.shape} and M {M.shape} need the same number of rows")
     return pinv(A) @ M
@@ -533,7 +539,7 @@ def solve_right_factor(A: Any, M: Any) -> np.ndarray:
 
 def solve_left_factor(B: Any, M: Any) -> np.ndarray:
     """argmin_A |A B - M|_F^2 = M B^+. Source: https://kexue.fm/archives/10366"""
-    B, M = _arr(B, "B", 2), _arr(M, "M", 2)
+    B, M = _array(B, "B", ndim=2), _array(M, "M", ndim=2)
     if B.shape[1] != M.shape[1]:
         raise ValueError(f"B {B.shape} and M {M.shape} need the same number of columns")
     return M @ pinv(B)
@@ -545,7 +551,7 @@ def svd_via_eig(M: Any, rtol: float | None = None) -> tuple[np.ndarray, np.ndarr
     Keeps eigenvalues above the 'eig' cutoff of ``pinv``; squares the condition number (for
     illustration, not production). Source: https://kexue.fm/archives/10407
     """
-    M = _arr(M, "M", 2)
+    M = _array(M, "M", ndim=2)
     rtol = _default_rtol(M, rtol)
     lam, V = np.linalg.eigh(M.T @ M)
     order = np.argsort(lam)[::-1]
@@ -562,7 +568,7 @@ def best_rank_r(M: Any, r: int) -> tuple[np.ndarray, np.ndarray, float]:
 
     Eckart–Young–Mirsky (also optimal in the spectral norm). Source: https://kexue.fm/archives/10407
     """
-    M = _arr(M, "M", 2)
+    M = _array(M, "M", ndim=2)
     r = _int_in(r, "r", 0, min(M.shape))
     U, s, Vt = np.linalg.svd(M, full_matrices=False)
     return U[:, :r] * s[:r], Vt[:r].copy(), float(np.sum(s[r:] ** 2))
@@ -582,7 +588,8 @@ def _lora_shapes(A: np.ndarray, B: np.ndarray, n: int | None = None, m: int | No
 
 def lora_forward(X: Any, W0: Any, A: Any, B: Any) -> np.ndarray:
     """Y = X W0 + (X A) B (the rank-r path never forms A B). Source: https://kexue.fm/archives/9590"""
-    X, W0, A, B = _arr(X, "X", 2), _arr(W0, "W0", 2), _arr(A, "A", 2), _arr(B, "B", 2)
+    X, W0 = _array(X, "X", ndim=2), _array(W0, "W0", ndim=2)
+    A, B = _array(A, "A", ndim=2), _array(B, "B", ndim=2)
     if X.shape[1] != W0.shape[0]:
         raise ValueError(f"X {X.shape} and W0 {W0.shape} are incompatible")
     _lora_shapes(A, B, *W0.shape)
@@ -595,7 +602,8 @@ def lora_grads(X: Any, dY: Any, A: Any, B: Any, impl: int = 2) -> tuple[np.ndarr
     impl=1 forms the full n×m gradient G; impl=2 uses X^T ((dL/dY) B^T) and (X A)^T dL/dY and stays
     at rank r. Source: https://kexue.fm/archives/9590
     """
-    X, dY, A, B = _arr(X, "X", 2), _arr(dY, "dY", 2), _arr(A, "A", 2), _arr(B, "B", 2)
+    X, dY = _array(X, "X", ndim=2), _array(dY, "dY", ndim=2)
+    A, B = _array(A, "A", ndim=2), _array(B, "B", ndim=2)
     if X.shape[0] != dY.shape[0]:
         raise ValueError(f"X {X.shape} and dY {dY.shape} need the same batch size")
     _lora_shapes(A, B, X.shape[1], dY.shape[1])
@@ -612,7 +620,7 @@ def lora_sgd_increment(A: Any, B: Any, G: Any, lr: float) -> np.ndarray:
 
     Source: https://kexue.fm/archives/9590
     """
-    A, B, G = _arr(A, "A", 2), _arr(B, "B", 2), _arr(G, "G", 2)
+    A, B, G = _array(A, "A", ndim=2), _array(B, "B", ndim=2), _array(G, "G", ndim=2)
     _lora_shapes(A, B, *G.shape)
     lr = _pos(lr, "lr")
     return -lr * (G @ B.T @ B + A @ (A.T @ G)) + lr**2 * (G @ B.T) @ (A.T @ G)
@@ -631,10 +639,10 @@ class LoRAOptimizerView:
         r: int,
         lr: float,
         init: str = "zero_B",
-        rng: Any = None,
+        rng: RngLike = None,
         scale: float | None = None,
     ) -> None:
-        self.W0 = _arr(W0, "W0", 2)
+        self.W0 = _array(W0, "W0", ndim=2)
         n, m = self.W0.shape
         self.r = _int_in(r, "r", 1, min(n, m))
         self.lr = _pos(lr, "lr")
@@ -660,7 +668,7 @@ class LoRAOptimizerView:
 
     def project(self, G: Any) -> tuple[np.ndarray, np.ndarray]:
         """(dL/dA, dL/dB) = (G B^T, A^T G) for the full gradient G = dL/dW."""
-        G = _arr(G, "G", 2)
+        G = _array(G, "G", ndim=2)
         if G.shape != self.W0.shape:
             raise ValueError(f"G must have shape {self.W0.shape}, got {G.shape}")
         return G @ self.B.T, self.A.T @ G
@@ -674,14 +682,18 @@ class LoRAOptimizerView:
         return self.A @ self.B - old
 
 
-def random_projection_update(G: Any, rng: Any = None, num_samples: int = 1) -> np.ndarray:
+def random_projection_update(
+    G: Any, rng: RngLike = None, n_samples: int | None = None, *, num_samples: int | None = None
+) -> np.ndarray:
     """D = G v^T v + u u^T G with u ~ N(0, I_n) (n×1), v ~ N(0, I_m) (1×m); E[D] = 2 G.
 
     The LoRA-SGD update with fresh rank-1 random projections is -lr D. Returns the mean of
-    ``num_samples`` independent draws (vectorised). Source: https://kexue.fm/archives/9590
+    ``n_samples`` (default 1) independent draws (vectorised; ``num_samples`` is its deprecated old name).
+    Source: https://kexue.fm/archives/9590
     """
-    G = _arr(G, "G", 2)
-    k = _int_in(num_samples, "num_samples", 1)
+    G = _array(G, "G", ndim=2)
+    k = _n_samples(n_samples, optional=True, num_samples=num_samples)
+    k = 1 if k is None else k
     g = _rng(rng)
     n, m = G.shape
     u = g.standard_normal((k, n))
@@ -701,7 +713,7 @@ def additive_lora_delta(A: Any, B: Any) -> np.ndarray:
 
     Source: https://kexue.fm/archives/9590
     """
-    A, B = _arr(A, "A", 2), _arr(B, "B", 2)
+    A, B = _array(A, "A", ndim=2), _array(B, "B", ndim=2)
     _lora_shapes(A, B)
     n, r = A.shape
     m = B.shape[1]
@@ -715,7 +727,7 @@ def additive_lora_grads(G: Any, r: int = 1) -> tuple[np.ndarray, np.ndarray]:
     For r = 1: the row sums G 1 (n×1) and the column sums 1^T G (1×m).
     Source: https://kexue.fm/archives/9590
     """
-    G = _arr(G, "G", 2)
+    G = _array(G, "G", ndim=2)
     n, m = G.shape
     r = _tile_check(n, m, r)
     return G.reshape(n, m // r, r).sum(axis=1), G.reshape(n // r, r, m).sum(axis=0)

@@ -1,6 +1,6 @@
 """Probability: NBCE, CAN, entropy normalisation, noise-argmax distributions, smooth Top-k, Fourier densities.
 
-Sections of ``/work/shared/specs/algorithms.md``:
+Sections of the library's specification, with the articles they implement:
 
 * A2  NBCE, naive-Bayes context extension (https://kexue.fm/archives/9617, /9632);
 * A7  CAN, classification with alternating normalisation (https://kexue.fm/archives/8728);
@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
-from algorithms._checks import _int_in
+from algorithms._checks import RngLike, _array, _int_in, _n_samples, _rng
 
 __all__ = [
     "FourierBasisDensity",
@@ -53,26 +53,6 @@ Array = npt.NDArray[Any]
 # validation and numerical helpers (private)
 
 
-def _real(x: npt.ArrayLike, name: str, *, min_ndim: int = 0, neg_inf_ok: bool = False) -> Array:
-    """A float64 array with no NaN and no +inf (and no -inf unless ``neg_inf_ok``)."""
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError) as exc:  # ragged input
-        raise ValueError(f"{name} must be a numeric array") from exc
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
-        raise ValueError(f"{name} must be a numeric array, got dtype {a.dtype}")
-    if np.iscomplexobj(a):
-        raise ValueError(f"{name} must be real")
-    a = a.astype(float)
-    if a.ndim < min_ndim:
-        raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape {a.shape}")
-    if np.isnan(a).any():
-        raise ValueError(f"{name} contains NaN")
-    if np.isposinf(a).any() or (not neg_inf_ok and np.isneginf(a).any()):
-        raise ValueError(f"{name} must be finite" + (" or -inf" if neg_inf_ok else ""))
-    return a
-
-
 def _positive(v: Any, name: str, *, allow_zero: bool = False) -> float:
     try:
         f = float(v)
@@ -87,7 +67,7 @@ def _prob_rows(
     p: npt.ArrayLike, name: str, *, min_ndim: int = 1, atol: float = 1e-6, renormalize: bool = True
 ) -> Array:
     """Probability vectors on the last axis: finite, non-negative, summing to 1 (then renormalised)."""
-    a = _real(p, name, min_ndim=min_ndim)
+    a = _array(p, name, min_ndim=min_ndim)
     if a.shape[-1] == 0:
         raise ValueError(f"{name} has an empty last axis (no categories)")
     if (a < 0).any():
@@ -98,18 +78,9 @@ def _prob_rows(
     return a / s if renormalize else a
 
 
-def _logsumexp(z: Array, axis: int = -1, keepdims: bool = False) -> Array:
-    """log Σ exp(z) that returns -inf (not NaN, no warning) for all -inf slices."""
-    m = np.max(z, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=axis)
-
-
 def _log_softmax(z: Array) -> Array:
     """log_softmax over the last axis; rows must contain a finite entry."""
-    return z - _logsumexp(z, keepdims=True)
+    return z - special.logsumexp(z, axis=-1, keepdims=True)
 
 
 def _softmax(z: Array) -> Array:
@@ -134,7 +105,7 @@ def top_p_truncate(logprobs: npt.ArrayLike, top_p: float) -> Array:
     (the most likely token always survives); dropped tokens become -inf, no renormalisation.
     https://kexue.fm/archives/9632
     """
-    lp = _real(logprobs, "logprobs", min_ndim=1, neg_inf_ok=True)
+    lp = _array(logprobs, "logprobs", min_ndim=1, neg_inf_ok=True)
     top_p = float(top_p)
     if not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
@@ -163,7 +134,7 @@ def nbce_combine_logits(
     Where log p(T) = −inf the pooled value is used alone (/9632); where the pooled value is −inf the
     token stays excluded. Returns ``(log_softmax(merged), k*)`` (k* is 1-based; ``None`` for mean/max).
     """
-    z = _real(logits, "logits", neg_inf_ok=True)
+    z = _array(logits, "logits", neg_inf_ok=True)
     if z.ndim != 2 or z.shape[0] < 2 or z.shape[1] < 1:
         raise ValueError(f"logits must have shape (n+1, V) with n >= 1, V >= 1; got {z.shape}")
     if not np.isfinite(z).any(axis=1).all():
@@ -209,19 +180,22 @@ def topk_uncertainty(P: npt.ArrayLike, k: int = 3, variant: Literal["su", "paper
     """Top-k uncertainty U = −Σ_{i≤k} p̃_i log p̃_i / log k, p̃ = top-k renormalised (https://kexue.fm/archives/8728).
 
     ``variant='paper'``: −(1/log m) Σ_{i≤k} p_i log p_i without renormalisation (m = #classes).
+    A ``k`` above the number of classes m is clamped to m, so the default k = 3 works for binary
+    problems (the spec's multi-label CAN treats each label as a binary problem); both variants need
+    m ≥ 2.
     """
     p = _prob_rows(P, "P")
     m = p.shape[-1]
     top = -np.sort(-p, axis=-1)
+    if variant in ("su", "paper") and m < 2:
+        raise ValueError(f"the top-k uncertainty needs at least 2 classes, got {m}")
     if variant == "su":
-        k = _int_in(k, "k", 2, m)
+        k = min(_int_in(k, "k", 2), m)
         top = top[..., :k]
         q = top / top.sum(axis=-1, keepdims=True)
         return -special.xlogy(q, q).sum(axis=-1) / math.log(k)
     if variant == "paper":
-        if m < 2:
-            raise ValueError("the paper's uncertainty needs at least 2 classes")
-        k = _int_in(k, "k", 1, m)
+        k = min(_int_in(k, "k", 1), m)
         top = top[..., :k]
         return -special.xlogy(top, top).sum(axis=-1) / math.log(m)
     raise ValueError(f"variant must be 'su' or 'paper', got {variant!r}")
@@ -289,7 +263,8 @@ def can_postprocess(
 
     ``per_sample`` (default) corrects each uncertain row separately, always from the original
     confident rows; ``batch`` stacks all uncertain rows at once. Returns ``(P_new, uncertain_mask)``;
-    confident rows are returned unchanged.
+    confident rows are returned unchanged. ``k`` is clamped to the number of classes (binary
+    problems work with the default k = 3).
     """
     Pm = _prob_rows(P, "P", min_ndim=2, renormalize=False)
     if Pm.ndim != 2:
@@ -361,7 +336,7 @@ def _log_support(p: Array) -> Array:
 def power_entropy(p: npt.ArrayLike, gamma: npt.ArrayLike) -> Array:
     """H_γ = log Σ p_i^γ − γ Σ p_i^γ log p_i / Σ p_i^γ, the entropy of p^γ/Σp^γ (https://kexue.fm/archives/8829)."""
     pp = _prob_rows(p, "p")
-    g = _real(gamma, "gamma")
+    g = _array(gamma, "gamma")
     g = np.broadcast_to(g, pp.shape[:-1]).astype(float)
     return _power_family(_log_support(pp), g)[1]
 
@@ -369,7 +344,7 @@ def power_entropy(p: npt.ArrayLike, gamma: npt.ArrayLike) -> Array:
 def power_entropy_slope(p: npt.ArrayLike, gamma: npt.ArrayLike) -> Array:
     """dH_γ/dγ = −γ·Var_{p^γ}[log p]; at γ = 1 it is H² − Σ p (log p)² (https://kexue.fm/archives/8829)."""
     pp = _prob_rows(p, "p")
-    g = np.broadcast_to(_real(gamma, "gamma"), pp.shape[:-1]).astype(float)
+    g = np.broadcast_to(_array(gamma, "gamma"), pp.shape[:-1]).astype(float)
     return -g * _power_family(_log_support(pp), g)[2]
 
 
@@ -393,7 +368,7 @@ def entropy_normalize(
     """
     pp = _prob_rows(p, "p")
     batch = pp.shape[:-1]
-    t = _real(target_H, "target_H")
+    t = _array(target_H, "target_H")
     try:
         t = np.broadcast_to(t, batch).astype(float)
     except ValueError as exc:
@@ -534,7 +509,7 @@ def noise_argmax_probs(
     The equispaced rule misses O(1/K) tail mass (the sum is ≈ 1 − (n−2)/(2K)); ``renormalize=True``
     rescales to sum 1 (the per-entry error stays O(1/K)).
     """
-    m = _real(mu, "mu", min_ndim=1)
+    m = _array(mu, "mu", min_ndim=1)
     n = m.shape[-1]
     if n == 0:
         raise ValueError("mu has an empty last axis")
@@ -558,15 +533,15 @@ def noise_argmax_probs(
 
 
 def noise_argmax_probs_mc(
-    mu: npt.ArrayLike, noise: Any = "gumbel", n_samples: int = 100_000, rng: np.random.Generator | None = None
+    mu: npt.ArrayLike, noise: Any = "gumbel", n_samples: int = 100_000, rng: RngLike = None
 ) -> Array:
     """Monte-Carlo estimate of P[argmax(μ+ε) = i] with ε drawn i.i.d. (https://kexue.fm/archives/9085)."""
-    m = _real(mu, "mu", min_ndim=1)
+    m = _array(mu, "mu", min_ndim=1)
     n = m.shape[-1]
     if n == 0:
         raise ValueError("mu has an empty last axis")
-    n_samples = _int_in(n_samples, "n_samples", 1)
-    rng = np.random.default_rng() if rng is None else rng
+    n_samples = _n_samples(n_samples)
+    rng = _rng(rng)
     draw: Callable[[tuple[int, ...]], Array]
     if noise == "gumbel":
         draw = lambda shape: rng.gumbel(size=shape)  # noqa: E731
@@ -593,7 +568,7 @@ def noise_argmax_probs_mc(
 
 
 def _topk_input(x: npt.ArrayLike, k: int, tau: float) -> tuple[Array, int]:
-    a = _real(x, "x", min_ndim=1)
+    a = _array(x, "x", min_ndim=1)
     n = a.shape[-1]
     if n == 0:
         raise ValueError("x has an empty last axis")
@@ -654,18 +629,18 @@ def _soft_topk_esp(a: Array, k: int) -> Array:
     pre = _log_esp_table(a, k)  # pre[i, j] = log e_j(x_<i)
     suf = _log_esp_table(a[..., ::-1], k)[..., ::-1, :]  # suf[i, j] = log e_j(x_≥i)
     # log e_{k−1}(x_{−i}) = logsumexp_j pre[i, j] + suf[i+1, k−1−j]
-    loo = _logsumexp(pre[..., :n, :k] + suf[..., 1:, :k][..., ::-1], axis=-1)
+    loo = special.logsumexp(pre[..., :n, :k] + suf[..., 1:, :k][..., ::-1], axis=-1)
     return np.exp(a + loo - pre[..., n, k, None])
 
 
 def _soft_topk_recursion(a: Array, k: int) -> Array:
     logZi = a.copy()
-    logZ = _logsumexp(a)
+    logZ = special.logsumexp(a, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for t in range(2, k + 1):
             diff = np.exp(logZ)[..., None] - np.exp(logZi)  # article: Z_{k−1} − Z_{k−1,i}, cancels
             logZi = a + np.log(np.maximum(diff, 0.0))
-            logZ = _logsumexp(logZi) - math.log(t)
+            logZ = special.logsumexp(logZi, axis=-1) - math.log(t)
         return np.exp(logZi - logZ[..., None])
 
 
@@ -677,7 +652,7 @@ def _soft_topk_bruteforce(a: Array, k: int) -> Array:
     member = np.zeros((combos.shape[0], n))
     np.put_along_axis(member, combos, 1.0, axis=1)
     s = a[..., combos].sum(axis=-1)
-    w = np.exp(s - _logsumexp(s, keepdims=True))
+    w = np.exp(s - special.logsumexp(s, axis=-1, keepdims=True))
     return w @ member
 
 
@@ -869,7 +844,7 @@ class FourierBasisDensity:
         return self.autocorrelation(self.a)
 
     def _unit(self, x: npt.ArrayLike) -> Array:
-        xx = _real(x, "x")
+        xx = _array(x, "x")
         if (np.abs(xx) > 1).any():
             raise ValueError("x must lie in [-1, 1]")
         return xx
@@ -922,19 +897,22 @@ class FourierBasisDensity:
 
     def logpdf(self, y: npt.ArrayLike) -> Array:
         """log q(y) = log p(tanh z) + log sech² z − log σ, z = (y−μ)/σ."""
-        z = (_real(y, "y") - self.mu) / self.sigma
+        z = (_array(y, "y") - self.mu) / self.sigma
         return self.logpdf_unit(np.tanh(z)) + _log_sech2(z) - math.log(self.sigma)
 
     def pdf(self, y: npt.ArrayLike) -> Array:
         return np.exp(self.logpdf(y))
 
     def cdf(self, y: npt.ArrayLike) -> Array:
-        return self.cdf_unit(np.tanh((_real(y, "y") - self.mu) / self.sigma))
+        return self.cdf_unit(np.tanh((_array(y, "y") - self.mu) / self.sigma))
 
-    def sample(self, size: int, rng: np.random.Generator | None = None) -> Array:
-        """y = μ + σ·artanh(Φ⁻¹(U)), Φ⁻¹ by vectorised bisection on the monotone CDF."""
-        size = _int_in(size, "size", 0)
-        rng = np.random.default_rng() if rng is None else rng
+    def sample(self, n_samples: int | None = None, rng: RngLike = None, *, size: int | None = None) -> Array:
+        """``n_samples`` draws y = μ + σ·artanh(Φ⁻¹(U)), Φ⁻¹ by vectorised bisection on the monotone CDF.
+
+        ``size`` is the deprecated old name of ``n_samples``; ``rng``: an int seed, None or a ``Generator``.
+        """
+        size = _n_samples(n_samples, minimum=0, size=size)
+        rng = _rng(rng)
         u = rng.random(size)
         lo, hi = -np.ones(size), np.ones(size)
         for _ in range(60):
@@ -989,7 +967,7 @@ class FourierBasisDensity:
         N: int,
         reg: float = 0.0,
         n_init: int = 3,
-        rng: np.random.Generator | None = None,
+        rng: RngLike = None,
         maxiter: int = 5000,
         method: str = "BFGS",
     ) -> FourierBasisDensity:
@@ -1000,13 +978,13 @@ class FourierBasisDensity:
         Start: a_0 = 1, other a_k small complex noise. ``reg`` weights the scale-free ∫|p'|².
         ``method`` is any gradient-based ``scipy.optimize.minimize`` method ("L-BFGS-B" for large N).
         """
-        yy = _real(y, "y", min_ndim=1)
+        yy = _array(y, "y", min_ndim=1)
         if yy.ndim != 1 or yy.size < 2:
             raise ValueError("y must be 1-D with at least 2 points")
         N = _int_in(N, "N", 0)
         reg = _positive(reg, "reg", allow_zero=True)
         n_init = _int_in(n_init, "n_init", 1)
-        rng = np.random.default_rng(0) if rng is None else rng
+        rng = _rng(0 if rng is None else rng)  # None: a fixed seed, so fits are reproducible
         mu, sigma = float(yy.mean()), float(yy.std())
         if sigma == 0:
             raise ValueError("y has zero spread")

@@ -1,6 +1,6 @@
 """Recurrences: the LRU with its parallel linear scans, and nonlinear RNNs parallelised by iteration.
 
-Sections of ``/work/shared/specs/algorithms.md``:
+Sections of the library's specification, with the articles they implement:
 
 * B3 LRU, Linear Recurrent Unit (https://kexue.fm/archives/9554; arXiv 2303.06349);
 * B4 parallelising a nonlinear RNN by iterating linear RNNs, Jacobi vs Newton
@@ -19,7 +19,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from algorithms._checks import _array, _count, _rng
+from algorithms._checks import RngLike, _array, _count, _rng
 
 __all__ = [
     "LRU",
@@ -125,8 +125,8 @@ def linear_scan(
     λ^{1..l/2} ⊙ the first half's last element); ``"assoc"`` is the Hillis–Steele associative scan.
     Both parallel forms take log2(T) vectorised levels and never use the overflowing λ^{−k} cumsum.
     """
-    lam_a = _array(lam, "lam", complex_ok=True)
-    u_a = _array(u, "u", complex_ok=True)
+    lam_a = _array(lam, "lam", complex_ok=True, keep_float=True)
+    u_a = _array(u, "u", complex_ok=True, keep_float=True)
     if u_a.ndim not in (2, 3) or 0 in u_a.shape:
         raise ValueError(f"u must have shape (T, d) or (B, T, d) with T, d >= 1, got {u_a.shape}")
     batched = u_a.ndim == 3
@@ -147,7 +147,7 @@ def linear_scan(
     dtype = np.result_type(lam_a, ub)
     ub = ub.astype(dtype, copy=True)
     if x0 is not None:
-        x0_a = _array(x0, "x0", complex_ok=True)
+        x0_a = _array(x0, "x0", complex_ok=True, keep_float=True)
         if x0_a.shape not in ((d,), (ub.shape[0], d)):
             raise ValueError(f"x0 must have shape ({d},) or ({ub.shape[0]}, {d}), got {x0_a.shape}")
         dtype = np.result_type(dtype, x0_a)
@@ -167,7 +167,7 @@ def lru_init(
     r_min: float = 0.9,
     r_max: float = 0.999,
     max_phase: float = 2 * math.pi,
-    rng: np.random.Generator | int | None = None,
+    rng: RngLike = None,
 ) -> tuple[Array, Array, Array]:
     """Ring init λ = exp(−ν + iθ): r² ~ U[r_min², r_max²], θ ~ U[0, max_phase], γ = sqrt(1 − |λ|²).
 
@@ -207,7 +207,7 @@ class LRU:
         r_max: float = 0.999,
         max_phase: float = 2 * math.pi,
         use_D: bool = True,
-        rng: np.random.Generator | int | None = None,
+        rng: RngLike = None,
     ) -> None:
         self.H, self.N = _count(H, "H"), _count(N, "N")
         gen = _rng(rng)
@@ -295,8 +295,8 @@ def linear_scan_affine(A: npt.ArrayLike, b: npt.ArrayLike, x0: npt.ArrayLike | N
     https://kexue.fm/archives/9783 . A (d, d) or (T, d, d), b (T, d), x0 (d,) (default 0) -> X (T, d).
     log2(T) levels, each a batched matrix product (O(d³) per combine; O(d²) per step for constant A).
     """
-    Aa = _array(A, "A", complex_ok=True)
-    ba = _array(b, "b", complex_ok=True)
+    Aa = _array(A, "A", complex_ok=True, keep_float=True)
+    ba = _array(b, "b", complex_ok=True, keep_float=True)
     if ba.ndim != 2 or 0 in ba.shape:
         raise ValueError(f"b must have shape (T, d), got {ba.shape}")
     T, d = ba.shape
@@ -304,7 +304,7 @@ def linear_scan_affine(A: npt.ArrayLike, b: npt.ArrayLike, x0: npt.ArrayLike | N
         raise ValueError(f"A must have shape ({d}, {d}) or ({T}, {d}, {d}), got {Aa.shape}")
     dtype = np.result_type(Aa, ba)
     if x0 is not None:
-        x0a = _array(x0, "x0", complex_ok=True)
+        x0a = _array(x0, "x0", complex_ok=True, keep_float=True)
         if x0a.shape != (d,):
             raise ValueError(f"x0 must have shape ({d},), got {x0a.shape}")
         dtype = np.result_type(dtype, x0a)

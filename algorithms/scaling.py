@@ -1,6 +1,12 @@
 """Scaling laws and counting problems: quanta scaling laws, the n > 8.33 log N formula, min a+b+c.
 
-Sections A3, A6 and A12 of the algorithms spec. NumPy/SciPy only; ``min_ab_plus_c`` uses exact
+Sections of the library's specification, with the articles they implement:
+
+* A3  scaling laws from the quantization hypothesis (https://kexue.fm/archives/9607);
+* A6  the dimension formula n > 8.33 log N (https://kexue.fm/archives/8711);
+* A12 the minimum of a + b + c subject to N = ab + c (https://kexue.fm/archives/9775).
+
+NumPy/SciPy only; float64 results; ``min_ab_plus_c`` uses exact
 Python-int arithmetic (``math.isqrt``) for arbitrarily large N.
 """
 
@@ -11,6 +17,8 @@ from typing import Any
 
 import numpy as np
 from scipy import special
+
+from algorithms._checks import _array
 
 __all__ = [
     "entropy_h_n",
@@ -33,20 +41,8 @@ URL_A12 = "https://kexue.fm/archives/9775"
 _PHI = (1.0 + np.sqrt(5.0)) / 2.0
 
 
-def _real(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, bool) or np.iscomplexobj(x):
-        raise ValueError(f"{name} must be real, got {x!r}")
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number or array, got {x!r}") from None
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite (no NaN/inf), got {x!r}")
-    return a
-
-
 def _gamma(gamma: Any) -> float:
-    g = _real(gamma, "gamma")
+    g = _array(gamma, "gamma")
     if g.ndim != 0 or g <= 0:
         raise ValueError(f"gamma must be a positive scalar, got {gamma!r}")
     return float(g)
@@ -72,7 +68,7 @@ def zipf_quanta_probs(gamma: float, K: int) -> np.ndarray:
 
 
 def _counts(n: Any, name: str) -> np.ndarray:
-    a = _real(n, name)
+    a = _array(n, name)
     if np.any(a < 0) or np.any(a != np.floor(a)):
         raise ValueError(f"{name} must be non-negative integers, got {n!r}")
     return a
@@ -86,7 +82,7 @@ def quanta_loss(n: Any, gamma: float, a: float = 0.0, b: float = 1.0, exact: boo
     """
     g = _gamma(gamma)
     nn = _counts(n, "n")
-    a_, b_ = _real(a, "a"), _real(b, "b")
+    a_, b_ = _array(a, "a"), _array(b, "b")
     if a_.ndim or b_.ndim:
         raise ValueError("a and b must be scalars")
     z = special.zeta(g + 1.0)
@@ -104,8 +100,8 @@ def quanta_learned_from_data(D: Any, gamma: float, tau: float) -> Any:
     Source: https://kexue.fm/archives/9607
     """
     g = _gamma(gamma)
-    DD = _real(D, "D")
-    t = _real(tau, "tau")
+    DD = _array(D, "D")
+    t = _array(tau, "tau")
     if np.any(DD < 0) or t.ndim or t <= 0:
         raise ValueError("D must be non-negative and tau a positive scalar")
     z = special.zeta(g + 1.0)
@@ -132,7 +128,7 @@ def quanta_scaling_exponents(gamma: float) -> dict[str, float]:
 
 
 def _dims(n: Any) -> np.ndarray:
-    a = _real(n, "n")
+    a = _array(n, "n")
     if np.any(a < 2) or np.any(a != np.floor(a)):
         raise ValueError(f"n must be integers >= 2, got {n!r}")
     return a
@@ -181,7 +177,7 @@ def min_embedding_dim(N: Any, coef: float | str = 8.33) -> Any:
 
     Sources: https://kexue.fm/archives/8711 , https://kexue.fm/archives/7695
     """
-    NN = _real(N, "N")
+    NN = _array(N, "N")
     if np.any(NN < 1):
         raise ValueError(f"N must be >= 1, got {N!r}")
     if isinstance(coef, str):
@@ -189,7 +185,7 @@ def min_embedding_dim(N: Any, coef: float | str = 8.33) -> Any:
             raise ValueError(f"coef must be a positive number or 'exact', got {coef!r}")
         c = 4.0 / np.log(_PHI)
     else:
-        cc = _real(coef, "coef")
+        cc = _array(coef, "coef")
         if cc.ndim or cc <= 0:
             raise ValueError(f"coef must be a positive scalar, got {coef!r}")
         c = float(cc)
@@ -201,7 +197,7 @@ def skipgram_entropy_estimate(N: Any, n: Any) -> Any:
 
     Source: https://kexue.fm/archives/7695
     """
-    NN = _real(N, "N")
+    NN = _array(N, "N")
     if np.any(NN < 1):
         raise ValueError(f"N must be >= 1, got {N!r}")
     return _out(np.asarray(2.0 * np.log(NN) + np.asarray(entropy_h_n(n))))

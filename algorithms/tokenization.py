@@ -1,6 +1,6 @@
 """Tokenization: unigram Viterbi decoding and (perfect) Viterbi sampling; token healing.
 
-Sections of ``/work/shared/specs/algorithms.md``:
+Sections of the library's specification, with the articles they implement:
 
 * A4  random tokenization, from Viterbi decoding to Viterbi sampling to perfect sampling
   (https://kexue.fm/archives/9768, https://kexue.fm/archives/9811);
@@ -22,6 +22,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 from scipy import special
+
+from algorithms._checks import RngLike, _n_samples, _rng
 
 __all__ = [
     "candidates",
@@ -282,9 +284,11 @@ def viterbi_sample(
     text: Text,
     vocab: Mapping[Any, float],
     alpha: float,
-    rng: np.random.Generator | None = None,
+    rng: RngLike = None,
     method: Literal["reservoir", "ffbs", "old"] = "reservoir",
     order: Order = "long_first",
+    n_samples: int | None = None,
+    *,
     size: int | None = None,
 ) -> list[Text] | list[Segmentation]:
     """Sample a segmentation w with P(w) = exp(α s(w))/Z (perfect sampling, https://kexue.fm/archives/9811).
@@ -293,27 +297,27 @@ def viterbi_sample(
     route[e] ← s with probability exp(x − Zlog[e]); backtrack from the end. ``ffbs``: forward
     Zlog, then sample starts backwards ∝ exp(Zlog[s] + α·score). ``old``: the biased 9768 rule
     (accept if ε < σ(α(x − x_held))), kept for comparison. BytePiece semantics: α < 0 is
-    deterministic (Viterbi), α = 0 is uniform over segmentations. ``size=None`` returns one token
-    list, otherwise a list of ``size`` token tuples (drawn vectorised over samples).
+    deterministic (Viterbi), α = 0 is uniform over segmentations. ``n_samples=None`` returns one token
+    list, otherwise a list of ``n_samples`` token tuples (drawn vectorised over samples); ``size`` is
+    the deprecated old name of ``n_samples``. ``rng``: an int seed, None or a ``Generator``.
     """
     a = _alpha(alpha)
     if method not in ("reservoir", "ffbs", "old"):
         raise ValueError(f"method must be 'reservoir', 'ffbs' or 'old', got {method!r}")
-    n = 1 if size is None else size
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"size must be a positive integer or None, got {size!r}")
+    n_samples = _n_samples(n_samples, optional=True, size=size)
+    n = 1 if n_samples is None else n_samples
     if a < 0:
         toks = tuple(viterbi_decode(text, vocab)[0])
-        return list(toks) if size is None else [toks] * int(n)
-    rng = np.random.default_rng() if rng is None else rng
-    cuts = _sample_cuts(text, vocab, a, rng, method, order, int(n))
+        return list(toks) if n_samples is None else [toks] * n
+    rng = _rng(rng)
+    cuts = _sample_cuts(text, vocab, a, rng, method, order, n)
     packed = np.ascontiguousarray(np.packbits(cuts, axis=1))
     _, first, inv = np.unique(
         packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_index=True, return_inverse=True
     )
     segs = [_tokens(text, np.flatnonzero(cuts[i]).tolist()) for i in first]
     out = [segs[i] for i in inv.ravel()]
-    return list(out[0]) if size is None else out
+    return list(out[0]) if n_samples is None else out
 
 
 def _paths(route_probs: list[dict[int, float]], text: Text) -> dict[Segmentation, float]:
@@ -470,23 +474,28 @@ def subword_regularization_sample(
     vocab: Mapping[Any, float],
     alpha: float,
     nbest: int,
-    rng: np.random.Generator | None = None,
+    rng: RngLike = None,
+    n_samples: int | None = None,
+    *,
     size: int | None = None,
 ) -> list[Text] | list[Segmentation]:
-    """Subword regularization (Kudo 2018): sample from the n-best list with p_i ∝ P(w_i)^α (https://kexue.fm/archives/9768)."""
+    """Subword regularization (Kudo 2018): sample from the n-best list with p_i ∝ P(w_i)^α (https://kexue.fm/archives/9768).
+
+    ``n_samples=None`` returns one token list, otherwise a list of ``n_samples`` token tuples (``size``
+    is its deprecated old name). ``rng``: an int seed, None or a ``Generator``.
+    """
     a = _alpha(alpha)
     if a < 0:
         raise ValueError("alpha must be >= 0 for subword regularization")
-    n = 1 if size is None else size
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"size must be a positive integer or None, got {size!r}")
+    n_samples = _n_samples(n_samples, optional=True, size=size)
+    n = 1 if n_samples is None else n_samples
     nb = nbest_segmentations(text, vocab, nbest)
     logits = a * np.array([s for _, s in nb])
     p = np.exp(logits - np.logaddexp.reduce(logits))
-    rng = np.random.default_rng() if rng is None else rng
-    idx = np.minimum(np.searchsorted(np.cumsum(p), rng.random(int(n)) * p.sum(), side="right"), len(nb) - 1)
+    rng = _rng(rng)
+    idx = np.minimum(np.searchsorted(np.cumsum(p), rng.random(n) * p.sum(), side="right"), len(nb) - 1)
     out = [nb[i][0] for i in idx]
-    return list(out[0]) if size is None else out
+    return list(out[0]) if n_samples is None else out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -545,8 +554,10 @@ def token_healing_step(
     vocab: Sequence[str],
     lm_logprobs: Callable[[list[int]], npt.ArrayLike],
     k: int = 1,
-    rng: np.random.Generator | None = None,
+    rng: RngLike = None,
     greedy: bool = False,
+    n_samples: int | None = None,
+    *,
     size: int | None = None,
 ) -> tuple[list[int], str] | list[tuple[list[int], str]]:
     """Token healing: back off k tokens, sample v ∝ p_LM(v|keep) over tokens consistent with the removed text.
@@ -558,16 +569,16 @@ def token_healing_step(
     and healing continues on the rest (multi-token healing). Renormalisation is in log space; if the
     allowed set has no LM mass the prompt's own tokens are returned with nothing emitted.
     ``k = 0`` is one ordinary decoding step. Returns ``(new_ids, emitted_text)``, or a list of
-    ``size`` independent draws (sampled together: one LM call per distinct healing prefix).
+    ``n_samples`` independent draws (sampled together: one LM call per distinct healing prefix;
+    ``size`` is the deprecated old name). ``rng``: an int seed, None or a ``Generator``.
     For a concatenative ``decode``, ``decode(new_ids) == prompt + emitted_text`` always.
     """
     v = _check_str_vocab(vocab)
     V = len(v)
     if not isinstance(prompt, str):
         raise ValueError("prompt must be a str")
-    n = 1 if size is None else size
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"size must be a positive integer or None, got {size!r}")
+    n_samples = _n_samples(n_samples, optional=True, size=size)
+    n = 1 if n_samples is None else n_samples
     ids = [int(i) for i in encode(prompt)]
     if any(i < 0 or i >= V for i in ids):
         raise ValueError("encode returned ids outside the vocabulary")
@@ -577,8 +588,7 @@ def token_healing_step(
     rem = decode(ids[len(ids) - int(k) :]) if k else ""
     if decode(keep) + rem != prompt:
         raise ValueError("encode/decode do not round-trip the prompt")
-    if not greedy and rng is None:
-        rng = np.random.default_rng()
+    gen = _rng(rng)  # validated even when greedy
     order = sorted(range(V), key=v.__getitem__)
     sorted_tokens = [v[i] for i in order]
     by_text: dict[str, list[int]] = {}
@@ -606,9 +616,9 @@ def token_healing_step(
         if greedy:
             pick = np.full(m, int(np.argmax(q)))
         else:
-            assert rng is not None
+            assert gen is not None
             cq = np.cumsum(q)
-            pick = np.searchsorted(cq, rng.random(m) * cq[-1], side="right")
+            pick = np.searchsorted(cq, gen.random(m) * cq[-1], side="right")
             last_pos = int(np.flatnonzero(q > 0)[-1])
             pick = np.minimum(pick, last_pos)  # rounding at the top edge never lands on zero mass
         out: list[tuple[list[int], str]] = [([], "")] * m
@@ -624,5 +634,5 @@ def token_healing_step(
                 out[i] = (list(r[0]), r[1])
         return out
 
-    draws = heal(keep, rem, int(n))
-    return draws[0] if size is None else draws
+    draws = heal(keep, rem, n)
+    return draws[0] if n_samples is None else draws

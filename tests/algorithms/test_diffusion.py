@@ -386,7 +386,7 @@ def freqs(samples):
 def test_b2_mask_sampler_exact_with_exact_posterior():
     # spec B2 test 5: 10^5 samples reproduce P(ab)=.5, P(ba)=.3, P(aa)=.2 (±0.01), never "bb"
     post = mask_posterior_from_table(DATA_SEQS, DATA_P, 2, MASK)
-    s = mask_sample(post, 2, np.random.default_rng(0), MASK, n=10**5)
+    s = mask_sample(post, 2, np.random.default_rng(0), MASK, n_samples=10**5)
     f = freqs(s)
     np.testing.assert_allclose(f[[1, 2, 0]], [0.5, 0.3, 0.2], atol=0.01)
     assert f[3] == 0
@@ -402,7 +402,7 @@ def edit_start(n, rng, V=2):
 def test_b2_edit_sampler_exact_with_exact_posterior(improved):
     rng = np.random.default_rng(1)
     sampler = edit_posterior_sampler_from_table(DATA_SEQS, DATA_P, 2)
-    s = edit_sample(sampler, 2, 2, rng, n=10**5, x_init=edit_start(10**5, rng), improved=improved)
+    s = edit_sample(sampler, 2, 2, rng, n_samples=10**5, x_init=edit_start(10**5, rng), improved=improved)
     f = freqs(s)
     np.testing.assert_allclose(f[[1, 2, 0]], [0.5, 0.3, 0.2], atol=0.01)
     assert f[3] == 0
@@ -424,10 +424,10 @@ def test_b2_edit_literal_uniform_start_hits_impossible_states(V):
     # from x0 everywhere; e.g. x_l = "aa" has zero posterior mass, so the exact sampler breaks.
     sampler = edit_posterior_sampler_from_table(DATA_SEQS, DATA_P, V)
     with pytest.raises(ValueError, match="zero posterior"):
-        edit_sample(sampler, 2, V, np.random.default_rng(0), n=1000)
+        edit_sample(sampler, 2, V, np.random.default_rng(0), n_samples=1000)
     # starting from the forward marginal never does
     rng = np.random.default_rng(0)
-    edit_sample(sampler, 2, V, rng, n=1000, x_init=edit_start(1000, rng, V))
+    edit_sample(sampler, 2, V, rng, n_samples=1000, x_init=edit_start(1000, rng, V))
 
 
 def test_mask_sampler_unmasks_a_uniform_position():
@@ -440,7 +440,7 @@ def test_mask_sampler_unmasks_a_uniform_position():
         calls.append(x)
         return post(x)
 
-    mask_sample(recording, 4, np.random.default_rng(0), 7, n=20000)
+    mask_sample(recording, 4, np.random.default_rng(0), 7, n_samples=20000)
     first = np.argmax(calls[1] != 7, axis=1)
     assert np.all((calls[1] != 7).sum(axis=1) == 1)
     np.testing.assert_allclose(np.bincount(first, minlength=4) / 20000, 0.25, atol=0.015)
@@ -454,7 +454,7 @@ def test_b2_edit_sampler_exact_on_a_longer_table():
     rng = np.random.default_rng(4)
     n = 10**5
     x_init = edit_forward(seqs[rng.choice(6, size=n, p=p)], 3, 3, rng)
-    out = edit_sample(edit_posterior_sampler_from_table(seqs, p, 3), 3, 3, rng, n=n, x_init=x_init)
+    out = edit_sample(edit_posterior_sampler_from_table(seqs, p, 3), 3, 3, rng, n_samples=n, x_init=x_init)
     codes = out @ np.array([9, 3, 1])
     f = np.bincount(codes, minlength=27) / n
     np.testing.assert_allclose(f[seqs @ np.array([9, 3, 1])], p, atol=0.01)
@@ -791,7 +791,6 @@ _BAD_CASES = [
     ("sigma_t", lambda: hot_reverse_step(np.zeros(2), np.zeros(2), 0.6, 0.8, 0.8, 0.6, 0.7, _RNG)),
     ("sigma_t", lambda: hot_reverse_step(np.zeros(2), np.zeros(2), 0.6, 0.8, 0.8, 0.6, -0.1, _RNG)),
     ("bbar_t", lambda: hot_reverse_step(np.zeros(2), np.zeros(2), 1.0, 0.0, 0.8, 0.6)),
-    ("rng", lambda: hot_reverse_step(np.zeros(2), np.zeros(2), 0.6, 0.8, 0.8, 0.6, 0.3)),
     ("noise", lambda: hot_reverse_step(np.zeros(2), np.zeros(2), 0.6, 0.8, 0.8, 0.6, 0.3, noise=np.zeros(3))),
     ("sigma_tilde", lambda: udm_sigma_tilde_step(np.zeros(2), np.zeros(2), 0.6, 0.8, 0.8, 0.6, 1.5, _RNG)),
     ("abar_t", lambda: hot_predict_x0(np.zeros(2), np.zeros(2), 0.0, 1.0)),
@@ -805,7 +804,6 @@ _BAD_CASES = [
     ("mask_id", lambda: mask_forward(np.array([1, 2, 9]), 1, _RNG, 9)),
     ("integer token", lambda: mask_forward(np.array([1.0, 2.0]), 1, _RNG, 9)),
     ("t must be <=", lambda: mask_forward(np.array([1, 2]), 3, _RNG, 9)),
-    ("rng", lambda: mask_forward(np.array([1, 2]), 1, 0, 9)),
     ("\\[0, 3\\)", lambda: edit_forward(np.array([1, 3]), 1, 3, _RNG)),
     ("V must be", lambda: edit_forward(np.array([0, 0]), 1, 1, _RNG)),
     ("collides", lambda: mask_posterior_from_table(DATA_SEQS, DATA_P, 2, 1)),
@@ -823,7 +821,6 @@ _BAD_CASES = [
     ("lam", lambda: self_consuming_gaussian(10, 2, 3, lam=1.5, rng=_RNG)),
     ("lam", lambda: self_consuming_gaussian(10, 2, 3, lam=0.0, rng=_RNG)),
     ("d \\+ 1", lambda: self_consuming_gaussian(2, 2, 3, d=3, rng=_RNG)),
-    ("rng is required", lambda: self_consuming_gaussian(10, 2, 3)),
     ("sigma0", lambda: self_consuming_gaussian(10, 2, 3, sigma0=0.0, rng=_RNG)),
     ("positive definite", lambda: self_consuming_gaussian(10, 2, 3, d=2, cov0=[[1, 2], [2, 1]], rng=_RNG)),
     ("mu0", lambda: self_consuming_gaussian(10, 2, 3, d=2, mu0=[0, 0, 0], rng=_RNG)),

@@ -714,7 +714,7 @@ def test_b14a_claim3_optimizer_view_matches_direct_training(lora_setup):
 def test_b14a_claim4_random_projection_is_unbiased():
     rng = np.random.default_rng(0)
     G = rng.standard_normal((12, 10))
-    D = mx.random_projection_update(G, rng=1, num_samples=200_000)
+    D = mx.random_projection_update(G, rng=1, n_samples=200_000)
     assert np.linalg.norm(D - 2 * G) / np.linalg.norm(2 * G) < 0.01
     one = mx.random_projection_update(G, rng=2)
     assert np.linalg.matrix_rank(one) <= 2  # a single draw is rank <= 2 ...
@@ -793,7 +793,7 @@ def test_b14a_claim5_additive_variant_and_symmetric_init(lora_setup):
         lambda: mx.additive_lora_grads(np.ones((4, 3)), 2),
         lambda: mx.additive_lora_grads(np.ones((4, 4)), 0),
         lambda: mx.additive_lora_delta(np.ones((4, 2)), np.ones((2, 3))),
-        lambda: mx.random_projection_update(np.ones((2, 2)), num_samples=0),
+        lambda: mx.random_projection_update(np.ones((2, 2)), n_samples=0),
     ],
 )
 def test_b14a_validation(call):

@@ -92,7 +92,8 @@ def test_watching_old_rule_is_biased_new_rule_uniform_exact_claim1():
     ],
 )
 def test_watching_sampled_frequencies_claim1(method, order, expect):
-    draws = viterbi_sample("watching", WATCHING, 1.0, np.random.default_rng(7), method, order, size=100_000)
+    rng = np.random.default_rng(7)
+    draws = viterbi_sample("watching", WATCHING, 1.0, rng, method, order, n_samples=100_000)
     assert _max_dev(_freq(draws), expect) < 0.01
 
 
@@ -125,15 +126,15 @@ def test_exact_sampler_laws_against_brute_force_claim3_and_claim5():
 @pytest.mark.parametrize(("method", "ok"), [("reservoir", True), ("ffbs", True), ("old", False)])
 def test_perfect_sampling_frequencies_claim3(method, ok):
     ref = _perfect_law(TEXT, TOY, ALPHA)
-    draws = viterbi_sample(TEXT, TOY, ALPHA, np.random.default_rng(11), method, size=200_000)
+    draws = viterbi_sample(TEXT, TOY, ALPHA, np.random.default_rng(11), method, n_samples=200_000)
     dev = _max_dev(_freq(draws), ref)
     assert (dev < 0.005) if ok else (dev > 0.05)
 
 
 def test_reservoir_and_ffbs_samples_share_one_law_claim5():
-    a = Counter(viterbi_sample(TEXT, TOY, ALPHA, np.random.default_rng(1), "reservoir", size=60_000))
-    b = Counter(viterbi_sample(TEXT, TOY, ALPHA, np.random.default_rng(2), "ffbs", size=60_000))
-    c = Counter(viterbi_sample(TEXT, TOY, ALPHA, np.random.default_rng(3), "old", size=60_000))
+    a = Counter(viterbi_sample(TEXT, TOY, ALPHA, np.random.default_rng(1), "reservoir", n_samples=60_000))
+    b = Counter(viterbi_sample(TEXT, TOY, ALPHA, np.random.default_rng(2), "ffbs", n_samples=60_000))
+    c = Counter(viterbi_sample(TEXT, TOY, ALPHA, np.random.default_rng(3), "old", n_samples=60_000))
     keys = sorted(set(a) | set(b) | set(c))
     p_same = stats.chi2_contingency([[a[k] for k in keys], [b[k] for k in keys]])[1]
     p_diff = stats.chi2_contingency([[a[k] for k in keys], [c[k] for k in keys]])[1]
@@ -148,11 +149,12 @@ def test_subword_regularization_with_all_segmentations_equals_perfect_sampling_c
     assert [v for _, v in nb] == sorted((v for _, v in nb), reverse=True)
     assert nbest_segmentations(TEXT, TOY, 1)[0][0] == tuple(viterbi_decode(TEXT, TOY)[0])
     ref = _perfect_law(TEXT, TOY, ALPHA)
-    draws = subword_regularization_sample(TEXT, TOY, ALPHA, 44, np.random.default_rng(4), size=100_000)
+    draws = subword_regularization_sample(TEXT, TOY, ALPHA, 44, np.random.default_rng(4), n_samples=100_000)
     assert _max_dev(_freq(draws), ref) < 0.005
     top3 = {s for s, _ in nbest_segmentations(TEXT, TOY, 3)}
     assert (
-        set(subword_regularization_sample(TEXT, TOY, ALPHA, 3, np.random.default_rng(5), size=2000)) <= top3
+        set(subword_regularization_sample(TEXT, TOY, ALPHA, 3, np.random.default_rng(5), n_samples=2000))
+        <= top3
     )
 
 
@@ -163,7 +165,7 @@ def test_alpha_semantics():
     best = tuple(viterbi_decode(TEXT, TOY)[0])
     assert viterbi_sample_distribution(TEXT, TOY, -1.0) == {best: 1.0}  # α < 0: deterministic
     assert viterbi_sample(TEXT, TOY, -0.5, np.random.default_rng(0)) == list(best)
-    assert viterbi_sample(TEXT, TOY, -0.5, size=3) == [best] * 3
+    assert viterbi_sample(TEXT, TOY, -0.5, n_samples=3) == [best] * 3
     one = viterbi_sample(TEXT, TOY, ALPHA, np.random.default_rng(0))
     assert isinstance(one, list)
     assert "".join(one) == TEXT
@@ -176,7 +178,7 @@ def test_bytes_text_and_unreachable_positions():
     ref = _perfect_law(b"abcd", vocab, 1.3)
     for method in ("reservoir", "ffbs"):
         assert _max_dev(viterbi_sample_distribution(b"abcd", vocab, 1.3, method), ref) < 1e-15
-    draws = viterbi_sample(b"abcd", vocab, 1.3, np.random.default_rng(0), size=20_000)
+    draws = viterbi_sample(b"abcd", vocab, 1.3, np.random.default_rng(0), n_samples=20_000)
     assert _max_dev(_freq(draws), ref) < 0.02
 
 
@@ -220,7 +222,7 @@ def test_dp_and_exact_laws_match_brute_force_for_random_vocabularies(vt, alpha, 
         (lambda: viterbi_sample("abd", {"a": -1.0, "b": -1.0}, 1.0, method="ffbs"), "no segmentation"),
         (lambda: viterbi_sample("ab", {"a": -1.0, "b": -1.0}, 1.0, method="gibbs"), "method"),
         (lambda: viterbi_sample("ab", {"a": -1.0, "b": -1.0}, 1.0, order="random"), "order"),
-        (lambda: viterbi_sample("ab", {"a": -1.0, "b": -1.0}, 1.0, size=0), "size"),
+        (lambda: viterbi_sample("ab", {"a": -1.0, "b": -1.0}, 1.0, n_samples=0), "n_samples"),
         (lambda: list(candidates("ab", {"a": -1.0}, max_len=0)), "max_len"),
         (lambda: nbest_segmentations("ab", {"a": -1.0, "b": -1.0}, 0), "nbest"),
         (lambda: subword_regularization_sample("ab", {"a": -1.0, "b": -1.0}, -1.0, 2), "alpha"),
@@ -273,7 +275,7 @@ def test_tokenizer_and_prefix_search_claim1():
 
 def test_healing_distribution_claim2():
     draws = token_healing_step(
-        "广州的白云", zh_encode, zh_decode, ZH, zh_lm, rng=np.random.default_rng(0), size=100_000
+        "广州的白云", zh_encode, zh_decode, ZH, zh_lm, rng=np.random.default_rng(0), n_samples=100_000
     )
     freq = _freq([e for _, e in draws])
     assert set(freq) == {"", "机场", "山", "路"}
@@ -285,7 +287,7 @@ def test_healing_distribution_claim2():
 
 def test_without_healing_the_airport_is_unreachable_claim2():
     draws = token_healing_step(
-        "广州的白云", zh_encode, zh_decode, ZH, zh_lm, k=0, rng=np.random.default_rng(0), size=20_000
+        "广州的白云", zh_encode, zh_decode, ZH, zh_lm, k=0, rng=np.random.default_rng(0), n_samples=20_000
     )
     texts = [zh_decode(ids) for ids, _ in draws]
     assert not any(t.startswith("广州的白云机场") for t in texts)
@@ -338,7 +340,7 @@ def test_multi_token_healing_claim5():
         likes_full,
         k=1,
         rng=np.random.default_rng(0),
-        size=2000,
+        n_samples=2000,
     )
     assert {e for _, e in one} == {""}  # k = 1 cannot reach "import numpy as np"
     ids, emitted = token_healing_step(
@@ -364,7 +366,7 @@ def test_multi_token_healing_claim5():
         lambda ids: np.log([0.5, 0.2, 0.3, 0.0001, 0.0001]),
         k=2,
         rng=np.random.default_rng(1),
-        size=20_000,
+        n_samples=20_000,
     )
     assert abs(np.mean([e == " as np" for _, e in mixed]) - 0.3 / 0.8) < 0.015
 
@@ -387,7 +389,7 @@ def test_healing_falls_back_when_no_mass():
         ({"decode": lambda ids: "x"}, "round-trip"),
         ({"encode": lambda s: [99]}, "outside"),
         ({"vocab": []}, "non-empty"),
-        ({"size": 0}, "size"),
+        ({"n_samples": 0}, "n_samples"),
     ],
 )
 def test_healing_validation(kwargs, match):
