@@ -3,7 +3,16 @@
 The file is found from ``--config``, else ``$COOLSTOVE_CONFIG``; with neither the
 embedded defaults apply (data in ``./data``, one simulated burner), so a newcomer
 sees the daemon work before writing any config. Scalars of any section can be
-overridden as ``COOLSTOVE_<SECTION>__<KEY>`` (lists comma-separated).
+overridden as ``COOLSTOVE_<SECTION>__<KEY>`` (lists comma-separated; a flame key
+as ``COOLSTOVE_STOVE__FLAME__<KEY>``). ``COOLSTOVE_STOVE__<KEY>`` overrides a
+burner key on every burner that has it (``COOLSTOVE_STOVE__PULSE_S=4``).
+
+The schema is pydantic: frozen models, unknown keys refused, strict types (no
+``"three"`` or ``4.5`` for an integer, no ``1`` for a boolean), bounds on every
+number, and one burner model per ``driver``. pydantic-settings reads the
+environment overrides (strings, converted to the key's type). Validation errors
+become one :class:`ConfigError` listing every problem, one line each, with the
+file, the key and what is wrong.
 
 Secrets never live in the TOML: device tokens, the MQTT password and the HTTP
 token come from the environment or from systemd credentials
@@ -13,16 +22,28 @@ module that knows file-system paths.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import secrets as _secrets
 import tomllib
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import EnvSettingsSource
 
 from daemon.errors import ConfigError
 
@@ -31,84 +52,188 @@ __all__ = [
     "Config",
     "FlameConfig",
     "HttpConfig",
+    "MiioBurner",
+    "MqttBurner",
     "MqttConfig",
     "PapersConfig",
     "SearchConfig",
+    "SimulatedBurner",
     "StorageConfig",
+    "http_token",
     "load_config",
     "read_secret",
 ]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 TOKEN_RE = re.compile(r"^[0-9a-fA-F]{32}$")
+CATEGORY_RE = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
 MAX_PULSE_S = 60.0
 ENV_PREFIX = "COOLSTOVE_"
+SECRET_HELP = "set it in the environment or a systemd credential (see deploy/README.md)"
 
 
-@dataclass(frozen=True)
-class MqttConfig:
+class _Model(BaseModel):
+    """Frozen, strict, closed: what every section of the configuration is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def _range(lo: float, hi: float) -> Any:
+    return Field(ge=lo, le=hi)
+
+
+# Numbers with their bounds (inclusive). Floats accept integers (``pulse_s = 4``), never strings.
+Port = Annotated[int, _range(1, 65535)]
+Miot = Annotated[int, _range(1, 255)]  # MIoT siid/piid
+DeviceTimeout = Annotated[float, _range(0.1, 10.0)]
+Retries = Annotated[int, _range(0, 5)]
+Minutes = Annotated[float, Field(gt=0, le=24 * 60)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+# Lists: a TOML array or (from the environment) a comma-separated string, stored as a tuple.
+StrTuple = Annotated[tuple[str, ...], Field(strict=False)]
+Secret = Annotated[str | None, Field(repr=False, exclude=True)]
+
+
+def _topic(value: str | None, what: str) -> str | None:
+    if value is not None and (not value or any(c in value for c in "+#\0")):
+        raise ValueError(f"{value!r} is not a usable {what} (empty, or MQTT wildcards)")
+    return value
+
+
+class MqttConfig(_Model):
     enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 1883
+    host: NonEmpty = "127.0.0.1"
+    port: Port = 1883
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: Secret = None
     base_topic: str = "coolstove"
     discovery_prefix: str = "homeassistant"
-    keepalive: int = 30
+    keepalive: Annotated[int, _range(5, 3600)] = 30
+
+    @field_validator("base_topic", "discovery_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#\0") or value.startswith("/") or value.endswith("/"):
+            raise ValueError(f"{value!r} is not a usable topic prefix")
+        return value
 
 
-@dataclass(frozen=True)
-class Burner:
-    """One burner: a relay channel wired into that burner's flame-failure loop."""
+# ---------------------------------------------------------------- burners
+
+
+class Burner(_Model):
+    """One burner: a relay channel wired into that burner's flame-failure loop.
+
+    The common keys; build one of the driver models (:class:`SimulatedBurner`,
+    :class:`MiioBurner`, :class:`MqttBurner`), each with only its own keys.
+    """
 
     name: str
-    driver: str = "simulated"  # "miio" | "mqtt" | "simulated"
-    pulse_s: float = 3.0
-    wiring: str = "nc"  # "nc": energised relay = gas cut (the blog's wiring); "no": inverted
-    # miio
-    host: str | None = None
-    token: str | None = field(default=None, repr=False)
-    siid: int = 2
-    piid: int = 1
-    model: str = "coolstove.relay"
-    off_delay_piid: int | None = None  # device-side off delay, e.g. yeelink.switch.sw1 (siid, 3)
-    timeout_s: float = 1.0
-    retries: int = 2
+    driver: Literal["simulated", "miio", "mqtt"]
+    pulse_s: Annotated[float, _range(0.2, MAX_PULSE_S)] = 3.0
+    wiring: Literal["nc", "no"] = "nc"  # "nc": energised relay = gas cut (the blog's wiring); "no": inverted
+
+    @model_validator(mode="before")
+    @classmethod
+    def _concrete_only(cls, data: Any) -> Any:
+        if cls is Burner:
+            raise TypeError("Burner is the common base: build SimulatedBurner, MiioBurner or MqttBurner")
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(f"must match {NAME_RE.pattern} (it becomes an MQTT topic level), got {value!r}")
+        if value == "all":
+            raise ValueError("'all' is reserved for the all-burners command")
+        return value
+
+
+class SimulatedBurner(Burner):
+    driver: Literal["simulated"] = "simulated"
+
+
+class MiioBurner(Burner):
+    driver: Literal["miio"] = "miio"
+    host: NonEmpty
+    token: Secret = None  # from the environment or a credential; load_config insists on it
+    siid: Miot = 2
+    piid: Miot = 1
+    model: NonEmpty = "coolstove.relay"
+    off_delay_piid: Miot | None = None  # device-side off delay, e.g. yeelink.switch.sw1 (siid, 3)
+    timeout_s: DeviceTimeout = 1.0
+    retries: Retries = 2
     # Mi Home / XiaoAI virtual switch (relay-less channel): its "off" means "cut"
-    voice_siid: int | None = None
-    voice_piid: int = 1
-    voice_poll_s: float = 2.0
-    # mqtt relay
-    flavour: str = "tasmota"  # "tasmota" | "zigbee2mqtt"
-    command_topic: str | None = None
+    voice_siid: Miot | None = None
+    voice_piid: Miot = 1
+    voice_poll_s: Annotated[float, _range(0.5, 3600.0)] = 2.0
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and not TOKEN_RE.match(value):
+            raise ValueError("the token must be 32 hexadecimal characters")  # never echo it
+        return value
+
+
+class MqttBurner(Burner):
+    driver: Literal["mqtt"] = "mqtt"
+    flavour: Literal["tasmota", "zigbee2mqtt"] = "tasmota"
+    command_topic: str
     state_topic: str | None = None
-    power_index: int = 1
+    power_index: Annotated[int, _range(1, 32)] = 1
+    timeout_s: DeviceTimeout = 1.0
+    retries: Retries = 2
+
+    @field_validator("command_topic", "state_topic")
+    @classmethod
+    def _topics(cls, value: str | None) -> str | None:
+        return _topic(value, "topic")
 
 
-@dataclass(frozen=True)
-class FlameConfig:
+_BURNER_MODELS: dict[str, type[Burner]] = {"simulated": SimulatedBurner, "miio": MiioBurner, "mqtt": MqttBurner}
+
+
+def _driver_of(value: Any) -> str | None:
+    driver = value.get("driver", "simulated") if isinstance(value, Mapping) else getattr(value, "driver", None)
+    return driver if isinstance(driver, str) else None
+
+
+AnyBurner = Annotated[
+    Annotated[SimulatedBurner, Tag("simulated")] | Annotated[MiioBurner, Tag("miio")] | Annotated[MqttBurner, Tag("mqtt")],
+    Discriminator(
+        _driver_of,
+        custom_error_type="driver",
+        custom_error_message="driver must be miio, mqtt or simulated",
+    ),
+]
+
+
+class FlameConfig(_Model):
     """Optional usage input: a topic that says the stove is burning."""
 
     topic: str | None = None
     payload_on: str = "ON"
-    alert_after_min: float | None = None
-    cut_after_min: float | None = None
+    alert_after_min: Minutes | None = None
+    cut_after_min: Minutes | None = None
     burner: str | None = None  # None = all burners
 
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        return _topic(value, "topic")
 
-@dataclass(frozen=True)
-class StorageConfig:
-    data_dir: Path = Path("data")
+
+# ---------------------------------------------------------------- storage, http, papers, search
+
+
+class StorageConfig(_Model):
+    data_dir: Annotated[Path, Field(strict=False)] = Path("data")
     #: Audit rows older than this many days are pruned (at start, then hourly).
-    audit_max_age_days: float = 365.0
+    audit_max_age_days: Annotated[float, Field(gt=0, le=36_500)] = 365.0
     #: At most this many audit rows are kept; the oldest go first.
-    audit_max_rows: int = 100_000
-
-    def __post_init__(self) -> None:
-        if not (self.audit_max_age_days > 0 and math.isfinite(self.audit_max_age_days)):
-            raise ConfigError(f"[storage] audit_max_age_days must be a positive number, got {self.audit_max_age_days!r}")
-        if isinstance(self.audit_max_rows, bool) or not isinstance(self.audit_max_rows, int) or self.audit_max_rows < 100:
-            raise ConfigError(f"[storage] audit_max_rows must be a whole number of at least 100, got {self.audit_max_rows!r}")
+    audit_max_rows: Annotated[int, _range(100, 100_000_000)] = 100_000
 
     @property
     def stove_db(self) -> Path:
@@ -123,8 +248,21 @@ class StorageConfig:
         return self.data_dir / "index"
 
 
-@dataclass(frozen=True)
-class HttpConfig:
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.strip().rpartition(":")
+    if not host or not port:
+        raise ValueError(f"not HOST:PORT: {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+def _base_url(host: str, port: int) -> str:
+    host = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+class HttpConfig(_Model):
     """Two listeners: the stove's control surface (``listen``) and the paper pages (``pages_listen``).
 
     They are two origins on purpose: a script on a paper page can neither read
@@ -134,12 +272,43 @@ class HttpConfig:
     enabled: bool = True
     listen: str = "127.0.0.1:8470"
     pages_listen: str = "127.0.0.1:8471"  # "" or "off": no paper pages over HTTP
-    allowed_hosts: tuple[str, ...] = ()  # Host names accepted; () = localhost, 127.0.0.1, ::1, listen hosts
-    max_connections: int = 64  # per listener; more are closed at once
-    header_timeout_s: float = 5.0  # a request head must arrive within this
-    body_timeout_s: float = 10.0  # a request body must arrive within this
-    client_timeout_s: float = 10.0  # the CLI waits this long; the daemon refuses its command after that
-    token: str | None = field(default=None, repr=False)
+    allowed_hosts: StrTuple = ()  # Host names accepted; () = localhost, 127.0.0.1, ::1, listen hosts
+    max_connections: Annotated[int, _range(1, 10_000)] = 64  # per listener; more are closed at once
+    header_timeout_s: Annotated[float, _range(0.1, 600)] = 5.0  # a request head must arrive within this
+    body_timeout_s: Annotated[float, _range(0.1, 600)] = 10.0  # a request body must arrive within this
+    client_timeout_s: Annotated[float, _range(0.1, 600)] = 10.0  # the CLI's deadline; later commands are refused
+    token: Secret = None
+
+    @field_validator("listen", "pages_listen")
+    @classmethod
+    def _listener(cls, value: str) -> str:
+        if value.strip().lower() in ("", "off"):
+            return value
+        try:
+            _, port = _split_listen(value)
+        except ValueError:
+            raise ValueError(f"must be HOST:PORT, got {value!r}") from None
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0..65535, got {port}")
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not name.strip() or any(c in name for c in "/@ \t"):
+                raise ValueError(f"{name!r} is not a host name")
+        return value
+
+    @model_validator(mode="after")
+    def _two_origins(self) -> HttpConfig:
+        if self.listen.strip().lower() in ("", "off"):
+            raise ValueError("[http] listen must be HOST:PORT (the stove API cannot be turned off)")
+        if self.pages_enabled:
+            a, b = _split_listen(self.listen), _split_listen(self.pages_listen)
+            if a == b and a[1] != 0:
+                raise ValueError("[http] pages_listen must differ from listen: the paper pages need their own origin")
+        return self
 
     @property
     def host(self) -> str:
@@ -179,52 +348,66 @@ class HttpConfig:
         return frozenset(n.strip().strip("[]").rstrip(".").lower() for n in names if n.strip())
 
 
-def _split_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.strip().rpartition(":")
-    if not host or not port:
-        raise ValueError(f"not HOST:PORT: {listen!r}")
-    return host.strip("[]"), int(port)
-
-
-def _base_url(host: str, port: int) -> str:
-    host = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
-
-
-@dataclass(frozen=True)
-class PapersConfig:
+class PapersConfig(_Model):
     enabled: bool = True
-    categories: tuple[str, ...] = ("cs.LG", "cs.CL")
-    database_url: str | None = None  # None = SQLite in data_dir
+    categories: StrTuple = ("cs.LG", "cs.CL")
+    database_url: NonEmpty | None = None  # None = SQLite in data_dir
     min_interval_s: float = 3.0
-    user_agent: str = "coolstove/0.1 (self-hosted arXiv reader; +https://github.com/coolstove)"
-    rss_url: str = "https://rss.arxiv.org/atom/{category}"
-    api_url: str = "https://export.arxiv.org/api/query"
-    oai_url: str = "https://oaipmh.arxiv.org/oai"
-    timeout_s: float = 30.0
-    max_retries: int = 4
-    poll_interval_s: float = 900.0
+    user_agent: NonEmpty = "coolstove/0.1 (self-hosted arXiv reader; +https://github.com/coolstove)"
+    rss_url: NonEmpty = "https://rss.arxiv.org/atom/{category}"
+    api_url: NonEmpty = "https://export.arxiv.org/api/query"
+    oai_url: NonEmpty = "https://oaipmh.arxiv.org/oai"
+    timeout_s: Annotated[float, _range(0.1, 600)] = 30.0
+    max_retries: Annotated[int, _range(0, 10)] = 4
+    poll_interval_s: Annotated[float, _range(60, 86_400)] = 900.0
+
+    @field_validator("min_interval_s")
+    @classmethod
+    def _polite(cls, value: float) -> float:
+        if value < 3.0:
+            raise ValueError(f"may only be raised above arXiv's 3 s, got {value:g}")
+        if value > 3600:
+            raise ValueError(f"must be at most 3600 s, got {value:g}")
+        return value
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cat in value:
+            if not CATEGORY_RE.match(cat):
+                raise ValueError(f"{cat!r} is not an arXiv category like cs.LG")
+        return value
+
+    @field_validator("rss_url")
+    @classmethod
+    def _rss(cls, value: str) -> str:
+        try:
+            value.format(category="cs.LG")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(f"must contain {{category}} and no other braces, got {value!r}") from None
+        if "{category}" not in value:
+            raise ValueError(f"must contain {{category}}, got {value!r}")
+        return value
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    enabled: bool = True
-    max_results: int = 1000
+class SearchConfig(_Model):
+    max_results: Annotated[int, _range(1, 100_000)] = 1000
 
 
-@dataclass(frozen=True)
-class Config:
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+GraceSeconds = Annotated[float, Field(gt=0, le=600)]
+
+
+class Config(_Model):
     mqtt: MqttConfig = MqttConfig()
-    burners: tuple[Burner, ...] = (Burner(name="burner"),)
+    burners: Annotated[tuple[AnyBurner, ...], Field(strict=False, min_length=1)] = (SimulatedBurner(name="burner"),)
     flame: FlameConfig = FlameConfig()
     storage: StorageConfig = StorageConfig()
     http: HttpConfig = HttpConfig()
     papers: PapersConfig = PapersConfig()
     search: SearchConfig = SearchConfig()
-    log_level: str = "INFO"
-    shutdown_grace_s: float = 10.0
+    log_level: LogLevel = "INFO"
+    shutdown_grace_s: GraceSeconds = 10.0
     source: Path | None = None
 
     @property
@@ -238,13 +421,77 @@ class Config:
         raise ConfigError(f"unknown burner {name!r}")
 
 
+# ---------------------------------------------------------------- the file's shape
+
+
+class _Stove(_Model):
+    burners: Annotated[tuple[AnyBurner, ...], Field(strict=False, min_length=1)] = (SimulatedBurner(name="burner"),)
+    flame: FlameConfig = FlameConfig()
+
+
+class _Daemon(_Model):
+    log_level: LogLevel = "INFO"
+    shutdown_grace_s: GraceSeconds = 10.0
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class _File(_Model):
+    """The TOML file's sections; cross-section rules live here."""
+
+    mqtt: MqttConfig = MqttConfig()
+    stove: _Stove = _Stove()
+    storage: StorageConfig = StorageConfig()
+    http: HttpConfig = HttpConfig()
+    papers: PapersConfig = PapersConfig()
+    search: SearchConfig = SearchConfig()
+    daemon: _Daemon = _Daemon()
+
+    @model_validator(mode="after")
+    def _across_sections(self) -> _File:
+        burners = self.stove.burners
+        names = [b.name for b in burners]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"[[stove.burners]] duplicate name(s): {', '.join(dupes)}")
+        for i, b in enumerate(burners):
+            if isinstance(b, MiioBurner) and not b.token:
+                raise ValueError(
+                    f"[stove.burners] #{i + 1} ({b.name!r}): driver miio needs a token: set "
+                    f"{ENV_PREFIX}BURNER_{_env_name(b.name)}_TOKEN or the credential burner-{b.name}-token"
+                )
+        if any(b.driver == "mqtt" for b in burners) and not self.mqtt.enabled:
+            raise ValueError("an mqtt burner needs the [mqtt] section (the broker it talks through)")
+        flame = self.stove.flame
+        if flame.burner is not None and flame.burner not in names:
+            raise ValueError(f"[stove.flame] burner {flame.burner!r} is not a configured burner")
+        if flame.topic is not None and not self.mqtt.enabled:
+            raise ValueError("[stove.flame] topic needs the [mqtt] section")
+        return self
+
+
+SECTIONS = tuple(_File.model_fields)
+_SUBTABLES: dict[str, type[BaseModel]] = {
+    "mqtt": MqttConfig, "stove": _Stove, "storage": StorageConfig, "http": HttpConfig,
+    "papers": PapersConfig, "search": SearchConfig, "daemon": _Daemon, "flame": FlameConfig,
+}
+SECRETS = {"mqtt": "password", "http": "token"}  # and each burner's token
+
+
+def _env_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
 # ---------------------------------------------------------------- secrets
 
 
 def read_secret(name: str, env: Mapping[str, str] | None = None) -> str | None:
     """A secret from ``$COOLSTOVE_<NAME>`` or ``$CREDENTIALS_DIRECTORY/<name>``."""
     env = os.environ if env is None else env
-    key = ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+    key = ENV_PREFIX + _env_name(name)
     if env.get(key):
         return env[key].strip()
     cred_dir = env.get("CREDENTIALS_DIRECTORY")
@@ -274,112 +521,261 @@ def http_token(cfg: Config) -> str:
     return token
 
 
-# ---------------------------------------------------------------- parsing
+# ---------------------------------------------------------------- environment overrides
 
 
-def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
-    """Check a value against the default's type; env strings are converted."""
-    where = f"[{section}] {key}" if section else key
-    kind = type(default) if default is not None else None
-    if isinstance(value, str) and kind is not str and kind is not None:
-        text = value.strip()
-        if kind is bool:
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        if kind is tuple:
-            return tuple(p.strip() for p in text.split(",") if p.strip())
-        try:
-            return kind(text)
-        except (TypeError, ValueError) as exc:
-            names = {int: "an integer", float: "a number"}
-            raise ConfigError(f"{where}: expected {names.get(kind, kind.__name__)}, got {value!r}") from exc
-    if kind is bool and not isinstance(value, bool):
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if kind is float and not isinstance(value, float):
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if kind is tuple:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
-        return tuple(value)
-    if kind is str and not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    if isinstance(default, Path):
-        if not isinstance(value, str | Path):
-            raise ConfigError(f"{where}: expected a path, got {value!r}")
-        return Path(value)
-    if default is None and value is not None and not isinstance(value, str | int | float):
-        raise ConfigError(f"{where}: unexpected value {value!r}")
-    return value
+class _EnvOverrides(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping, lists comma-separated.
+
+    Only ``COOLSTOVE_<SECTION>__<KEY>`` names are read (never a whole section as
+    JSON); strings are converted to the key's type, and what does not convert is
+    left for the schema to refuse with the usual message.
+    """
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = {k: v for k, v in env.items() if k.upper().startswith(ENV_PREFIX) and "__" in k}
+        super().__init__(_File, case_sensitive=False, env_prefix=ENV_PREFIX, env_nested_delimiter="__")  # type: ignore[arg-type]
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._env.items()}  # case-insensitive names, as the default
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        if field is not None and getattr(field.annotation, "__origin__", None) is tuple and isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return super().decode_complex_value(field_name, field, value)  # type: ignore[arg-type]
 
 
-def _build(cls: type, section: str, raw: Mapping[str, Any]) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"[{section}] must be a table")
-    known = {f.name: f for f in fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in known:
-            raise ConfigError(f"[{section}] unknown key {key!r} (known: {', '.join(sorted(known))})")
-        f = known[key]
-        default = f.default if f.default is not f.default_factory else None  # type: ignore[misc]
-        if f.name in ("password", "token"):
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    for key in env:
+        if key.upper().startswith(ENV_PREFIX) and "__" in key:
+            section = key[len(ENV_PREFIX) :].partition("__")[0].lower()
+            if section not in SECTIONS:
+                raise ConfigError(
+                    f"environment override {key}: unknown section {section!r} (known: {', '.join(SECTIONS)})"
+                )
+    try:
+        return _EnvOverrides(env)()
+    except Exception as exc:  # pydantic-settings' SettingsError and friends
+        raise ConfigError(f"environment overrides cannot be read: {exc}") from exc
+
+
+def _coerce_env(annotation: Any, value: Any) -> Any:
+    """An environment string as the key's type (lax), or unchanged for the schema to refuse."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return TypeAdapter(annotation).validate_python(value)
+    except ValidationError:
+        return value
+
+
+def _apply_to_burners(burners: Any, keys: Mapping[str, Any]) -> Any:
+    """``COOLSTOVE_STOVE__<KEY>``: the key on every burner whose driver has it."""
+    if not isinstance(burners, list):
+        return burners  # the schema says what is wrong with it
+    for key, value in keys.items():
+        var = f"{ENV_PREFIX}STOVE__{key.upper()}"
+        if key in ("name", "driver", "burners"):
+            raise ConfigError(f"environment override {var}: {key} cannot be set for all burners; edit the file")
+        if key == "token":
             raise ConfigError(
-                f"[{section}] {key}: secrets are not read from the config file; "
-                f"set it in the environment or a systemd credential (see deploy/README.md)"
+                f"environment override {var}: tokens are per burner secrets: set "
+                f"{ENV_PREFIX}BURNER_<NAME>_TOKEN or the credential burner-<name>-token"
             )
-        kwargs[key] = _coerce(section, key, value, default)
-    return cls(**kwargs)
+        owners = [m for m in _BURNER_MODELS.values() if key in m.model_fields]
+        if not owners:
+            known = sorted({k for m in _BURNER_MODELS.values() for k in m.model_fields} - {"name", "driver", "token"})
+            raise ConfigError(
+                f"environment override {var}: {key!r} is neither a burner key nor a [stove] table "
+                f"(burner keys: {', '.join(known)}; flame keys: {ENV_PREFIX}STOVE__FLAME__<KEY>)"
+            )
+        hit = False
+        for item in burners:
+            model = _BURNER_MODELS.get(_driver_of(item) or "")
+            if isinstance(item, dict) and model is not None and key in model.model_fields:
+                item[key] = _coerce_env(model.model_fields[key].annotation, value)
+                hit = True
+        if not hit:
+            drivers = " or ".join(sorted(d for d, m in _BURNER_MODELS.items() if m in owners))
+            raise ConfigError(f"environment override {var}: no configured burner has {key!r} (a {drivers} key)")
+    return burners
 
 
-def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for key, value in env.items():
-        if not key.startswith(ENV_PREFIX) or "__" not in key:
+# ---------------------------------------------------------------- errors
+
+
+def _where(loc: tuple[Any, ...], data: Mapping[str, Any]) -> tuple[str, str]:
+    """``([stove.burners] #1 ('left'), voice_siid)`` for a pydantic error location."""
+    if not loc:
+        return "", ""
+    if loc[0] == "stove" and len(loc) >= 3 and loc[1] == "burners" and isinstance(loc[2], int):
+        i = loc[2]
+        items = data.get("stove", {}).get("burners", [])
+        name = items[i].get("name") if i < len(items) and isinstance(items[i], dict) else None
+        rest = [str(p) for p in loc[4 if _tag(loc) else 3 :]]  # without the union's tag
+        head = f"[stove.burners] #{i + 1}" + (f" ({name!r})" if isinstance(name, str) else "")
+        return head, ".".join(rest)
+    if loc[0] == "stove" and len(loc) >= 2 and loc[1] == "flame":
+        return "[stove.flame]", ".".join(str(p) for p in loc[2:])
+    if len(loc) == 1:
+        return "", str(loc[0])
+    return f"[{loc[0]}]", ".".join(str(p) for p in loc[1:])
+
+
+def _tag(loc: tuple[Any, ...]) -> str | None:
+    """The driver of a burner's error: pydantic puts the union's tag after the index."""
+    if loc[:2] == ("stove", "burners") and len(loc) > 3 and loc[3] in _BURNER_MODELS:
+        return str(loc[3])
+    return None
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model that holds the last key of ``loc`` (None if the path leaves the schema)."""
+    model: Any = _File
+    tag = _tag(loc)
+    if tag is not None:
+        return _BURNER_MODELS[tag] if len(loc) == 5 else None
+    for part in loc[:-1]:
+        if isinstance(part, int):
             continue
-        section, _, name = key[len(ENV_PREFIX) :].partition("__")
-        out.setdefault(section.lower(), {})[name.lower()] = value
+        elif isinstance(model, type) and issubclass(model, BaseModel) and part in model.model_fields:
+            model = _SUBTABLES.get(part) if model in (_File, _Stove) else None
+        else:
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    model = _model_at(loc)
+    return [k for k in model.model_fields if k not in ("password", "token")] if model else []
+
+
+def _bounds(loc: tuple[Any, ...]) -> str | None:
+    """``between 0.2 and 60`` for a bounded number."""
+    model = _model_at(loc)
+    field = model.model_fields.get(str(loc[-1])) if model else None
+    if field is None:
+        return None
+    found: dict[str, Any] = {}
+    metadata = list(field.metadata)
+    for member in get_args(field.annotation):  # ``Annotated[int, ...] | None``
+        for meta in getattr(member, "__metadata__", ()):
+            metadata.extend(meta.metadata if isinstance(meta, FieldInfo) else [meta])
+    for meta in metadata:
+        for attr in ("ge", "gt", "le", "lt"):
+            if getattr(meta, attr, None) is not None:
+                found[attr] = getattr(meta, attr)
+    low = f"{found['ge']:g}" if "ge" in found else (f"more than {found['gt']:g}" if "gt" in found else None)
+    if low is None or "le" not in found:
+        return None
+    if "ge" in found:
+        return f"between {low} and {found['le']:g}"
+    return f"{low} and at most {found['le']:g}"
+
+
+def _problem(err: Mapping[str, Any], loc: tuple[Any, ...], key: str) -> str:
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    secret = key in ("password", "token")
+    tables = isinstance(value, dict) or (isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value))
+    got = "" if secret or tables else f", got {value!r}"  # tables may hold an injected secret
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected an integer{got}"
+    if kind in ("float_type", "float_parsing"):
+        return f"expected a number{got}"
+    if kind == "finite_number":
+        return f"must be a finite number{got}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false{got}"
+    if kind == "string_type":
+        return f"expected a string{got}"
+    if kind in ("tuple_type", "list_type", "too_short") and key == "burners":
+        return f"must be a non-empty array of tables{got}"
+    if kind in ("tuple_type", "list_type"):
+        return f"expected a list of strings{got}"
+    if kind == "path_type":
+        return f"expected a path{got}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be a table{got}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than") and _bounds(loc):
+        return f"must be {_bounds(loc)}{got}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx['ge']:g}{got}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx['le']:g}{got}"
+    if kind == "greater_than":
+        return f"must be more than {ctx['gt']:g}{got}"
+    if kind == "less_than":
+        return f"must be less than {ctx['lt']:g}{got}"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}{got}"
+    if kind == "driver":
+        return f"must be miio, mqtt or simulated, got {_driver_of(value)!r}"
+    if kind == "missing":
+        driver = _tag(loc)
+        hint = " (Tasmota: the device topic, e.g. 'stove')" if key == "command_topic" else ""
+        return f"driver {driver} needs {key}{hint}" if driver else "is required"
+    if kind == "extra_forbidden":
+        driver = _tag(loc)
+        owners = [d for d, m in _BURNER_MODELS.items() if key in m.model_fields]
+        if driver and owners:
+            return f"is a {' or '.join(owners)} key, not one of driver {driver}'s"
+        known = _known_keys(loc)
+        return "unknown key" + (f" (known: {', '.join(known)})" if known else "")
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    return str(err["msg"])
+
+
+def _messages(exc: ValidationError, data: Mapping[str, Any], from_env: Mapping[str, Any]) -> list[str]:
+    lines = []
+    errors = exc.errors()
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] == "too_short" and any(len(e["loc"]) > len(loc) and tuple(e["loc"][: len(loc)]) == loc
+                                              for e in errors):
+            continue  # pydantic's echo of an item that failed: the item's own error says it
+        if err["type"] == "extra_forbidden" and len(loc) == 1:
+            lines.append(f"unknown section [{loc[0]}] (known: {', '.join(SECTIONS)})")
+            continue
+        if err["type"] == "driver":
+            loc = (*loc, "driver")
+        where, key = _where(loc, data)
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if not key or (err["type"] == "value_error" and msg.startswith("[")):  # a rule across keys names them
+            lines.append(msg)
+            continue
+        line = f"{where} {key}: {_problem(err, loc, key.rpartition('.')[2])}".strip()
+        if len(loc) >= 2 and isinstance(from_env.get(loc[0]), dict) and loc[-1] in from_env[loc[0]]:
+            line += f" (from {ENV_PREFIX}{str(loc[0]).upper()}__{str(loc[-1]).upper()})"
+        lines.append(line)
+    return lines
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _merge(base: Any, over: Mapping[str, Any]) -> Any:
+    if not isinstance(base, dict):
+        return base  # not a table: the schema says so
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) else value
     return out
 
 
-def _validate_burner(b: Burner, index: int) -> None:
-    where = f"[[stove.burners]] #{index + 1} ({b.name!r})"
-    if not NAME_RE.match(b.name):
-        raise ConfigError(f"{where}: name must match {NAME_RE.pattern} (it becomes an MQTT topic level)")
-    if b.driver not in ("miio", "mqtt", "simulated"):
-        raise ConfigError(f"{where}: driver must be miio, mqtt or simulated, got {b.driver!r}")
-    if not (0.2 <= b.pulse_s <= MAX_PULSE_S):
-        raise ConfigError(f"{where}: pulse_s must be between 0.2 and {MAX_PULSE_S:g} seconds, got {b.pulse_s:g}")
-    if b.wiring not in ("nc", "no"):
-        raise ConfigError(f"{where}: wiring must be 'nc' (default) or 'no', got {b.wiring!r}")
-    if b.driver == "miio":
-        if not b.host:
-            raise ConfigError(f"{where}: driver miio needs host")
-        if not b.token:
+def _refuse_file_secrets(raw: Mapping[str, Any], source: Path | None) -> None:
+    where = [(f"[{s}]", k, raw.get(s)) for s, k in SECRETS.items()]
+    stove = raw.get("stove")
+    items = stove.get("burners") if isinstance(stove, Mapping) else None
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        where.append((f"[stove.burners] #{i + 1}", "token", item))
+    for section, key, table in where:
+        if isinstance(table, Mapping) and key in table:
             raise ConfigError(
-                f"{where}: driver miio needs a token: set COOLSTOVE_BURNER_{b.name.upper().replace('-', '_')}_TOKEN "
-                f"or the credential burner-{b.name}-token"
+                f"config file {source}: {section} {key}: secrets are not read from the config file; {SECRET_HELP}"
             )
-        if not TOKEN_RE.match(b.token):
-            raise ConfigError(f"{where}: the token must be 32 hexadecimal characters")
-        for attr in ("siid", "piid"):
-            if not 1 <= getattr(b, attr) <= 255:
-                raise ConfigError(f"{where}: {attr} must be between 1 and 255")
-        if not 0.1 <= b.timeout_s <= 10:
-            raise ConfigError(f"{where}: timeout_s must be between 0.1 and 10")
-        if not 0 <= b.retries <= 5:
-            raise ConfigError(f"{where}: retries must be between 0 and 5")
-    if b.driver == "mqtt":
-        if b.flavour not in ("tasmota", "zigbee2mqtt"):
-            raise ConfigError(f"{where}: flavour must be tasmota or zigbee2mqtt, got {b.flavour!r}")
-        if not b.command_topic:
-            raise ConfigError(f"{where}: driver mqtt needs command_topic (Tasmota: the device topic, e.g. 'stove')")
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -400,133 +796,61 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
             raise ConfigError(f"config file {source} is not valid TOML: {exc}") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {source} cannot be read: {exc}") from exc
-
-    known_top = {"mqtt", "stove", "storage", "http", "papers", "search", "daemon"}
-    for key in raw:
-        if key not in known_top:
-            raise ConfigError(f"unknown section [{key}] (known: {', '.join(sorted(known_top))})")
+    _refuse_file_secrets(raw, source)
 
     overrides = _env_overrides(env)
-    for section in overrides:
-        if section not in known_top - {"stove"}:
-            raise ConfigError(f"environment override for unknown section {section!r}")
+    for section, key in SECRETS.items():
+        if key in overrides.get(section, {}):
+            raise ConfigError(
+                f"environment override {ENV_PREFIX}{section.upper()}__{key.upper()}: secrets are not overrides; "
+                f"set {ENV_PREFIX}{section.upper()}_{'PASSWORD' if key == 'password' else 'TOKEN'} "
+                f"or the credential {section}-{key}"
+            )
+    data = _merge(raw, {k: v for k, v in overrides.items() if k != "stove"})
+    stove = overrides.get("stove", {})
+    if stove:
+        data["stove"] = _merge(data.get("stove", {}), {"flame": stove["flame"]} if "flame" in stove else {})
+        burner_keys = {k: v for k, v in stove.items() if k != "flame"}
+        if burner_keys and isinstance(data["stove"], dict):
+            burners = data["stove"].get("burners", [{"name": "burner"}])
+            data["stove"]["burners"] = _apply_to_burners([dict(b) if isinstance(b, dict) else b for b in burners]
+                                                         if isinstance(burners, list) else burners, burner_keys)
 
-    def section(name: str, cls: type) -> Any:
-        if not isinstance(raw.get(name, {}), Mapping):
-            raise ConfigError(f"[{name}] must be a table")
-        merged = dict(raw.get(name, {}))
-        merged.update(overrides.get(name, {}))
-        return _build(cls, name, merged)
+    # A present [mqtt] section is enabled unless it says otherwise.
+    if isinstance(data.get("mqtt"), dict):
+        data["mqtt"].setdefault("enabled", True)
+    # Secrets, from the environment or systemd credentials only.
+    secrets = {"mqtt": ("password", read_secret("mqtt-password", env)), "http": ("token", read_secret("http-token", env))}
+    for section, (key, value) in secrets.items():
+        if value is not None and isinstance(data.get(section, {}), dict):
+            data[section] = {**data.get(section, {}), key: value}
+    stove_table = data.get("stove")
+    if isinstance(stove_table, dict) and isinstance(stove_table.get("burners"), list):
+        stove_table["burners"] = [
+            {**b, "token": token}
+            if isinstance(b, dict) and b.get("driver") == "miio" and isinstance(b.get("name"), str)
+            and (token := read_secret(f"burner-{b['name']}-token", env)) is not None
+            else b
+            for b in stove_table["burners"]
+        ]
 
-    mqtt = section("mqtt", MqttConfig)
-    if "mqtt" in raw or "mqtt" in overrides:
-        mqtt = replace(mqtt, enabled=_coerce("mqtt", "enabled", merged_flag(raw, overrides, "mqtt"), True))
-    mqtt = replace(mqtt, password=read_secret("mqtt-password", env))
-    storage = section("storage", StorageConfig)
-    http = replace(section("http", HttpConfig), token=read_secret("http-token", env))
-    papers = section("papers", PapersConfig)
-    search = section("search", SearchConfig)
-    daemon_raw = dict(raw.get("daemon", {}))
-    daemon_raw.update(overrides.get("daemon", {}))
-    log_level = str(daemon_raw.pop("log_level", "INFO")).upper()
-    grace = _coerce("daemon", "shutdown_grace_s", daemon_raw.pop("shutdown_grace_s", 10.0), 10.0)
-    if daemon_raw:
-        raise ConfigError(f"[daemon] unknown key(s): {', '.join(sorted(daemon_raw))}")
-    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"[daemon] log_level must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
-
-    stove = raw.get("stove", {})
-    if not isinstance(stove, Mapping):
-        raise ConfigError("[stove] must be a table")
-    for key in stove:
-        if key not in ("burners", "flame"):
-            raise ConfigError(f"[stove] unknown key {key!r} (known: burners, flame)")
-    burner_list = stove.get("burners")
-    burners: tuple[Burner, ...]
-    if burner_list is None:
-        burners = (Burner(name="burner"),)
-    else:
-        if not isinstance(burner_list, list) or not burner_list:
-            raise ConfigError("[[stove.burners]] must be a non-empty array of tables")
-        built = []
-        for i, item in enumerate(burner_list):
-            b = _build(Burner, f"stove.burners #{i + 1}", item)
-            token = read_secret(f"burner-{b.name}-token", env)
-            b = replace(b, token=token)
-            _validate_burner(b, i)
-            built.append(b)
-        names = [b.name for b in built]
-        dupes = {n for n in names if names.count(n) > 1}
-        if dupes:
-            raise ConfigError(f"[[stove.burners]] duplicate name(s): {', '.join(sorted(dupes))}")
-        if "all" in names:
-            raise ConfigError("[[stove.burners]] 'all' is reserved for the all-burners command")
-        burners = tuple(built)
-    if any(b.driver == "mqtt" for b in burners) and not mqtt.enabled:
-        raise ConfigError("an mqtt burner needs the [mqtt] section (the broker it talks through)")
-    flame = _build(FlameConfig, "stove.flame", stove.get("flame", {}))
-    if flame.burner is not None and flame.burner not in {b.name for b in burners}:
-        raise ConfigError(f"[stove.flame] burner {flame.burner!r} is not a configured burner")
-    if flame.topic is not None and not mqtt.enabled:
-        raise ConfigError("[stove.flame] topic needs the [mqtt] section")
-
-    _check_ranges(mqtt, http, papers)
+    try:
+        parsed = _File.model_validate(data)
+    except ValidationError as exc:
+        lines = _messages(exc, data, overrides)
+        origin = f"config file {source}" if source else "configuration (embedded defaults)"
+        if len(lines) == 1:
+            raise ConfigError(f"{origin}: {lines[0]}") from None
+        raise ConfigError(f"{origin}: {len(lines)} problems:\n  " + "\n  ".join(lines)) from None
     return Config(
-        mqtt=mqtt,
-        burners=burners,
-        flame=flame,
-        storage=storage,
-        http=http,
-        papers=papers,
-        search=search,
-        log_level=log_level,
-        shutdown_grace_s=float(grace),
+        mqtt=parsed.mqtt,
+        burners=parsed.stove.burners,
+        flame=parsed.stove.flame,
+        storage=parsed.storage,
+        http=parsed.http,
+        papers=parsed.papers,
+        search=parsed.search,
+        log_level=parsed.daemon.log_level,
+        shutdown_grace_s=parsed.daemon.shutdown_grace_s,
         source=source,
     )
-
-
-def merged_flag(raw: Mapping[str, Any], overrides: Mapping[str, Any], name: str) -> Any:
-    """A section's ``enabled`` flag: present sections are enabled unless they say otherwise."""
-    value = overrides.get(name, {}).get("enabled", raw.get(name, {}).get("enabled", True))
-    return value
-
-
-def _check_ranges(mqtt: MqttConfig, http: HttpConfig, papers: PapersConfig) -> None:
-    if not 1 <= mqtt.port <= 65535:
-        raise ConfigError(f"[mqtt] port must be 1..65535, got {mqtt.port}")
-    for name, topic in (("base_topic", mqtt.base_topic), ("discovery_prefix", mqtt.discovery_prefix)):
-        if not topic or any(c in topic for c in "+#\0") or topic.startswith("/") or topic.endswith("/"):
-            raise ConfigError(f"[mqtt] {name} {topic!r} is not a usable topic prefix")
-    _check_http(http)
-    if papers.min_interval_s < 3.0:
-        raise ConfigError(
-            f"[papers] min_interval_s may only be raised above arXiv's 3 s, got {papers.min_interval_s:g}"
-        )
-    cat_re = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
-    for cat in papers.categories:
-        if not cat_re.match(cat):
-            raise ConfigError(f"[papers] categories: {cat!r} is not an arXiv category like cs.LG")
-
-
-def _check_http(http: HttpConfig) -> None:
-    listeners = [("listen", http.listen)] + ([("pages_listen", http.pages_listen)] if http.pages_enabled else [])
-    bound = []
-    for key, value in listeners:
-        try:
-            host, port = _split_listen(value)
-        except ValueError as exc:
-            raise ConfigError(f"[http] {key} must be HOST:PORT, got {value!r}") from exc
-        if not 0 <= port <= 65535:
-            raise ConfigError(f"[http] {key} port must be 0..65535, got {port}")
-        bound.append((host, port))
-    if len(bound) == 2 and bound[0] == bound[1] and bound[0][1] != 0:
-        raise ConfigError("[http] pages_listen must differ from listen: the paper pages need their own origin")
-    for name in http.allowed_hosts:
-        if not name.strip() or any(c in name for c in "/@ \t"):
-            raise ConfigError(f"[http] allowed_hosts: {name!r} is not a host name")
-    if not 1 <= http.max_connections <= 10000:
-        raise ConfigError(f"[http] max_connections must be 1..10000, got {http.max_connections}")
-    for key in ("header_timeout_s", "body_timeout_s", "client_timeout_s"):
-        value = getattr(http, key)
-        if not 0.1 <= value <= 600:
-            raise ConfigError(f"[http] {key} must be between 0.1 and 600 seconds, got {value:g}")

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import http_token, load_config
+from pydantic import ValidationError
+
+from daemon.config import Burner, Config, MiioBurner, MqttBurner, http_token, load_config
 from daemon.errors import ConfigError
 
 TOKEN = "00112233445566778899aabbccddeeff"
@@ -91,18 +93,18 @@ def test_secrets_from_systemd_credentials(tmp_path: Path) -> None:
     [
         ("this is [not toml", "not valid TOML"),
         ("[bogus]\n", "unknown section"),
-        ("[mqtt]\nhots = 'x'\n", "unknown key 'hots'"),
+        ("[mqtt]\nhots = 'x'\n", "hots: unknown key"),
         ("[mqtt]\nport = 'abc'\n", "expected an integer"),
-        ("[mqtt]\nport = 70000\n", "port must be"),
+        ("[mqtt]\nport = 70000\n", "port: must be between 1 and 65535"),
         ("[mqtt]\nbase_topic = 'a/#'\n", "base_topic"),
         ("[mqtt]\npassword = 'x'\n", "secrets are not read"),
-        ("[[stove.burners]]\nname = 'Left Burner'\n", "name must match"),
+        ("[[stove.burners]]\nname = 'Left Burner'\n", "name: must match"),
         ("[[stove.burners]]\nname = 'all'\n", "reserved"),
         ("[[stove.burners]]\nname = 'a'\n[[stove.burners]]\nname = 'a'\n", "duplicate"),
-        ("[[stove.burners]]\nname = 'a'\ndriver = 'gpio'\n", "driver must be"),
-        ("[[stove.burners]]\nname = 'a'\npulse_s = 600\n", "pulse_s must be"),
-        ("[[stove.burners]]\nname = 'a'\npulse_s = -1\n", "pulse_s must be"),
-        ("[[stove.burners]]\nname = 'a'\nwiring = 'inverted'\n", "wiring must be"),
+        ("[[stove.burners]]\nname = 'a'\ndriver = 'gpio'\n", "driver: must be miio, mqtt or simulated"),
+        ("[[stove.burners]]\nname = 'a'\npulse_s = 600\n", "pulse_s: must be between 0.2 and 60"),
+        ("[[stove.burners]]\nname = 'a'\npulse_s = -1\n", "pulse_s: must be between 0.2 and 60"),
+        ("[[stove.burners]]\nname = 'a'\nwiring = 'inverted'\n", "wiring: must be"),
         ("[[stove.burners]]\nname = 'a'\ndriver = 'miio'\n", "needs host"),
         ("[[stove.burners]]\nname = 'a'\ndriver = 'miio'\nhost = 'h'\n", "needs a token"),
         ("[[stove.burners]]\nname = 'a'\ndriver = 'miio'\nhost = 'h'\ntoken = 'x'\n", "secrets are not read"),
@@ -151,3 +153,163 @@ def test_http_token_generated_once_with_private_mode(tmp_path: Path) -> None:
     t2 = http_token(cfg)
     assert t1 == t2 and len(t1) >= 32
     assert (tmp_path / "http-token").stat().st_mode & 0o777 == 0o600
+
+
+# ---------------------------------------------------------------- the schema's holes, each a test
+
+MIIO = "[[stove.burners]]\nname = 'left'\ndriver = 'miio'\nhost = 'h'\n"
+MQTT = "[mqtt]\n[[stove.burners]]\nname = 'left'\ndriver = 'mqtt'\ncommand_topic = 't'\n"
+LEFT = {"COOLSTOVE_BURNER_LEFT_TOKEN": TOKEN}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (MIIO + "off_delay_piid = 'three'\n",
+         r"\[stove.burners\] #1 \('left'\) off_delay_piid: expected an integer, got 'three'"),
+        (MIIO + "voice_siid = 4.5\n", r"\[stove.burners\] #1 \('left'\) voice_siid: expected an integer, got 4.5"),
+        (MIIO + "voice_siid = 0\n", "voice_siid: must be between 1 and 255"),
+        (MIIO + "siid = true\n", "siid: expected an integer, got True"),
+        (MIIO + "voice_poll_s = 0\n", "voice_poll_s: must be between 0.5 and 3600, got 0"),
+        (MIIO + "timeout_s = 0.0\n", "timeout_s: must be between 0.1 and 10"),
+        (MIIO + "retries = 99\n", "retries: must be between 0 and 5, got 99"),
+        ("[stove.flame]\nalert_after_min = 'ten'\n", r"\[stove.flame\] alert_after_min: expected a number, got 'ten'"),
+        ("[stove.flame]\ncut_after_min = -5\n", r"\[stove.flame\] cut_after_min: must be more than 0 and at most 1440, got -5"),
+        ("[stove.flame]\ncut_after_min = nan\n", "cut_after_min: must be a finite number"),
+        (MQTT + "timeout_s = 0.0\n", "timeout_s: must be between 0.1 and 10, got 0.0"),
+        (MQTT + "retries = 99\n", "retries: must be between 0 and 5, got 99"),
+        (MQTT + "power_index = 0\n", "power_index: must be between 1 and 32"),
+        (MQTT + "flavour = 'shelly'\n", "flavour: must be 'tasmota' or 'zigbee2mqtt'"),
+        (MQTT + "siid = 2\n", r"#1 \('left'\) siid: is a miio key, not one of driver mqtt's"),
+        (MIIO + "command_topic = 'x'\n", "command_topic: is a mqtt key, not one of driver miio's"),
+        ("[[stove.burners]]\nname = 'a'\nhost = 'h'\n", "host: is a miio key, not one of driver simulated's"),
+        ("[[stove.burners]]\nname = 'a'\nbogus = 1\n", "bogus: unknown key"),
+        ("[mqtt]\nkeepalive = 0\n", r"\[mqtt\] keepalive: must be between 5 and 3600, got 0"),
+        ("[mqtt]\nenabled = 1\n", r"\[mqtt\] enabled: expected true or false, got 1"),
+        ("[mqtt]\nport = '1883'\n", "port: expected an integer, got '1883'"),
+        ("[papers]\nmax_retries = -3\n", r"\[papers\] max_retries: must be between 0 and 10, got -3"),
+        ("[papers]\npoll_interval_s = 0\n", "poll_interval_s: must be between 60 and 86400"),
+        ("[papers]\nrss_url = 'https://x/{cat}'\n", "rss_url: must contain {category}"),
+        ("[papers]\ncategories = 'cs.LG'\n", "categories: expected a list of strings"),
+        ("[search]\nmax_results = -1\n", r"\[search\] max_results: must be between 1 and 100000, got -1"),
+        ("[search]\nenabled = true\n", r"\[search\] enabled: unknown key \(known: max_results\)"),
+        ("[daemon]\nshutdown_grace_s = -1\n", r"\[daemon\] shutdown_grace_s: must be more than 0 and at most 600"),
+        ("[daemon]\nbogus = 1\n", r"\[daemon\] bogus: unknown key"),
+        ("[storage]\ndata_dir = 5\n", r"\[storage\] data_dir: expected a path, got 5"),
+        ("[stove]\npulse_s = 3\n", r"\[stove\] pulse_s: unknown key \(known: burners, flame\)"),
+        ("[stove.flame]\nburner = 'nope'\n", "not a configured burner"),
+        ("[http]\ntoken = 'x'\n", r"\[http\] token: secrets are not read from the config file"),
+    ],
+)
+def test_schema_holes_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(write(tmp_path, text), env=LEFT)
+    assert str(tmp_path / "config.toml") in str(info.value), "the message names the file"
+
+
+def test_every_problem_is_one_line(tmp_path: Path) -> None:
+    text = MIIO + "voice_siid = 4.5\nretries = 99\n[mqtt]\nport = 0\n"
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env=LEFT)
+    lines = str(info.value).splitlines()
+    assert "3 problems" in lines[0]
+    assert sorted(line.strip() for line in lines[1:]) == [
+        "[mqtt] port: must be between 1 and 65535, got 0",
+        "[stove.burners] #1 ('left') retries: must be between 0 and 5, got 99",
+        "[stove.burners] #1 ('left') voice_siid: expected an integer, got 4.5",
+    ]
+
+
+def test_good_configs_still_load(tmp_path: Path) -> None:
+    text = MIIO + "voice_siid = 4\noff_delay_piid = 3\npulse_s = 4\n" + (
+        "[[stove.burners]]\nname = 'wok'\ndriver = 'mqtt'\ncommand_topic = 'w'\nflavour = 'zigbee2mqtt'\n"
+        "[[stove.burners]]\nname = 'sim'\n"
+        "[mqtt]\nkeepalive = 60\n[stove.flame]\ntopic = 'hood'\nalert_after_min = 45\ncut_after_min = 90.5\n"
+        "[daemon]\nlog_level = 'debug'\nshutdown_grace_s = 5\n[search]\nmax_results = 50\n"
+    )
+    cfg = load_config(write(tmp_path, text), env=LEFT)
+    left, wok, sim = cfg.burners
+    assert (type(left).__name__, type(wok).__name__, type(sim).__name__) == ("MiioBurner", "MqttBurner",
+                                                                              "SimulatedBurner")
+    assert left.voice_siid == 4 and left.off_delay_piid == 3 and left.pulse_s == 4.0
+    assert isinstance(left.pulse_s, float)
+    assert wok.flavour == "zigbee2mqtt" and cfg.flame.cut_after_min == 90.5
+    assert cfg.log_level == "DEBUG" and cfg.shutdown_grace_s == 5.0 and cfg.search.max_results == 50
+    assert cfg.source == tmp_path / "config.toml"
+
+
+def test_models_are_frozen_and_secrets_stay_out_of_reprs(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MIIO), env={**LEFT, "COOLSTOVE_HTTP_TOKEN": "tok-123"})
+    with pytest.raises(ValidationError):
+        cfg.mqtt.port = 1  # type: ignore[misc]
+    assert TOKEN not in repr(cfg) and "tok-123" not in repr(cfg)
+    assert TOKEN not in str(cfg.model_dump()), "secrets are not dumped either"
+
+
+def test_embedded_defaults_in_full() -> None:
+    cfg = load_config(env={})
+    assert cfg == Config() and cfg.source is None
+    assert [type(b).__name__ for b in cfg.burners] == ["SimulatedBurner"] and cfg.burners[0].name == "burner"
+    assert cfg.http.base_url == "http://127.0.0.1:8470" and cfg.http.pages_base_url == "http://127.0.0.1:8471"
+    assert cfg.storage.data_dir == Path("data") and cfg.papers_db_url.endswith("/data/papers.db")
+
+
+def test_burner_models_validate_when_built_in_code() -> None:
+    with pytest.raises(ValidationError, match="siid"):
+        MiioBurner(name="x", host="h", siid=4.5)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="extra"):
+        MqttBurner(name="x", command_topic="t", host="h")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="SimulatedBurner, MiioBurner or MqttBurner"):
+        Burner(name="x", driver="simulated")
+
+
+# ---------------------------------------------------------------- environment overrides
+
+
+def test_env_overrides_convert_strings_to_the_keys_type(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MIIO), env={
+        **LEFT,
+        "COOLSTOVE_MQTT__ENABLED": "yes",
+        "COOLSTOVE_MQTT__KEEPALIVE": "60",
+        "COOLSTOVE_HTTP__ALLOWED_HOSTS": "a.lan, b.lan",
+        "COOLSTOVE_DAEMON__SHUTDOWN_GRACE_S": "2.5",
+        "COOLSTOVE_DAEMON__LOG_LEVEL": "warning",
+        "COOLSTOVE_STOVE__FLAME__CUT_AFTER_MIN": "30",
+        "COOLSTOVE_SEARCH__MAX_RESULTS": "10",
+    })
+    assert cfg.mqtt.enabled is True and cfg.mqtt.keepalive == 60
+    assert cfg.http.allowed_hosts == ("a.lan", "b.lan")
+    assert cfg.shutdown_grace_s == 2.5 and cfg.log_level == "WARNING"
+    assert cfg.flame.cut_after_min == 30.0 and cfg.search.max_results == 10
+
+
+def test_stove_env_override_sets_a_burner_key_on_every_burner(tmp_path: Path) -> None:
+    text = MIIO + "pulse_s = 2\n[[stove.burners]]\nname = 'sim'\n[[stove.burners]]\nname = 'wok'\ndriver = 'mqtt'\n" \
+        "command_topic = 'w'\n[mqtt]\n"
+    cfg = load_config(write(tmp_path, text), env={**LEFT, "COOLSTOVE_STOVE__PULSE_S": "5"})
+    assert [b.pulse_s for b in cfg.burners] == [5.0, 5.0, 5.0]
+    cfg = load_config(write(tmp_path, text), env={**LEFT, "COOLSTOVE_STOVE__TIMEOUT_S": "2"})
+    assert [getattr(b, "timeout_s", None) for b in cfg.burners] == [2.0, None, 2.0], "only burners with the key"
+    assert load_config(env={"COOLSTOVE_STOVE__WIRING": "no"}).burners[0].wiring == "no", "the default burner too"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"COOLSTOVE_STOVE__PULSE_S": "600"}, r"pulse_s: must be between 0.2 and 60, got 600.0 \(from COOLSTOVE_STOVE"),
+        ({"COOLSTOVE_STOVE__PULSE_S": "soon"}, "pulse_s: expected a number, got 'soon'"),
+        ({"COOLSTOVE_STOVE__VOICE_SIID": "4"}, "no configured burner has 'voice_siid' \\(a miio key\\)"),
+        ({"COOLSTOVE_STOVE__BOGUS": "1"}, "'bogus' is neither a burner key"),
+        ({"COOLSTOVE_STOVE__NAME": "x"}, "cannot be set for all burners"),
+        ({"COOLSTOVE_STOVE__TOKEN": TOKEN}, "tokens are per burner secrets"),
+        ({"COOLSTOVE_MQTT__KEEPALIVE": "0"}, r"\[mqtt\] keepalive: must be between 5 and 3600, got 0 \(from COOLSTOVE_MQTT__KEEPALIVE\)"),
+        ({"COOLSTOVE_MQTT__ENABLED": "maybe"}, "enabled: expected true or false, got 'maybe'"),
+        ({"COOLSTOVE_MQTT__HOTS": "x"}, r"\[mqtt\] hots: unknown key"),
+        ({"COOLSTOVE_MQTT__PASSWORD": "x"}, "secrets are not overrides; set COOLSTOVE_MQTT_PASSWORD"),
+        ({"COOLSTOVE_SEARCH__ENABLED": "true"}, r"\[search\] enabled: unknown key"),
+        ({"COOLSTOVE_PAPERS__MAX_RETRIES": "2.5"}, "max_retries: expected an integer, got '2.5'"),
+    ],
+)
+def test_bad_env_overrides_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(env=env)

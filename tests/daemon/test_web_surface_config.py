@@ -31,9 +31,9 @@ def test_allowed_hosts_keep_the_clis_own_address() -> None:
     ("env", "message"),
     [
         ({"COOLSTOVE_HTTP__PAGES_LISTEN": "127.0.0.1:8470"}, "must differ"),
-        ({"COOLSTOVE_HTTP__PAGES_LISTEN": "8471"}, "pages_listen must be HOST:PORT"),
+        ({"COOLSTOVE_HTTP__PAGES_LISTEN": "8471"}, "pages_listen: must be HOST:PORT"),
         ({"COOLSTOVE_HTTP__PAGES_LISTEN": "127.0.0.1:99999"}, "0..65535"),
-        ({"COOLSTOVE_HTTP__LISTEN": "nowhere"}, "listen must be HOST:PORT"),
+        ({"COOLSTOVE_HTTP__LISTEN": "nowhere"}, "listen: must be HOST:PORT"),
         ({"COOLSTOVE_HTTP__ALLOWED_HOSTS": "evil.example/x"}, "allowed_hosts"),
         ({"COOLSTOVE_HTTP__MAX_CONNECTIONS": "0"}, "max_connections"),
         ({"COOLSTOVE_HTTP__HEADER_TIMEOUT_S": "0"}, "header_timeout_s"),

@@ -7,10 +7,9 @@ import httpx
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
-from daemon.config import Burner, Config, StorageConfig
+from daemon.config import Config, SimulatedBurner, StorageConfig
 from daemon.database import Database
 from daemon.http import Guard, make_app
 from devices.api import make_router, refusal_auditor
@@ -22,8 +21,8 @@ from devices.timers import Timers
 
 def make_cfg(tmp_path: Path, **burner_kw: object) -> Config:
     burners = (
-        replace(Burner(name="left", pulse_s=0.3), **burner_kw),  # type: ignore[arg-type]
-        replace(Burner(name="right", pulse_s=0.3), **burner_kw),  # type: ignore[arg-type]
+        SimulatedBurner(name="left", pulse_s=0.3).model_copy(update=burner_kw),
+        SimulatedBurner(name="right", pulse_s=0.3).model_copy(update=burner_kw),
     )
     return Config(burners=burners, storage=StorageConfig(data_dir=tmp_path))
 

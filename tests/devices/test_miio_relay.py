@@ -10,13 +10,12 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 
 import pytest
 from fakes.miio_peer import DEFAULT_TOKEN, MiioPeer
 from waiting import wait_for
 
-from daemon.config import Burner
+from daemon.config import MiioBurner
 from daemon.errors import ConfigError, DeviceRejected, DeviceUnavailable
 from devices.miio_link import MiioLink
 from devices.miio_relay import MiioRelay
@@ -28,12 +27,12 @@ TIMEOUT_S = 0.3
 RETRIES = 1
 
 
-def burner_for(peer: MiioPeer, **kw: object) -> Burner:
-    base = Burner(
-        name="front", driver="miio", host=peer.host, token=DEFAULT_TOKEN,
+def burner_for(peer: MiioPeer, **kw: object) -> MiioBurner:
+    base = dict(
+        name="front", host=peer.host, token=DEFAULT_TOKEN,
         siid=2, piid=1, timeout_s=TIMEOUT_S, retries=RETRIES,
     )
-    return replace(base, **kw)  # type: ignore[arg-type]
+    return MiioBurner(**{**base, **kw})  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -169,7 +168,7 @@ async def test_unreachable_fails_within_the_configured_timeouts(peer: MiioPeer, 
 async def test_nothing_listening_is_unavailable_at_once() -> None:
     async with MiioPeer() as p:
         host = p.host  # a loopback address nobody serves once the peer is gone
-    relay = MiioRelay(Burner(name="gone", driver="miio", host=host, token=DEFAULT_TOKEN,
+    relay = MiioRelay(MiioBurner(name="gone", host=host, token=DEFAULT_TOKEN,
                              timeout_s=TIMEOUT_S, retries=RETRIES))
     try:
         t0 = time.monotonic()
@@ -295,7 +294,7 @@ async def test_voice_read_back_mismatch(peer: MiioPeer) -> None:
 
 def test_missing_token_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="token"):
-        MiioRelay(Burner(name="x", driver="miio", host="127.0.0.9"))
+        MiioRelay(MiioBurner(name="x", host="127.0.0.9"))
 
 
 # ---------------------------------------------------------------- the token stays secret

@@ -8,7 +8,6 @@ import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from test_mqtt_link import Watcher
 from waiting import wait_for
 
 from daemon.check import check_config
-from daemon.config import Burner, Config, MqttConfig
+from daemon.config import Config, MqttBurner, MqttConfig, SimulatedBurner
 from daemon.database import Database
 from devices.audit import AuditLog
 from devices.mqtt_bus import MqttBus, daemon_bus
@@ -130,7 +129,7 @@ def mqtt_cfg(host: str, port: int, base: str) -> MqttConfig:
 def test_config_check_speaks_mqtt5_like_the_daemon(broker: Broker, unique_topic: str, tmp_path: Path) -> None:
     with Proxy(broker).in_thread() as proxy:
         cfg = Config(mqtt=mqtt_cfg("127.0.0.1", proxy.port, unique_topic),
-                     burners=(Burner(name="b"),), storage=make_cfg(tmp_path).storage)
+                     burners=(SimulatedBurner(name="b"),), storage=make_cfg(tmp_path).storage)
         lines: list[str] = []
         assert check_config(cfg, offline=False, echo=lines.append) is True
         assert any(line.startswith("ok    MQTT broker") for line in lines), lines
@@ -149,16 +148,17 @@ async def proxy(broker: Broker) -> AsyncIterator[Proxy]:
     await p.stop()
 
 
-def tasmota(name: str, topic: str) -> Burner:
-    return Burner(name=name, driver="mqtt", flavour="tasmota", command_topic=topic, timeout_s=1.0,
+def tasmota(name: str, topic: str) -> MqttBurner:
+    return MqttBurner(name=name, flavour="tasmota", command_topic=topic, timeout_s=1.0,
                   retries=1, pulse_s=0.2)
 
 
 async def test_relays_and_link_share_one_connection(proxy: Proxy, broker: Broker, unique_topic: str,
                                                     tmp_path: Path) -> None:
     base = unique_topic
-    cfg = replace(make_cfg(tmp_path), mqtt=mqtt_cfg("127.0.0.1", proxy.port, base),
-                  burners=(tasmota("front", f"{base}-front"), tasmota("back", f"{base}-back")))
+    cfg = make_cfg(tmp_path).model_copy(update=dict(
+        mqtt=mqtt_cfg("127.0.0.1", proxy.port, base),
+        burners=(tasmota("front", f"{base}-front"), tasmota("back", f"{base}-back"))))
     db = Database(f"sqlite:///{cfg.storage.stove_db}")
     db.start()
     async with TasmotaPeer(broker.host, broker.port, f"{base}-front") as front, \

@@ -15,7 +15,6 @@ import multiprocessing as mp
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,8 @@ GARBAGE = [b"{not json", b'{"action":"on"}', b'{"action":"cut","delay_s":-1}', b
 @asynccontextmanager
 async def running_link(tmp_path: Path, broker: Any, base: str, **attrs: Any) -> AsyncIterator[tuple[Rig, MqttLink]]:
     cfg = make_cfg(tmp_path)
-    cfg = replace(cfg, mqtt=MqttConfig(enabled=True, host=broker.host, port=broker.port, base_topic=base,
-                                       discovery_prefix=f"{base}-ha"))
+    cfg = cfg.model_copy(update={"mqtt": MqttConfig(enabled=True, host=broker.host, port=broker.port,
+                                                    base_topic=base, discovery_prefix=f"{base}-ha")})
     rig = Rig(cfg)
     rig.stove.audit.refusal_window_s = 3600  # one window for the whole test: rows are counted, not timed
     await rig.start()

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +56,13 @@ class Watcher:
 @pytest.fixture
 async def linked(tmp_path: Path, broker: Any, unique_topic: str) -> AsyncIterator[tuple[Rig, MqttLink, str]]:
     cfg = make_cfg(tmp_path)
-    cfg = replace(
-        cfg,
+    # model_copy skips validation: cut_after_min = 0 (below the config's bound) cuts on the first message
+    flame = FlameConfig(topic=f"{unique_topic}/hood").model_copy(update={"cut_after_min": 0.0})
+    cfg = cfg.model_copy(update=dict(
         mqtt=MqttConfig(enabled=True, host=broker.host, port=broker.port, base_topic=unique_topic,
                         discovery_prefix=f"{unique_topic}-ha"),
-        flame=FlameConfig(topic=f"{unique_topic}/hood", cut_after_min=0.0),
-    )
+        flame=flame,
+    ))
     rig = Rig(cfg)
     await rig.start()
     flame = FlameWatcher(cfg.flame, rig.stove)

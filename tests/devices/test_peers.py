@@ -20,7 +20,7 @@ from miio.exceptions import DeviceException
 from miio.miioprotocol import MiIOProtocol
 from services import Broker
 
-from daemon.config import Burner, MqttConfig
+from daemon.config import MiioBurner, MqttBurner, MqttConfig
 from daemon.errors import DeviceUnavailable
 from devices.miio_relay import MiioRelay
 from devices.mqtt_relay import MqttRelay
@@ -114,7 +114,7 @@ async def test_standalone_miio_peer(state_file: Path, reaper: list[subprocess.Po
     proc, host = spawn(str(FAKES / "miio_peer.py"), "--host", "auto", "--token", token,
                        "--state-file", str(state_file))
     reaper.append(proc)
-    relay = MiioRelay(Burner(name="front", driver="miio", host=host, token=token,
+    relay = MiioRelay(MiioBurner(name="front", host=host, token=token,
                              off_delay_piid=3, timeout_s=0.3, retries=1))
     try:
         before = time.monotonic()
@@ -143,7 +143,7 @@ async def test_standalone_miio_peer(state_file: Path, reaper: list[subprocess.Po
 @pytest.mark.mosquitto
 def test_tasmota_peer_in_a_thread(broker: Broker, unique_topic: str) -> None:
     async def drive() -> bool:
-        relay = MqttRelay(Burner(name="f", driver="mqtt", command_topic=unique_topic, timeout_s=1),
+        relay = MqttRelay(MqttBurner(name="f", command_topic=unique_topic, timeout_s=1),
                           MqttConfig(enabled=True, host=broker.host, port=broker.port))
         await relay.start()
         try:
@@ -167,8 +167,8 @@ async def test_standalone_mqtt_peer(broker: Broker, unique_topic: str, state_fil
                           "--topic", topic, "--flavour", flavour, "--state-file", str(state_file))
     reaper.append(proc)
     assert address == topic
-    relay = MqttRelay(Burner(name="f", driver="mqtt", flavour=flavour, command_topic=topic,
-                             timeout_s=0.5, retries=0),
+    relay = MqttRelay(MqttBurner(name="f", flavour=flavour, command_topic=topic,
+                                 timeout_s=0.5, retries=0),
                       MqttConfig(enabled=True, host=broker.host, port=broker.port))
     await relay.start()
     try:

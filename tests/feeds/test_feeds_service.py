@@ -416,12 +416,10 @@ async def test_two_pages_opening_one_paper_make_one_request(
 
 
 def test_a_feed_url_without_its_placeholder_is_a_config_error(cfg: Config) -> None:
-    import dataclasses
-
     from daemon.errors import ConfigError
     from feeds.arxiv import Arxiv
 
-    arxiv = Arxiv(dataclasses.replace(cfg.papers, rss_url="https://x/{cat}"), http=None)  # type: ignore[arg-type]
+    arxiv = Arxiv(cfg.papers.model_copy(update={"rss_url": "https://x/{cat}"}), http=None)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="category"):
         arxiv.feed_url("cs.LG")
 

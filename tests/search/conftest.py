@@ -39,14 +39,9 @@ def index(tmp_path: Path, filled_db: Database) -> Iterator[SearchIndex]:
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Config:
-    from dataclasses import replace
-
     from daemon.config import PapersConfig, StorageConfig
 
-    c = Config()
-    return replace(
-        c, storage=StorageConfig(data_dir=tmp_path), papers=PapersConfig(categories=("cs.LG", "cs.CL"))
-    )
+    return Config(storage=StorageConfig(data_dir=tmp_path), papers=PapersConfig(categories=("cs.LG", "cs.CL")))
 
 
 @pytest.fixture
