@@ -21,6 +21,7 @@ system-deps:
 
 # One BLAS thread: on a loaded 2-core machine threaded OpenBLAS makes small linear algebra ~100x slower.
 test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check .
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
 
 bench: $(STAMP)

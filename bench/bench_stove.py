@@ -1,4 +1,6 @@
-"""Stove guard figures: cut latency (idle and under floods), timer accuracy, idle RSS. Prints; asserts nothing.
+"""Stove guard figures: cut latency (idle and under floods), timer accuracy, idle RSS.
+
+Prints; asserts nothing.
 
 Everything is real except the relay: a Mosquitto broker on loopback, the
 daemon as a subprocess, and the miio relay peer from tests/fakes speaking the
@@ -121,7 +123,10 @@ GARBAGE = [b"{not json", b'{"action":"on"}', b'{"action":"cut","delay_s":-1}', b
 
 def mqtt_flooder(host: str, port: int, topic: str, payloads: list[bytes], stop: object, sent: object,
                  rate: float = 0.0, count: int = 0) -> None:
-    """A process publishing QoS 0: as fast as paho goes (rate 0) or at ``rate``/s; ``count`` > 0 stops there."""
+    """A process publishing QoS 0: as fast as paho goes (rate 0) or at ``rate``/s.
+
+    ``count`` > 0 stops there.
+    """
     c = paho.Client(paho.CallbackAPIVersion.VERSION2)
     c.connect(host, port)
     c.loop_start()
@@ -242,8 +247,14 @@ def main() -> None:
         for papers in ("false", "true"):
             (Path(tmp) / f"rss-{papers}").mkdir()
             d = DaemonProc(Path(tmp) / f"rss-{papers}", cfg, {})
-            d.env.update({"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN, "COOLSTOVE_BURNER_RIGHT_TOKEN": DEFAULT_TOKEN,
-                          "COOLSTOVE_PAPERS__ENABLED": papers, "COOLSTOVE_PAPERS__POLL_INTERVAL_S": "100000"})
+            d.env.update(
+                {
+                    "COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN,
+                    "COOLSTOVE_BURNER_RIGHT_TOKEN": DEFAULT_TOKEN,
+                    "COOLSTOVE_PAPERS__ENABLED": papers,
+                    "COOLSTOVE_PAPERS__POLL_INTERVAL_S": "100000",
+                }
+            )
             if papers == "true":
                 d.env["COOLSTOVE_PAPERS__CATEGORIES"] = ""
             d.start()
@@ -255,7 +266,9 @@ def main() -> None:
 
         (Path(tmp) / "run").mkdir()
         d = DaemonProc(Path(tmp) / "run", cfg, {})
-        d.env.update({"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN, "COOLSTOVE_BURNER_RIGHT_TOKEN": DEFAULT_TOKEN})
+        d.env.update(
+            {"COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN, "COOLSTOVE_BURNER_RIGHT_TOKEN": DEFAULT_TOKEN}
+        )
         d.start()
         try:
             wait(lambda: mq.status == b"online", 30)
@@ -293,7 +306,9 @@ def main() -> None:
 
             ctx = mp.get_context("fork")
 
-            def flooder(topic: str, payloads: list[bytes], rate: float = 0.0, count: int = 0) -> tuple[Any, Any, Any]:
+            def flooder(
+                topic: str, payloads: list[bytes], rate: float = 0.0, count: int = 0
+            ) -> tuple[Any, Any, Any]:
                 stop, sent = ctx.Event(), ctx.Value("q", 0)
                 proc = ctx.Process(target=mqtt_flooder,
                                    args=(broker.host, broker.port, topic, payloads, stop, sent, rate, count))
@@ -303,7 +318,8 @@ def main() -> None:
             def daemon_note() -> str:
                 rss, hwm = rss_kib(d.proc.pid)  # type: ignore[union-attr]
                 alive = d.proc.poll() is None  # type: ignore[union-attr]
-                return f"daemon RSS {rss / 1024:.1f} MiB, peak {hwm / 1024:.1f} MiB, {'alive' if alive else 'DEAD'}"
+                state = "alive" if alive else "DEAD"
+                return f"daemon RSS {rss / 1024:.1f} MiB, peak {hwm / 1024:.1f} MiB, {state}"
 
             floods: list[tuple[str, list[float], str]] = []
             # ---- bursts, as in issue 8: the cut is published right after the whole burst
@@ -342,14 +358,19 @@ def main() -> None:
                 rate_seen = (sent.value - n_start) / elapsed
                 stop.set()
                 proc.join(30)
-                note = f"{rate_seen:,.0f} msg/s published; {lost} of {n_cuts} cut(s) not landed within 30 s; " + daemon_note()
+                note = (
+                    f"{rate_seen:,.0f} msg/s published; {lost} of {n_cuts} cut(s) not landed within 30 s; "
+                    + daemon_note()
+                )
                 if topic == "homeassistant/status":
                     note += f"; discovery messages re-published in {elapsed:.0f} s: {mq.discovery - disc0}"
                 floods.append((label, lat_f, note))
                 time.sleep(3.0)
             # ---- HTTP: idle connections held open + a request flood
             stop, sent, held = ctx.Event(), ctx.Value("q", 0), ctx.Value("q", 0)
-            proc = ctx.Process(target=http_flooder, args=(d.port, d.token, args.idle_connections, 8, stop, sent, held))
+            proc = ctx.Process(
+                target=http_flooder, args=(d.port, d.token, args.idle_connections, 8, stop, sent, held)
+            )
             proc.start()
             time.sleep(2.0)
             t_start, n_start = time.monotonic(), sent.value
@@ -372,8 +393,14 @@ def main() -> None:
                 from datetime import datetime
 
                 dl = datetime.fromisoformat(deadline).timestamp()
-                wait(lambda dl=dl: any(c.channel == "3.1" and c.value is True and c.ts >= dl - 1 for c in peer.history))
-                fired = next(c.ts for c in peer.history if c.channel == "3.1" and c.value is True and c.ts >= dl - 1)
+                wait(
+                    lambda dl=dl: any(
+                        c.channel == "3.1" and c.value is True and c.ts >= dl - 1 for c in peer.history
+                    )
+                )
+                fired = next(
+                    c.ts for c in peer.history if c.channel == "3.1" and c.value is True and c.ts >= dl - 1
+                )
                 late.append((fired - dl) * 1000)
                 wait(lambda: not peer.props[(3, 1)])
 
@@ -389,8 +416,15 @@ def main() -> None:
                 time.sleep(2.0)
                 t_start = time.time()
                 d.start()
-                wait(lambda t=t_start: any(c.channel == "3.1" and c.value is True and c.ts >= t for c in peer.history), 30)
-                fired = next(c.ts for c in peer.history if c.channel == "3.1" and c.value is True and c.ts >= t_start)
+                wait(
+                    lambda t=t_start: any(
+                        c.channel == "3.1" and c.value is True and c.ts >= t for c in peer.history
+                    ),
+                    30,
+                )
+                fired = next(
+                    c.ts for c in peer.history if c.channel == "3.1" and c.value is True and c.ts >= t_start
+                )
                 restart.append((fired - t_start, fired - dl))
                 wait(lambda: not peer.props[(3, 1)])
         except Exception:
@@ -401,7 +435,10 @@ def main() -> None:
 
     print(summary("baseline: python-miio set + broker RTT", base))
     print(summary("cut latency: MQTT publish -> relay energised", lat))
-    print(f"ratio p99 daemon/baseline: {pct(lat, 99) / pct(base, 99):.2f}x   (targets: p99 <= 50 ms, <= 2x baseline)")
+    print(
+        f"ratio p99 daemon/baseline: {pct(lat, 99) / pct(base, 99):.2f}x   (targets: p99 <= 50 ms, "
+        "<= 2x baseline)"
+    )
     for label, lat_f, note in floods:
         print(summary(f"cut latency, {label}", lat_f) if lat_f else f"cut latency, {label}: no cut landed")
         print(f"    [{note}]")

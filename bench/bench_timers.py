@@ -77,10 +77,14 @@ class Heartbeat:
 
 async def background_audit(rig: Rig, stop: asyncio.Event) -> None:
     while not stop.is_set():
-        await rig.stove.audit.record(source="mqtt", burner="left", action="cut", result="rejected", detail="x")
+        await rig.stove.audit.record(
+            source="mqtt", burner="left", action="cut", result="rejected", detail="x"
+        )
 
 
-async def measure(rig: Rig, n: int, add: Callable[[int], Awaitable[None] | None]) -> tuple[list[float], list[float]]:
+async def measure(
+    rig: Rig, n: int, add: Callable[[int], Awaitable[None] | None]
+) -> tuple[list[float], list[float]]:
     """Call ``add(i)`` n times while an audit writer works the same file: call latency, loop stall."""
     hb = Heartbeat()
     hb.start()
@@ -110,8 +114,16 @@ async def bench_baseline(tmp: Path, n: int) -> tuple[list[float], list[float]]:
     sched = AsyncIOScheduler(jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{tmp / 'old.db'}")},
                              job_defaults={"misfire_grace_time": None, "coalesce": True})
     sched.start()
-    result = await measure(rig, n, lambda i: sched.add_job(
-        print, trigger=DateTrigger(run_date=_in_an_hour()), id=f"cut:{i % 2}", replace_existing=True) and None)
+    result = await measure(
+        rig,
+        n,
+        lambda i: (
+            sched.add_job(
+                print, trigger=DateTrigger(run_date=_in_an_hour()), id=f"cut:{i % 2}", replace_existing=True
+            )
+            and None
+        ),
+    )
     sched.shutdown(wait=False)
     await rig.stop()
     return result
@@ -137,7 +149,7 @@ async def bench_steps(tmp: Path, steps: int) -> list[float]:
             await asyncio.sleep(0.1 + 0.5 * i / steps)  # steps land at different phases of the tick
             traveller.shift(dt.timedelta(minutes=10, seconds=1))
             t0 = time.perf_counter()
-            while not any(on for _, on in rig.relays["left"].history):
+            while not any(on for _, on in rig.relays["left"].history):  # noqa: ASYNC110 - timing by polling
                 await asyncio.sleep(0.002)
             out.append(time.perf_counter() - t0)
             await rig.stop()
@@ -156,7 +168,10 @@ async def main() -> None:
         steps = await bench_steps(tmp / "steps", args.steps)
     import os
 
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (other work on the machine adds stalls)")
+    print(
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (other work on the "
+        "machine adds stalls)"
+    )
     print(line("baseline: APScheduler SQLAlchemy job store", *base))
     print(line("coolstove Timers.set_deadline (writer thread)", *ours))
     print(f"forward clock step past a deadline -> relay energised: n={len(steps)}  p50 "

@@ -29,7 +29,9 @@ async def _check_broker(cfg: Config) -> str | None:
 
     topic, options = command_subscription(cfg.mqtt)
     try:
-        async with make_client(cfg.mqtt, identifier=f"coolstove-check-{secrets.token_hex(4)}", timeout=5) as client:
+        async with make_client(
+            cfg.mqtt, identifier=f"coolstove-check-{secrets.token_hex(4)}", timeout=5
+        ) as client:
             granted = await client.subscribe(topic, options=options, timeout=5)
             await client.unsubscribe(topic, timeout=5)
     except aiomqtt.MqttError as exc:
@@ -49,7 +51,10 @@ async def _check_relays(cfg: Config, echo: Callable[[str], None]) -> bool:
         try:
             await relay.start()
             coil = await relay.read()
-            echo(f"ok    burner {b.name} ({b.driver}): relay answers, coil {'energised' if coil else 'released'}")
+            echo(
+                f"ok    burner {b.name} ({b.driver}): relay answers, coil "
+                f"{'energised' if coil else 'released'}"
+            )
         except DeviceError as exc:
             ok = False
             echo(f"FAIL  burner {b.name} ({b.driver}): {exc}")

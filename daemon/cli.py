@@ -7,7 +7,7 @@ here swallows an error and exits 0.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -49,7 +49,7 @@ def pass_config(f: Any) -> Any:
 class LazyGroup(click.Group):
     """Loads ``stove`` and ``papers`` only when asked for: ``coolstove stove off`` stays quick."""
 
-    lazy = {"stove": "devices.cli:stove", "papers": "feeds.cli:papers"}
+    lazy: ClassVar[dict[str, str]] = {"stove": "devices.cli:stove", "papers": "feeds.cli:papers"}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
@@ -74,7 +74,9 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "COOLSTOVE"})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "COOLSTOVE"}
+)
 @click.option(
     "--config",
     "config_path",

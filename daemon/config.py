@@ -69,7 +69,8 @@ TOKEN_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 CATEGORY_RE = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
 MAX_PULSE_S = 60.0
 ENV_PREFIX = "COOLSTOVE_"
-SECRET_HELP = "set it in the environment or a systemd credential (see deploy/README.md)"
+# help text, not a password
+SECRET_HELP = "set it in the environment or a systemd credential (see deploy/README.md)"  # noqa: S105
 
 
 class _Model(BaseModel):
@@ -192,16 +193,24 @@ class MqttBurner(Burner):
         return _topic(value, "topic")
 
 
-_BURNER_MODELS: dict[str, type[Burner]] = {"simulated": SimulatedBurner, "miio": MiioBurner, "mqtt": MqttBurner}
+_BURNER_MODELS: dict[str, type[Burner]] = {
+    "simulated": SimulatedBurner,
+    "miio": MiioBurner,
+    "mqtt": MqttBurner,
+}
 
 
 def _driver_of(value: Any) -> str | None:
-    driver = value.get("driver", "simulated") if isinstance(value, Mapping) else getattr(value, "driver", None)
+    driver = (
+        value.get("driver", "simulated") if isinstance(value, Mapping) else getattr(value, "driver", None)
+    )
     return driver if isinstance(driver, str) else None
 
 
 AnyBurner = Annotated[
-    Annotated[SimulatedBurner, Tag("simulated")] | Annotated[MiioBurner, Tag("miio")] | Annotated[MqttBurner, Tag("mqtt")],
+    Annotated[SimulatedBurner, Tag("simulated")]
+    | Annotated[MiioBurner, Tag("miio")]
+    | Annotated[MqttBurner, Tag("mqtt")],
     Discriminator(
         _driver_of,
         custom_error_type="driver",
@@ -256,7 +265,7 @@ def _split_listen(listen: str) -> tuple[str, int]:
 
 
 def _base_url(host: str, port: int) -> str:
-    host = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    host = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"  # noqa: S104 - wildcard -> loopback URL
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
@@ -276,7 +285,8 @@ class HttpConfig(_Model):
     max_connections: Annotated[int, _range(1, 10_000)] = 64  # per listener; more are closed at once
     header_timeout_s: Annotated[float, _range(0.1, 600)] = 5.0  # a request head must arrive within this
     body_timeout_s: Annotated[float, _range(0.1, 600)] = 10.0  # a request body must arrive within this
-    client_timeout_s: Annotated[float, _range(0.1, 600)] = 10.0  # the CLI's deadline; later commands are refused
+    # the CLI's deadline; later commands are refused
+    client_timeout_s: Annotated[float, _range(0.1, 600)] = 10.0
     token: Secret = None
 
     @field_validator("listen", "pages_listen")
@@ -307,7 +317,9 @@ class HttpConfig(_Model):
         if self.pages_enabled:
             a, b = _split_listen(self.listen), _split_listen(self.pages_listen)
             if a == b and a[1] != 0:
-                raise ValueError("[http] pages_listen must differ from listen: the paper pages need their own origin")
+                raise ValueError(
+                    "[http] pages_listen must differ from listen: the paper pages need their own origin"
+                )
         return self
 
     @property
@@ -400,7 +412,9 @@ GraceSeconds = Annotated[float, Field(gt=0, le=600)]
 
 class Config(_Model):
     mqtt: MqttConfig = MqttConfig()
-    burners: Annotated[tuple[AnyBurner, ...], Field(strict=False, min_length=1)] = (SimulatedBurner(name="burner"),)
+    burners: Annotated[tuple[AnyBurner, ...], Field(strict=False, min_length=1)] = (
+        SimulatedBurner(name="burner"),
+    )
     flame: FlameConfig = FlameConfig()
     storage: StorageConfig = StorageConfig()
     http: HttpConfig = HttpConfig()
@@ -425,7 +439,9 @@ class Config(_Model):
 
 
 class _Stove(_Model):
-    burners: Annotated[tuple[AnyBurner, ...], Field(strict=False, min_length=1)] = (SimulatedBurner(name="burner"),)
+    burners: Annotated[tuple[AnyBurner, ...], Field(strict=False, min_length=1)] = (
+        SimulatedBurner(name="burner"),
+    )
     flame: FlameConfig = FlameConfig()
 
 
@@ -540,7 +556,11 @@ class _EnvOverrides(EnvSettingsSource):
         return {k.lower(): v for k, v in self._env.items()}  # case-insensitive names, as the default
 
     def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
-        if field is not None and getattr(field.annotation, "__origin__", None) is tuple and isinstance(value, str):
+        if (
+            field is not None
+            and getattr(field.annotation, "__origin__", None) is tuple
+            and isinstance(value, str)
+        ):
             return [p.strip() for p in value.split(",") if p.strip()]
         return super().decode_complex_value(field_name, field, value)  # type: ignore[arg-type]
 
@@ -576,7 +596,9 @@ def _apply_to_burners(burners: Any, keys: Mapping[str, Any]) -> Any:
     for key, value in keys.items():
         var = f"{ENV_PREFIX}STOVE__{key.upper()}"
         if key in ("name", "driver", "burners"):
-            raise ConfigError(f"environment override {var}: {key} cannot be set for all burners; edit the file")
+            raise ConfigError(
+                f"environment override {var}: {key} cannot be set for all burners; edit the file"
+            )
         if key == "token":
             raise ConfigError(
                 f"environment override {var}: tokens are per burner secrets: set "
@@ -584,7 +606,9 @@ def _apply_to_burners(burners: Any, keys: Mapping[str, Any]) -> Any:
             )
         owners = [m for m in _BURNER_MODELS.values() if key in m.model_fields]
         if not owners:
-            known = sorted({k for m in _BURNER_MODELS.values() for k in m.model_fields} - {"name", "driver", "token"})
+            known = sorted(
+                {k for m in _BURNER_MODELS.values() for k in m.model_fields} - {"name", "driver", "token"}
+            )
             raise ConfigError(
                 f"environment override {var}: {key!r} is neither a burner key nor a [stove] table "
                 f"(burner keys: {', '.join(known)}; flame keys: {ENV_PREFIX}STOVE__FLAME__<KEY>)"
@@ -597,7 +621,9 @@ def _apply_to_burners(burners: Any, keys: Mapping[str, Any]) -> Any:
                 hit = True
         if not hit:
             drivers = " or ".join(sorted(d for d, m in _BURNER_MODELS.items() if m in owners))
-            raise ConfigError(f"environment override {var}: no configured burner has {key!r} (a {drivers} key)")
+            raise ConfigError(
+                f"environment override {var}: no configured burner has {key!r} (a {drivers} key)"
+            )
     return burners
 
 
@@ -676,7 +702,9 @@ def _bounds(loc: tuple[Any, ...]) -> str | None:
 def _problem(err: Mapping[str, Any], loc: tuple[Any, ...], key: str) -> str:
     kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
     secret = key in ("password", "token")
-    tables = isinstance(value, dict) or (isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value))
+    tables = isinstance(value, dict) or (
+        isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value)
+    )
     got = "" if secret or tables else f", got {value!r}"  # tables may hold an injected secret
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"expected an integer{got}"
@@ -774,7 +802,8 @@ def _refuse_file_secrets(raw: Mapping[str, Any], source: Path | None) -> None:
     for section, key, table in where:
         if isinstance(table, Mapping) and key in table:
             raise ConfigError(
-                f"config file {source}: {section} {key}: secrets are not read from the config file; {SECRET_HELP}"
+                f"config file {source}: {section} {key}: secrets are not read from the config file; "
+                f"{SECRET_HELP}"
             )
 
 
@@ -802,7 +831,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     for section, key in SECRETS.items():
         if key in overrides.get(section, {}):
             raise ConfigError(
-                f"environment override {ENV_PREFIX}{section.upper()}__{key.upper()}: secrets are not overrides; "
+                f"environment override {ENV_PREFIX}{section.upper()}__{key.upper()}: secrets are "
+                "not overrides; "
                 f"set {ENV_PREFIX}{section.upper()}_{'PASSWORD' if key == 'password' else 'TOKEN'} "
                 f"or the credential {section}-{key}"
             )
@@ -813,14 +843,21 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         burner_keys = {k: v for k, v in stove.items() if k != "flame"}
         if burner_keys and isinstance(data["stove"], dict):
             burners = data["stove"].get("burners", [{"name": "burner"}])
-            data["stove"]["burners"] = _apply_to_burners([dict(b) if isinstance(b, dict) else b for b in burners]
-                                                         if isinstance(burners, list) else burners, burner_keys)
+            data["stove"]["burners"] = _apply_to_burners(
+                [dict(b) if isinstance(b, dict) else b for b in burners]
+                if isinstance(burners, list)
+                else burners,
+                burner_keys,
+            )
 
     # A present [mqtt] section is enabled unless it says otherwise.
     if isinstance(data.get("mqtt"), dict):
         data["mqtt"].setdefault("enabled", True)
     # Secrets, from the environment or systemd credentials only.
-    secrets = {"mqtt": ("password", read_secret("mqtt-password", env)), "http": ("token", read_secret("http-token", env))}
+    secrets = {
+        "mqtt": ("password", read_secret("mqtt-password", env)),
+        "http": ("token", read_secret("http-token", env)),
+    }
     for section, (key, value) in secrets.items():
         if value is not None and isinstance(data.get(section, {}), dict):
             data[section] = {**data.get(section, {}), key: value}

@@ -146,11 +146,15 @@ class Guard:
             await self._refuse(scope, secured, 413, f"request body over {self.limit} bytes")
             return
         except TimeoutError:
-            await self._refuse(scope, secured, 408, f"request body not received within {self.body_timeout_s:g} s")
+            await self._refuse(
+                scope, secured, 408, f"request body not received within {self.body_timeout_s:g} s"
+            )
             return
         if disconnected:  # the client gave up before its request was read: nothing runs
             for hook in _hooks(self.app):
-                await hook(scope.get("path", ""), "the client went away before its request was read; not executed")
+                await hook(
+                    scope.get("path", ""), "the client went away before its request was read; not executed"
+                )
             return
         replayed = False
 
@@ -303,8 +307,12 @@ def make_app(
         for prefix in STOVE_PREFIXES:
             app.add_api_route(prefix, to_stove, methods=["GET", "HEAD", "POST", "DELETE", "PUT", "PATCH"],
                               include_in_schema=False)
-            app.add_api_route(prefix + "/{rest:path}", to_stove,
-                              methods=["GET", "HEAD", "POST", "DELETE", "PUT", "PATCH"], include_in_schema=False)
+            app.add_api_route(
+                prefix + "/{rest:path}",
+                to_stove,
+                methods=["GET", "HEAD", "POST", "DELETE", "PUT", "PATCH"],
+                include_in_schema=False,
+            )
 
         extra = "".join(home_parts or [])  # already-escaped HTML from the parts
 
@@ -360,8 +368,11 @@ def guarded_protocol(where: str, max_connections: int, header_timeout_s: float) 
 
         def _evict_idle(self) -> bool:
             """Close the longest-idle connection (no request in flight) to make room; False if none is."""
-            idle = [c for c in self.connections
-                    if isinstance(c, GuardedH11) and c._head_timer is not None and not c.transport.is_closing()]
+            idle = [
+                c
+                for c in self.connections
+                if isinstance(c, GuardedH11) and c._head_timer is not None and not c.transport.is_closing()
+            ]
             if not idle:
                 return False
             oldest = min(idle, key=lambda c: c._idle_since)
@@ -423,7 +434,9 @@ def _bind(host: str, port: int) -> socket.socket:
 class HttpServer:
     """One listener: uvicorn inside the daemon's loop, without its own signal handling."""
 
-    def __init__(self, app: Any, host: str, port: int, http: HttpConfig | None = None, name: str = "http") -> None:
+    def __init__(
+        self, app: Any, host: str, port: int, http: HttpConfig | None = None, name: str = "http"
+    ) -> None:
         http = http or HttpConfig()
         self.app = app
         self.host = host
@@ -453,7 +466,9 @@ class HttpServer:
         try:
             sock = _bind(self.host, self.port)
         except OSError as exc:
-            raise OSError(exc.errno, f"HTTP ({self.name}) cannot listen on {where}: {exc.strerror or exc}") from exc
+            raise OSError(
+                exc.errno, f"HTTP ({self.name}) cannot listen on {where}: {exc.strerror or exc}"
+            ) from exc
         self.port = sock.getsockname()[1]
         self.server.should_exit = False
         self._task = asyncio.create_task(self._serve(sock), name=self.name)

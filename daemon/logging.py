@@ -84,7 +84,9 @@ def setup_logging(level: str = "INFO") -> None:
             "disable_existing_loggers": False,
             "formatters": {"plain": {"format": fmt}},
             "filters": {"repeat": {"()": RepeatFilter}},
-            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["repeat"]}},
+            "handlers": {
+                "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["repeat"]}
+            },
             "root": {"level": level, "handlers": ["stderr"]},
             "loggers": {name: {"level": lvl} for name, lvl in QUIET.items()},
         }

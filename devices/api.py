@@ -80,7 +80,9 @@ class ExtendRequest(_Strict):
 
 class ScheduleRequest(_Strict):
     burner: StrictStr = Field("all", max_length=64)
-    cron: StrictStr = Field(..., max_length=100, description="5-field cron ('0 23 * * *') or HH:MM for every day")
+    cron: StrictStr = Field(
+        ..., max_length=100, description="5-field cron ('0 23 * * *') or HH:MM for every day"
+    )
 
 
 class Result(BaseModel):

@@ -140,7 +140,9 @@ class AuditLog:
                 window.timer = loop.call_later(self.refusal_window_s, self._end_window, key)
         if window.rows < self.refusal_rows:
             window.rows += 1
-            await self.record(source=source, burner=burner, action=action or "?", result="rejected", detail=detail)
+            await self.record(
+                source=source, burner=burner, action=action or "?", result="rejected", detail=detail
+            )
             return
         window.more += 1
         window.last_burner, window.last_action, window.last_detail = burner, action, detail

@@ -57,7 +57,9 @@ def _request(cfg: Config, method: str, path: str, body: dict[str, Any] | None = 
             "check with `coolstove stove status` whether the command was carried out"
         ) from exc
     if r.status_code == 401:
-        raise DaemonNotRunning("the daemon refused the HTTP token (set COOLSTOVE_HTTP_TOKEN to the daemon's token)")
+        raise DaemonNotRunning(
+            "the daemon refused the HTTP token (set COOLSTOVE_HTTP_TOKEN to the daemon's token)"
+        )
     try:
         data = r.json()
     except ValueError:
@@ -97,9 +99,13 @@ def status(cfg: Config, as_json: bool) -> None:
             line += f"  cut at {_when(b['deadline'])} ({b['time_left_s']} s)"
         if b.get("owed"):
             o = b["owed"]
-            line += f"  CUT OWED since {_when(o['since'])} ({o['source']}), retrying: {o.get('last_error') or '...'}"
+            line += (
+                f"  CUT OWED since {_when(o['since'])} ({o['source']}), "
+                f"retrying: {o.get('last_error') or '...'}"
+            )
         if b["last_cut"]:
-            line += f"  last cut {_when(b['last_cut']['at'])} by {b['last_cut']['source']} ({b['last_cut']['result']})"
+            last = b["last_cut"]
+            line += f"  last cut {_when(last['at'])} by {last['source']} ({last['result']})"
         click.echo(line)
     for s in data.get("schedules", []):
         click.echo(f"schedule {s['id']}: {s['cron']} -> {', '.join(s['burners'])}, next {_when(s['next'])}")

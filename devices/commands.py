@@ -85,13 +85,13 @@ def parse_duration(text: str | float | int) -> float:
         if len(s) > 32:
             raise InputError("duration is too long to be a duration")
         if not s.isascii():
-            raise InputError(f"cannot read duration {ascii(text)}: use ASCII digits, like 600, 10m, 1h30m, 90s")
+            raise InputError(f"cannot read duration {text!a}: use ASCII digits, like 600, 10m, 1h30m, 90s")
         if _NUMBER_RE.fullmatch(s):
             seconds = float(s)
         else:
             m = _DURATION_RE.fullmatch(s)
             if not s or not m or not any(m.groups()):
-                raise InputError(f"cannot read duration {ascii(text)}: use seconds or forms like 10m, 1h30m, 90s")
+                raise InputError(f"cannot read duration {text!a}: use seconds or forms like 10m, 1h30m, 90s")
             h, mi, se = (int(g) if g else 0 for g in m.groups())
             seconds = float(h * 3600 + mi * 60 + se)
     else:
@@ -150,7 +150,7 @@ def _burner(raw: Any, burners: tuple[str, ...]) -> str:
     if raw != "all" and raw not in burners:
         known = ", ".join((*burners, "all"))
         shown = raw if len(raw) <= 40 else raw[:40] + "..."
-        raise InputError(f"unknown burner {ascii(shown)} (known: {known})")
+        raise InputError(f"unknown burner {shown!a} (known: {known})")
     return raw
 
 
@@ -171,7 +171,9 @@ def load_command_json(data: bytes | str) -> Any:
         raise InputError("command contains a lone surrogate; send UTF-8 text")
     # A command is one flat object: more than a few brackets is never one, and
     # json.loads would recurse once per bracket (RecursionError near 1,000 deep).
-    brackets = data.count(b"[") + data.count(b"{") if isinstance(data, bytes) else data.count("[") + data.count("{")
+    brackets = (
+        data.count(b"[") + data.count(b"{") if isinstance(data, bytes) else data.count("[") + data.count("{")
+    )
     if brackets > _MAX_BRACKETS and _depth_exceeds(data, _MAX_DEPTH):
         raise InputError(f"command is nested more than {_MAX_DEPTH} deep; a command is one flat JSON object")
     try:
@@ -198,11 +200,13 @@ def _depth_exceeds(data: bytes | str, limit: int) -> bool:
 
 def _check_value(key: str, value: Any) -> None:
     if value is None:
-        raise InputError(f"{ascii(key)} is null: leave the field out instead")
+        raise InputError(f"{key!a} is null: leave the field out instead")
     if isinstance(value, dict | list):
-        raise InputError(f"{ascii(key)} must be a plain value (a number or a string), not a JSON {type(value).__name__}")
+        raise InputError(
+            f"{key!a} must be a plain value (a number or a string), not a JSON {type(value).__name__}"
+        )
     if isinstance(value, str) and _has_surrogate(value):
-        raise InputError(f"{ascii(key)} contains a lone surrogate; send UTF-8 text")
+        raise InputError(f"{key!a} contains a lone surrogate; send UTF-8 text")
 
 
 def parse_command(
@@ -242,7 +246,7 @@ def parse_command(
     if request_id is not None:
         if isinstance(request_id, bool) or not isinstance(request_id, str | int):
             raise InputError("'id' must be a short string or number")
-        if isinstance(request_id, int) and abs(request_id) >= 10**64 or len(str(request_id)) > 64:
+        if (isinstance(request_id, int) and abs(request_id) >= 10**64) or len(str(request_id)) > 64:
             raise InputError("'id' must be a short string or number")
     request_id = None if request_id is None else str(request_id)
 

@@ -170,6 +170,7 @@ def _check_spacing(text: str, schedule: CronSchedule, first: dt.datetime, zone: 
             gap = int((slot - previous).total_seconds() // 60)
             raise InputError(
                 f"{text!r} cuts {gap} min after a cut; a schedule must leave at least "
-                f"{int(MIN_GAP.total_seconds() // 60)} min between cuts (did you mean a 0 in the minute field?)"
+                f"{int(MIN_GAP.total_seconds() // 60)} min between cuts (did you mean a 0 in the "
+                "minute field?)"
             )
         previous = slot

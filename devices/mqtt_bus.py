@@ -99,13 +99,13 @@ class _DirectClient(aiomqtt.Client):
         def callback() -> None:
             try:
                 for _ in range(self.READ_BATCH):
-                    if client._sock is None:  # noqa: SLF001
+                    if client._sock is None:
                         return
-                    rc = client._packet_read()  # noqa: SLF001 - what loop_read does, without its 1-packet cap
+                    rc = client._packet_read()  # what loop_read does, without its 1-packet cap
                     if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
                         return
                     if rc > 0:
-                        client._loop_rc_handle(rc)  # noqa: SLF001
+                        client._loop_rc_handle(rc)
                         return
             except Exception as exc:  # a broken socket: the connection is over (as aiomqtt does)
                 if not self._disconnected.done():
@@ -257,7 +257,7 @@ class MqttBus:
 
     # ------------------------------------------------------------ publishing
     async def publish(self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False,
-                      timeout: float | None = None) -> None:
+                      timeout: float | None = None) -> None:  # noqa: ASYNC109 - timeout is the API
         """Publish; raises ``aiomqtt.MqttError`` when not connected or the broker does not ack."""
         client = self._client
         if client is None or not self.connected.is_set():
@@ -275,8 +275,8 @@ class MqttBus:
         client = self._client
         if client is None or not self.connected.is_set():
             return False
-        paho_client = client._client  # noqa: SLF001 - the one place coolstove reaches under aiomqtt
-        if len(paho_client._out_packet) >= MAX_OUTGOING_BACKLOG:  # noqa: SLF001
+        paho_client = client._client  # the one place coolstove reaches under aiomqtt
+        if len(paho_client._out_packet) >= MAX_OUTGOING_BACKLOG:
             return False
         info = paho_client.publish(topic, payload, qos=0)
         return info.rc == 0
@@ -288,7 +288,7 @@ class MqttBus:
             self._closing = False
             self._runner = asyncio.get_running_loop().create_task(self.run(), name="mqtt-bus")
 
-    async def wait_connected(self, timeout: float) -> bool:
+    async def wait_connected(self, timeout: float) -> bool:  # noqa: ASYNC109 - timeout is the API
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.connected.wait()

@@ -196,7 +196,9 @@ class MqttLink:
                          "retained command refused: commands must be published without the retain flag")
             return
         if len(payload) > MAX_PAYLOAD:
-            self._refuse(result_topic, burner, "?", f"command is {len(payload)} bytes; the limit is {MAX_PAYLOAD}")
+            self._refuse(
+                result_topic, burner, "?", f"command is {len(payload)} bytes; the limit is {MAX_PAYLOAD}"
+            )
             return
         action = "?"
         try:

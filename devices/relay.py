@@ -34,10 +34,10 @@ class Relay(abc.ABC):
     #: True when the device itself releases the coil after ``auto_off_s``.
     has_device_pulse: bool = False
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Connect; must not fail when the device is offline (reads will say so)."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Disconnect and free resources. Never energises anything."""
 
     @abc.abstractmethod
@@ -52,7 +52,7 @@ class Relay(abc.ABC):
         """State of the Mi Home / XiaoAI virtual switch, or None if not configured."""
         return None
 
-    async def set_voice(self, on: bool) -> None:
+    async def set_voice(self, on: bool) -> None:  # noqa: B027 - optional hook, no-op by default
         """Put the virtual switch back to its resting state (on) after a voice cut."""
 
 

@@ -53,7 +53,12 @@ class LastCut:
     detail: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "source": self.source, "result": self.result, "detail": self.detail}
+        return {
+            "at": self.at.isoformat(),
+            "source": self.source,
+            "result": self.result,
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -147,7 +152,9 @@ class Stove:
         try:
             return [self.burners[burner]]
         except KeyError:
-            raise InputError(f"unknown burner {burner!r} (known: {', '.join((*self.burners, 'all'))})") from None
+            raise InputError(
+                f"unknown burner {burner!r} (known: {', '.join((*self.burners, 'all'))})"
+            ) from None
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -211,7 +218,11 @@ class Stove:
             if cmd.action == "cut" and cmd.deadline(dt.datetime.now(dt.UTC)) is None:
                 results = await asyncio.gather(*(self.cut(g, source, t0=t0) for g in targets))
                 ok = all(r["ok"] for r in results)
-                return {"ok": ok, "action": "cut", "burners": {g.name: r for g, r in zip(targets, results, strict=True)}}
+                return {
+                    "ok": ok,
+                    "action": "cut",
+                    "burners": {g.name: r for g, r in zip(targets, results, strict=True)},
+                }
             if self.timers is None:
                 raise InputError("timers are not available")
             if cmd.action == "cut":
@@ -238,10 +249,17 @@ class Stove:
         except InputError as exc:
             await self._audit_all(targets, source, cmd.action, "rejected", str(exc), t0)
             return {"ok": False, "action": cmd.action, "error": str(exc)}
-        await self._audit_all(targets, source, cmd.action if cmd.action != "cut" else "cut_later", "ok", detail, t0)
+        await self._audit_all(
+            targets, source, cmd.action if cmd.action != "cut" else "cut_later", "ok", detail, t0
+        )
         for g in targets:
             await self.changed(g.name)
-        return {"ok": True, "action": cmd.action, "detail": detail, "status": {g.name: self.status(g.name) for g in targets}}
+        return {
+            "ok": True,
+            "action": cmd.action,
+            "detail": detail,
+            "status": {g.name: self.status(g.name) for g in targets},
+        }
 
     async def _audit_all(
         self, targets: list[BurnerGuard], source: str, action: str, result: str, detail: str, t0: float
@@ -325,9 +343,14 @@ class Stove:
                     g.cutting = False
                     await self.changed(g.name)
             g.last_cut = LastCut(started, source, "ok", None if released else "release pending")
-            await self.audit.record(source=source, burner=g.name, action="cut", result="ok",
-                                    detail=f"pulse {g.cfg.pulse_s:g} s" + ("" if released else "; release retrying"),
-                                    latency_ms=latency)
+            await self.audit.record(
+                source=source,
+                burner=g.name,
+                action="cut",
+                result="ok",
+                detail=f"pulse {g.cfg.pulse_s:g} s" + ("" if released else "; release retrying"),
+                latency_ms=latency,
+            )
             await self.changed(g.name)
         finally:
             g.cutting = False

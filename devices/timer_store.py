@@ -177,7 +177,11 @@ def migrate_apscheduler_jobs(s: Session) -> None:
                 due = job["next_run_time"]
                 burner = job_id.removeprefix("cut:")
                 if due is not None and s.get(DeadlineRow, burner) is None:
-                    s.add(DeadlineRow(burner=burner, due_at=due.astimezone(dt.UTC), relative_s=None, created_at=now))
+                    s.add(
+                        DeadlineRow(
+                            burner=burner, due_at=due.astimezone(dt.UTC), relative_s=None, created_at=now
+                        )
+                    )
                     moved += 1
             elif job_id.startswith("schedule:"):
                 _, sid, burner = job_id.split(":", 2)

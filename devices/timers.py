@@ -285,7 +285,11 @@ class Timers:
             self._pay(b)
 
     async def _record_owed(
-        self, owed: list[Owed], *, from_deadline: bool = False, schedule_slot: tuple[str, dt.datetime] | None = None
+        self,
+        owed: list[Owed],
+        *,
+        from_deadline: bool = False,
+        schedule_slot: tuple[str, dt.datetime] | None = None,
     ) -> None:
         for o in owed:
             self._owed.setdefault(o.burner, o)
@@ -341,7 +345,9 @@ class Timers:
             try:
                 await self.store.paid(burner)
             except StorageError:
-                _LOGGER.exception("could not clear the paid cut of %s on disk (it may repeat at start)", burner)
+                _LOGGER.exception(
+                    "could not clear the paid cut of %s on disk (it may repeat at start)", burner
+                )
 
     # ------------------------------------------------------------ schedules
     async def add_schedule(self, burner: str, cron: str) -> dict[str, Any]:
@@ -384,7 +390,13 @@ class Timers:
         sc, parsed = self._schedules[sid]
         burners = list(self.stove.burners) if sc.burner == "all" else [sc.burner]
         nxt = parsed.next_after(self.now(), self.zone)
-        return {"id": sc.id, "burner": sc.burner, "burners": burners, "cron": sc.cron, "next": nxt.isoformat()}
+        return {
+            "id": sc.id,
+            "burner": sc.burner,
+            "burners": burners,
+            "cron": sc.cron,
+            "next": nxt.isoformat(),
+        }
 
     def schedules(self) -> list[dict[str, Any]]:
         return sorted((self._describe(sid) for sid in self._schedules), key=lambda e: e["next"])

@@ -83,7 +83,7 @@ class Broker:
 @contextlib.contextmanager
 def run_mosquitto() -> Iterator[Broker]:
     with tempfile.TemporaryDirectory(prefix="coolstove-mqtt-") as d:
-        os.chmod(d, 0o755)
+        os.chmod(d, 0o755)  # noqa: S103 - mosquitto may run as another user
         broker = Broker("127.0.0.1", free_port(), Path(d))
         broker.start()
         try:
@@ -104,7 +104,7 @@ def run_postgres() -> Iterator[str]:
     assert bindir, "PostgreSQL is not installed (make test installs it)"
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="coolstove-pg-") as d:
-        os.chmod(d, 0o777)
+        os.chmod(d, 0o777)  # noqa: S103 - postgres runs as another user under root
         data = Path(d) / "data"
         sock = Path(d)
         run_as: list[str] = []
@@ -113,7 +113,17 @@ def run_postgres() -> Iterator[str]:
             data.mkdir()
             shutil.chown(data, "postgres", "postgres")
         subprocess.run(
-            [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "coolstove", "--auth=trust", "-E", "UTF8"],
+            [
+                *run_as,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "coolstove",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
             check=True,
             capture_output=True,
         )

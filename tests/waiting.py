@@ -7,7 +7,11 @@ import time
 from collections.abc import Callable
 
 
-async def wait_for(cond: Callable[[], object], timeout: float = 5.0, interval: float = 0.02) -> None:
+async def wait_for(
+    cond: Callable[[], object],
+    timeout: float = 5.0,  # noqa: ASYNC109 - timeout is the API
+    interval: float = 0.02,
+) -> None:
     """Await until ``cond()`` is truthy; fail the test with a clear message after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

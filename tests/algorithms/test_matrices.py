@@ -22,7 +22,7 @@ def test_a5_exports_are_reexported():
 
 
 def test_a5_claim1_componentwise_cosines_are_one_global_is_not():
-    local, weights, glob = mx.blockwise_cosine([[1.0], [1.0]], [[1.0], [2.0]])
+    local, _weights, glob = mx.blockwise_cosine([[1.0], [1.0]], [[1.0], [2.0]])
     np.testing.assert_allclose(local, [1.0, 1.0], rtol=0, atol=1e-15)
     assert glob == pytest.approx(3 / np.sqrt(10), abs=1e-12)
     assert glob == pytest.approx(0.9486833, abs=5e-8)
@@ -109,12 +109,14 @@ def test_a5_claim4_simpson_paradox():
 
 def test_a5_zero_blocks_and_eps():
     local, w, glob = mx.blockwise_cosine([[0.0, 0.0], [1.0, 2.0]], [[1.0, 1.0], [2.0, 4.0]])
-    assert local[0] == 0.0 and w[0] == 0.0
+    assert local[0] == 0.0
+    assert w[0] == 0.0
     assert local[1] == pytest.approx(1.0)
     assert glob == pytest.approx(mx.cosine([0, 0, 1, 2], [1, 1, 2, 4]))
     assert mx.cosine([0.0, 0.0], [1.0, 2.0]) == 0.0
     _, w0, g0 = mx.blockwise_cosine([[0.0]], [[1.0]])
-    assert g0 == 0.0 and w0[0] == 0.0
+    assert g0 == 0.0
+    assert w0[0] == 0.0
     assert mx.cosine([3.0, 4.0], [3.0, 4.0], eps=25.0) == pytest.approx(0.5)
     np.testing.assert_allclose(mx.cosine([[1.0, 0.0], [1.0, 1.0]], [[0.0, 1.0], [2.0, 2.0]]), [0.0, 1.0])
 
@@ -211,7 +213,7 @@ def test_a9_property_coordinate_methods_are_optimal(n, d, seed, method):
     rng = np.random.default_rng(seed)
     g0 = rng.standard_normal(d)
     G = rng.standard_normal((n, d)) * rng.exponential(size=(n, 1))  # n > d and uneven norms included
-    u, lam = mx.primary_auxiliary_direction(g0, G, method=method)
+    u, _lam = mx.primary_auxiliary_direction(g0, G, method=method)
     assert np.all(G @ u >= -1e-9)  # feasible
     u_ref, _ = mx.primary_auxiliary_direction(g0, G, method="nnls")
     np.testing.assert_allclose(u, u_ref, atol=1e-8)  # u* is unique even when lam is not
@@ -230,7 +232,8 @@ def test_a9_degenerate_more_tasks_than_dimensions(method):
     g0, G = rng.standard_normal(4), rng.standard_normal((6, 4))
     u, lam = mx.primary_auxiliary_direction(g0, G, method=method)
     np.testing.assert_allclose(u, 0.0, atol=1e-10)
-    assert lam.min() >= 0 and np.all(G @ u >= -1e-10)
+    assert lam.min() >= 0
+    assert np.all(G @ u >= -1e-10)
 
 
 def test_a9_zero_gradients_and_tensor_like_inputs():
@@ -445,7 +448,9 @@ def test_b7_class_api():
     rng = np.random.default_rng(3)
     A = rng.standard_normal((16, 16))
     mon = mx.Monarch.from_dense(A)
-    assert mon.shape == (16, 16) and mon.b == 4 and mon.c == 4
+    assert mon.shape == (16, 16)
+    assert mon.b == 4
+    assert mon.c == 4
     assert mon.num_params == 2 * 16**1.5
     x = rng.standard_normal(16)
     np.testing.assert_allclose(mon @ x, mon.dense() @ x, atol=1e-13)
@@ -490,8 +495,9 @@ def test_b8_claim1_diagonal():
     assert mx.best_rank_r(M, 2)[2] == pytest.approx(1.0, abs=1e-12)
     assert mx.best_rank_r(M, 0)[2] == pytest.approx(35.0, abs=1e-12)
     assert mx.best_rank_r(M, 3)[2] == pytest.approx(0.0, abs=1e-12)
-    A, B, err = mx.best_rank_r(M, 1)
-    assert A.shape == (3, 1) and B.shape == (1, 3)
+    A, B, _err = mx.best_rank_r(M, 1)
+    assert A.shape == (3, 1)
+    assert B.shape == (1, 3)
     np.testing.assert_allclose(np.abs(A @ B), np.diag([5.0, 0, 0]), atol=1e-14)
     assert np.linalg.norm(M, 2) == pytest.approx(5.0)
     assert np.linalg.norm(M) == pytest.approx(np.sqrt(35.0))
@@ -593,7 +599,7 @@ def test_b8_property_penrose_and_eckart_young(n, m, k, seed):
     np.testing.assert_allclose(Pe, np.linalg.pinv(M), rtol=0, atol=1e-5 * max(1e-300, np.abs(P).max()))
     s = np.linalg.svd(M, compute_uv=False)
     for r in range(min(n, m) + 1):
-        A, B, err = mx.best_rank_r(M, r)
+        _A, _B, err = mx.best_rank_r(M, r)
         assert err == pytest.approx(np.sum(s[r:] ** 2), rel=1e-9, abs=1e-9)
         Ar, Br = rng.standard_normal((n, r)), rng.standard_normal((r, m))
         assert np.sum((Ar @ Br - M) ** 2) >= err - 1e-9
@@ -728,7 +734,7 @@ def test_b14a_article_dimension_labels_are_swapped():
     G = rng.standard_normal((n, m))
     u_lit, v_lit = rng.standard_normal((m, 1)), rng.standard_normal((1, n))
     with pytest.raises(ValueError):  # noqa: PT011
-        G @ v_lit.T @ v_lit + u_lit @ u_lit.T @ G  # noqa: B018
+        G @ v_lit.T @ v_lit + u_lit @ u_lit.T @ G
     u, v = rng.standard_normal((n, 1)), rng.standard_normal((1, m))
     assert (G @ v.T @ v + u @ u.T @ G).shape == (n, m)
 
@@ -763,12 +769,14 @@ def test_b14a_claim5_additive_variant_and_symmetric_init(lora_setup):
     np.testing.assert_allclose(gB2, F_n.T @ G, atol=1e-12)
     # symmetric init reproduces W0 exactly; zero-B init too, and its first A-gradient is 0
     view = mx.LoRAOptimizerView(W0, 3, 0.01, init="symmetric", rng=0)
-    assert np.abs(view.A).min() > 0 and np.abs(view.B).min() > 0
+    assert np.abs(view.A).min() > 0
+    assert np.abs(view.B).min() > 0
     np.testing.assert_array_equal(view.W, W0)
     view = mx.LoRAOptimizerView(W0, 3, 0.01, init="zero_B", rng=0)
     np.testing.assert_array_equal(view.W, W0)
     gA, gB = view.project(G)
-    assert np.all(gA == 0) and np.abs(gB).max() > 0
+    assert np.all(gA == 0)
+    assert np.abs(gB).max() > 0
     dW = view.step(G)
     np.testing.assert_allclose(dW, view.W - W0, atol=1e-15)
     view = mx.LoRAOptimizerView(W0, 3, 0.01, init="zero_A", rng=0)

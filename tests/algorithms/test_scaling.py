@@ -268,7 +268,8 @@ def _windowed_scan_table(n_max: int, lower: str) -> np.ndarray:
 def _check(N, res):
     S, a, b, c = res
     assert all(isinstance(v, int) for v in res)
-    assert 0 <= a <= b and c >= 0
+    assert 0 <= a <= b
+    assert c >= 0
     assert a * b + c == N
     assert S == a + b + c
 
@@ -305,7 +306,8 @@ def test_a12_claim1_article_open_interval_misses_optima():
     expected += [968, 969, 970, 971, 2048, 2049, 2888, 2889, 2890]
     assert fails.tolist() == expected
     assert len(expected) == 28
-    assert article[18] == 10 and truth[18] == 9
+    assert article[18] == 10
+    assert truth[18] == 9
     assert sc.min_ab_plus_c(18) == (9, 3, 6, 0)
     # the fixed, closed lower end is exact on the spec's whole verified range
     n_max = 300_000
@@ -358,7 +360,8 @@ def test_a12_claim3_exact_answers(N, S):
 
 def test_a12_claim3_non_unique_optima():
     for a, b, c in ((25, 40, 0), (27, 37, 1)):
-        assert a * b + c == 1000 and a + b + c == 65 == sc.min_ab_plus_c(1000)[0]
+        assert a * b + c == 1000
+        assert a + b + c == 65 == sc.min_ab_plus_c(1000)[0]
     assert sc.min_ab_plus_c(123456)[1:] == (319, 387, 3)
     assert sc.min_ab_plus_c(10**9 + 7)[1:] == (31250, 32000, 7)
 

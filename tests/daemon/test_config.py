@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from pydantic import ValidationError
 
 from daemon.config import Burner, Config, MiioBurner, MqttBurner, http_token, load_config
@@ -70,12 +69,16 @@ categories = ["cs.LG", "math.OC"]
         "COOLSTOVE_HTTP_TOKEN": "httptok",
     }
     cfg = load_config(p, env=env)
-    assert cfg.mqtt.port == 1999 and cfg.mqtt.password == "s3cret" and cfg.mqtt.base_topic == "kitchen"
+    assert cfg.mqtt.port == 1999
+    assert cfg.mqtt.password == "s3cret"
+    assert cfg.mqtt.base_topic == "kitchen"
     assert cfg.papers.categories == ("cs.AI", "cs.CL")
     left = cfg.burner("left")
-    assert left.token == TOKEN and left.pulse_s == 4.0
+    assert left.token == TOKEN
+    assert left.pulse_s == 4.0
     assert cfg.http.token == "httptok"
-    assert TOKEN not in repr(cfg) and "s3cret" not in repr(cfg), "secrets never appear in reprs or logs"
+    assert TOKEN not in repr(cfg), "secrets never appear in reprs or logs"
+    assert "s3cret" not in repr(cfg), "secrets never appear in reprs or logs"
 
 
 def test_secrets_from_systemd_credentials(tmp_path: Path) -> None:
@@ -85,7 +88,8 @@ def test_secrets_from_systemd_credentials(tmp_path: Path) -> None:
     (creds / "mqtt-password").write_text("pw")
     p = write(tmp_path, '[mqtt]\n[[stove.burners]]\nname="left"\ndriver="miio"\nhost="10.0.0.2"\n')
     cfg = load_config(p, env={"CREDENTIALS_DIRECTORY": str(creds)})
-    assert cfg.burner("left").token == TOKEN and cfg.mqtt.password == "pw"
+    assert cfg.burner("left").token == TOKEN
+    assert cfg.mqtt.password == "pw"
 
 
 @pytest.mark.parametrize(
@@ -109,7 +113,10 @@ def test_secrets_from_systemd_credentials(tmp_path: Path) -> None:
         ("[[stove.burners]]\nname = 'a'\ndriver = 'miio'\nhost = 'h'\n", "needs a token"),
         ("[[stove.burners]]\nname = 'a'\ndriver = 'miio'\nhost = 'h'\ntoken = 'x'\n", "secrets are not read"),
         ("[mqtt]\n[[stove.burners]]\nname = 'a'\ndriver = 'mqtt'\n", "needs command_topic"),
-        ("[[stove.burners]]\nname = 'a'\ndriver = 'mqtt'\ncommand_topic = 't'\n", r"needs the \[mqtt\] section"),
+        (
+            "[[stove.burners]]\nname = 'a'\ndriver = 'mqtt'\ncommand_topic = 't'\n",
+            r"needs the \[mqtt\] section",
+        ),
         ("[stove]\nburners = []\n", "non-empty"),
         ("[stove]\nburners = 5\n", "non-empty"),
         ("[papers]\nmin_interval_s = 1\n", "only be raised"),
@@ -151,7 +158,8 @@ def test_http_token_generated_once_with_private_mode(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, f'[storage]\ndata_dir = "{tmp_path}"\n'), env={})
     t1 = http_token(cfg)
     t2 = http_token(cfg)
-    assert t1 == t2 and len(t1) >= 32
+    assert t1 == t2
+    assert len(t1) >= 32
     assert (tmp_path / "http-token").stat().st_mode & 0o777 == 0o600
 
 
@@ -165,16 +173,27 @@ LEFT = {"COOLSTOVE_BURNER_LEFT_TOKEN": TOKEN}
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (MIIO + "off_delay_piid = 'three'\n",
-         r"\[stove.burners\] #1 \('left'\) off_delay_piid: expected an integer, got 'three'"),
-        (MIIO + "voice_siid = 4.5\n", r"\[stove.burners\] #1 \('left'\) voice_siid: expected an integer, got 4.5"),
+        (
+            MIIO + "off_delay_piid = 'three'\n",
+            r"\[stove.burners\] #1 \('left'\) off_delay_piid: expected an integer, got 'three'",
+        ),
+        (
+            MIIO + "voice_siid = 4.5\n",
+            r"\[stove.burners\] #1 \('left'\) voice_siid: expected an integer, got 4.5",
+        ),
         (MIIO + "voice_siid = 0\n", "voice_siid: must be between 1 and 255"),
         (MIIO + "siid = true\n", "siid: expected an integer, got True"),
         (MIIO + "voice_poll_s = 0\n", "voice_poll_s: must be between 0.5 and 3600, got 0"),
         (MIIO + "timeout_s = 0.0\n", "timeout_s: must be between 0.1 and 10"),
         (MIIO + "retries = 99\n", "retries: must be between 0 and 5, got 99"),
-        ("[stove.flame]\nalert_after_min = 'ten'\n", r"\[stove.flame\] alert_after_min: expected a number, got 'ten'"),
-        ("[stove.flame]\ncut_after_min = -5\n", r"\[stove.flame\] cut_after_min: must be more than 0 and at most 1440, got -5"),
+        (
+            "[stove.flame]\nalert_after_min = 'ten'\n",
+            r"\[stove.flame\] alert_after_min: expected a number, got 'ten'",
+        ),
+        (
+            "[stove.flame]\ncut_after_min = -5\n",
+            r"\[stove.flame\] cut_after_min: must be more than 0 and at most 1440, got -5",
+        ),
         ("[stove.flame]\ncut_after_min = nan\n", "cut_after_min: must be a finite number"),
         (MQTT + "timeout_s = 0.0\n", "timeout_s: must be between 0.1 and 10, got 0.0"),
         (MQTT + "retries = 99\n", "retries: must be between 0 and 5, got 99"),
@@ -193,7 +212,10 @@ LEFT = {"COOLSTOVE_BURNER_LEFT_TOKEN": TOKEN}
         ("[papers]\ncategories = 'cs.LG'\n", "categories: expected a list of strings"),
         ("[search]\nmax_results = -1\n", r"\[search\] max_results: must be between 1 and 100000, got -1"),
         ("[search]\nenabled = true\n", r"\[search\] enabled: unknown key \(known: max_results\)"),
-        ("[daemon]\nshutdown_grace_s = -1\n", r"\[daemon\] shutdown_grace_s: must be more than 0 and at most 600"),
+        (
+            "[daemon]\nshutdown_grace_s = -1\n",
+            r"\[daemon\] shutdown_grace_s: must be more than 0 and at most 600",
+        ),
         ("[daemon]\nbogus = 1\n", r"\[daemon\] bogus: unknown key"),
         ("[storage]\ndata_dir = 5\n", r"\[storage\] data_dir: expected a path, got 5"),
         ("[stove]\npulse_s = 3\n", r"\[stove\] pulse_s: unknown key \(known: burners, flame\)"),
@@ -231,10 +253,15 @@ def test_good_configs_still_load(tmp_path: Path) -> None:
     left, wok, sim = cfg.burners
     assert (type(left).__name__, type(wok).__name__, type(sim).__name__) == ("MiioBurner", "MqttBurner",
                                                                               "SimulatedBurner")
-    assert left.voice_siid == 4 and left.off_delay_piid == 3 and left.pulse_s == 4.0
+    assert left.voice_siid == 4
+    assert left.off_delay_piid == 3
+    assert left.pulse_s == 4.0
     assert isinstance(left.pulse_s, float)
-    assert wok.flavour == "zigbee2mqtt" and cfg.flame.cut_after_min == 90.5
-    assert cfg.log_level == "DEBUG" and cfg.shutdown_grace_s == 5.0 and cfg.search.max_results == 50
+    assert wok.flavour == "zigbee2mqtt"
+    assert cfg.flame.cut_after_min == 90.5
+    assert cfg.log_level == "DEBUG"
+    assert cfg.shutdown_grace_s == 5.0
+    assert cfg.search.max_results == 50
     assert cfg.source == tmp_path / "config.toml"
 
 
@@ -242,16 +269,21 @@ def test_models_are_frozen_and_secrets_stay_out_of_reprs(tmp_path: Path) -> None
     cfg = load_config(write(tmp_path, MIIO), env={**LEFT, "COOLSTOVE_HTTP_TOKEN": "tok-123"})
     with pytest.raises(ValidationError):
         cfg.mqtt.port = 1  # type: ignore[misc]
-    assert TOKEN not in repr(cfg) and "tok-123" not in repr(cfg)
+    assert TOKEN not in repr(cfg)
+    assert "tok-123" not in repr(cfg)
     assert TOKEN not in str(cfg.model_dump()), "secrets are not dumped either"
 
 
 def test_embedded_defaults_in_full() -> None:
     cfg = load_config(env={})
-    assert cfg == Config() and cfg.source is None
-    assert [type(b).__name__ for b in cfg.burners] == ["SimulatedBurner"] and cfg.burners[0].name == "burner"
-    assert cfg.http.base_url == "http://127.0.0.1:8470" and cfg.http.pages_base_url == "http://127.0.0.1:8471"
-    assert cfg.storage.data_dir == Path("data") and cfg.papers_db_url.endswith("/data/papers.db")
+    assert cfg == Config()
+    assert cfg.source is None
+    assert [type(b).__name__ for b in cfg.burners] == ["SimulatedBurner"]
+    assert cfg.burners[0].name == "burner"
+    assert cfg.http.base_url == "http://127.0.0.1:8470"
+    assert cfg.http.pages_base_url == "http://127.0.0.1:8471"
+    assert cfg.storage.data_dir == Path("data")
+    assert cfg.papers_db_url.endswith("/data/papers.db")
 
 
 def test_burner_models_validate_when_built_in_code() -> None:
@@ -277,32 +309,48 @@ def test_env_overrides_convert_strings_to_the_keys_type(tmp_path: Path) -> None:
         "COOLSTOVE_STOVE__FLAME__CUT_AFTER_MIN": "30",
         "COOLSTOVE_SEARCH__MAX_RESULTS": "10",
     })
-    assert cfg.mqtt.enabled is True and cfg.mqtt.keepalive == 60
+    assert cfg.mqtt.enabled is True
+    assert cfg.mqtt.keepalive == 60
     assert cfg.http.allowed_hosts == ("a.lan", "b.lan")
-    assert cfg.shutdown_grace_s == 2.5 and cfg.log_level == "WARNING"
-    assert cfg.flame.cut_after_min == 30.0 and cfg.search.max_results == 10
+    assert cfg.shutdown_grace_s == 2.5
+    assert cfg.log_level == "WARNING"
+    assert cfg.flame.cut_after_min == 30.0
+    assert cfg.search.max_results == 10
 
 
 def test_stove_env_override_sets_a_burner_key_on_every_burner(tmp_path: Path) -> None:
-    text = MIIO + "pulse_s = 2\n[[stove.burners]]\nname = 'sim'\n[[stove.burners]]\nname = 'wok'\ndriver = 'mqtt'\n" \
+    text = (
+        MIIO
+        + "pulse_s = 2\n[[stove.burners]]\nname = 'sim'\n[[stove.burners]]\nname = 'wok'\ndriver = 'mqtt'\n"
         "command_topic = 'w'\n[mqtt]\n"
+    )
     cfg = load_config(write(tmp_path, text), env={**LEFT, "COOLSTOVE_STOVE__PULSE_S": "5"})
     assert [b.pulse_s for b in cfg.burners] == [5.0, 5.0, 5.0]
     cfg = load_config(write(tmp_path, text), env={**LEFT, "COOLSTOVE_STOVE__TIMEOUT_S": "2"})
-    assert [getattr(b, "timeout_s", None) for b in cfg.burners] == [2.0, None, 2.0], "only burners with the key"
-    assert load_config(env={"COOLSTOVE_STOVE__WIRING": "no"}).burners[0].wiring == "no", "the default burner too"
+    assert [getattr(b, "timeout_s", None) for b in cfg.burners] == [2.0, None, 2.0], (
+        "only burners with the key"
+    )
+    assert load_config(env={"COOLSTOVE_STOVE__WIRING": "no"}).burners[0].wiring == "no", (
+        "the default burner too"
+    )
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"COOLSTOVE_STOVE__PULSE_S": "600"}, r"pulse_s: must be between 0.2 and 60, got 600.0 \(from COOLSTOVE_STOVE"),
+        (
+            {"COOLSTOVE_STOVE__PULSE_S": "600"},
+            r"pulse_s: must be between 0.2 and 60, got 600.0 \(from COOLSTOVE_STOVE",
+        ),
         ({"COOLSTOVE_STOVE__PULSE_S": "soon"}, "pulse_s: expected a number, got 'soon'"),
         ({"COOLSTOVE_STOVE__VOICE_SIID": "4"}, "no configured burner has 'voice_siid' \\(a miio key\\)"),
         ({"COOLSTOVE_STOVE__BOGUS": "1"}, "'bogus' is neither a burner key"),
         ({"COOLSTOVE_STOVE__NAME": "x"}, "cannot be set for all burners"),
         ({"COOLSTOVE_STOVE__TOKEN": TOKEN}, "tokens are per burner secrets"),
-        ({"COOLSTOVE_MQTT__KEEPALIVE": "0"}, r"\[mqtt\] keepalive: must be between 5 and 3600, got 0 \(from COOLSTOVE_MQTT__KEEPALIVE\)"),
+        (
+            {"COOLSTOVE_MQTT__KEEPALIVE": "0"},
+            r"\[mqtt\] keepalive: must be between 5 and 3600, got 0 \(from COOLSTOVE_MQTT__KEEPALIVE\)",
+        ),
         ({"COOLSTOVE_MQTT__ENABLED": "maybe"}, "enabled: expected true or false, got 'maybe'"),
         ({"COOLSTOVE_MQTT__HOTS": "x"}, r"\[mqtt\] hots: unknown key"),
         ({"COOLSTOVE_MQTT__PASSWORD": "x"}, "secrets are not overrides; set COOLSTOVE_MQTT_PASSWORD"),

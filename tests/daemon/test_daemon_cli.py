@@ -19,14 +19,17 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         assert name in r.stdout
     for group in (("stove",), ("stove", "schedule"), ("papers",), ("config",)):
         r = run(*group, "--help", cwd=tmp_path)
-        assert r.returncode == 0 and "Usage:" in r.stdout, group
+        assert r.returncode == 0, group
+        assert "Usage:" in r.stdout, group
 
 
 def test_unknown_command_and_bad_options(tmp_path: Path) -> None:
     r = run("explode", cwd=tmp_path)
-    assert r.returncode == 2 and "No such command" in r.stderr
+    assert r.returncode == 2
+    assert "No such command" in r.stderr
     r = run("stove", "log", "--limit", "abc", cwd=tmp_path)
-    assert r.returncode == 2 and "abc" in r.stderr
+    assert r.returncode == 2
+    assert "abc" in r.stderr
     assert "Traceback" not in r.stderr
 
 
@@ -39,11 +42,14 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
         assert "[mqtt] port: expected an integer" in r.stderr
         assert "Traceback" not in r.stderr
     r = run("--config", str(tmp_path / "missing.toml"), "config", "check", cwd=tmp_path)
-    assert r.returncode == 1 and "does not exist" in r.stderr
+    assert r.returncode == 1
+    assert "does not exist" in r.stderr
 
 
 def test_config_check_offline_on_defaults(tmp_path: Path) -> None:
     r = run("config", "check", "--offline", cwd=tmp_path)
-    assert r.returncode == 0 and "embedded defaults" in r.stdout
+    assert r.returncode == 0
+    assert "embedded defaults" in r.stdout
     r = run("config", "check", cwd=tmp_path)  # the simulated relay answers
-    assert r.returncode == 0 and "ok    burner burner (simulated)" in r.stdout
+    assert r.returncode == 0
+    assert "ok    burner burner (simulated)" in r.stdout

@@ -6,6 +6,7 @@ arXiv's real formats. Everything else is the real daemon process.
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import sys
@@ -18,7 +19,7 @@ from daemon_proc import DaemonProc
 from waiting import wait_for_sync
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "feeds"))
-from arxiv_replay import Reply, ReplayServer, fixture  # noqa: E402
+from arxiv_replay import ReplayServer, Reply, fixture
 
 pytestmark = pytest.mark.slow
 
@@ -47,10 +48,13 @@ def test_daemon_crawls_indexes_and_serves(tmp_path: Path, arxiv: ReplayServer) -
     try:
         d.start()
         home = httpx.get(base + "/", timeout=10)
-        assert home.status_code == 200 and f"127.0.0.1:{d.port}/stove" in home.text and "cs.LG" in home.text
+        assert home.status_code == 200
+        assert f"127.0.0.1:{d.port}/stove" in home.text
+        assert "cs.LG" in home.text
         # on the stove's origin a paper path is a redirect to the pages origin, and the reverse is a 404
         moved = httpx.get(f"{d.base}/arxiv/cs.LG?date=2024-01-15", timeout=10)
-        assert moved.status_code == 307 and moved.headers["location"] == f"{base}/arxiv/cs.LG?date=2024-01-15"
+        assert moved.status_code == 307
+        assert moved.headers["location"] == f"{base}/arxiv/cs.LG?date=2024-01-15"
         assert httpx.get(f"{base}/stove", timeout=10).status_code == 404
         assert httpx.get(f"{base}/api/stove", timeout=10).status_code == 404
 
@@ -68,7 +72,8 @@ def test_daemon_crawls_indexes_and_serves(tmp_path: Path, arxiv: ReplayServer) -
 
         wait_for_sync(found, 60, interval=0.5)  # the index was updated after the committed batch
         page = httpx.get(base + "/arxiv/2401.07002", timeout=10)
-        assert page.status_code == 200 and "Schrödinger" in page.text
+        assert page.status_code == 200
+        assert "Schrödinger" in page.text
         assert "https://arxiv.org/pdf/2401.07002" in page.text
 
         # the CLI reads the index the daemon writes
@@ -84,7 +89,7 @@ def test_daemon_crawls_indexes_and_serves(tmp_path: Path, arxiv: ReplayServer) -
         wait_for_sync(lambda: len(arxiv.hits) >= 2, 30, interval=0.2)  # the API fills in the details
         hits = list(arxiv.hits)
         assert hits[1].path == "/api/query"
-        gaps = [b.at - a.at for a, b in zip(hits, hits[1:], strict=False)]
+        gaps = [b.at - a.at for a, b in itertools.pairwise(hits)]
         assert min(gaps) >= 2.9, gaps
         assert all("coolstove" in h.headers.get("User-Agent", h.headers.get("user-agent", "")) for h in hits)
 

@@ -16,7 +16,9 @@ SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)"
+    ),
 ]
 
 CONFIG = """
@@ -38,8 +40,9 @@ def test_control_page_asks_for_the_token_then_cuts_and_schedules(tmp_path: Path)
     try:
         d.start()
         with sync_playwright() as p:
-            ctx = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=str(CHROMIUM),
-                                                       args=ARGS, headless=True)
+            ctx = p.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=ARGS, headless=True
+            )
             try:
                 page = ctx.new_page()
                 page.goto(f"http://127.0.0.1:{d.port}/stove")
@@ -85,8 +88,9 @@ def test_without_a_token_the_page_asks_and_does_not_poll(tmp_path: Path) -> None
         d.start()
         api_calls: list[str] = []
         with sync_playwright() as p:
-            ctx = p.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=str(CHROMIUM),
-                                                       args=ARGS, headless=True)
+            ctx = p.chromium.launch_persistent_context(
+                str(tmp_path / "profile"), executable_path=str(CHROMIUM), args=ARGS, headless=True
+            )
             try:
                 page = ctx.new_page()
                 page.clock.install()  # the page's timers run on a clock the test moves

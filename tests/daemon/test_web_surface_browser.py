@@ -17,7 +17,7 @@ from daemon_proc import DaemonProc, status
 from services import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "search"))
-from search_data import make_paper  # noqa: E402
+from search_data import make_paper
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -26,7 +26,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)"
+    ),
 ]
 
 CONFIG = """
@@ -50,7 +52,6 @@ def steal(port: int) -> str:
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProc]:
     from feeds.db import Database
     from feeds.migrate import upgrade
-    from feeds.models import Announcement
 
     work = tmp_path_factory.mktemp("surface")
     nowhere = f"http://127.0.0.1:{free_port()}"  # arXiv is not needed: the papers are in the database
@@ -69,7 +70,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProc]:
     db.start()
     try:
         def add(session: object) -> None:
-            for pid, licence in ((EVIL_ID, steal(d.port)), (DATA_ID, "data:text/html,<script>alert(1)</script>")):
+            for pid, licence in (
+                (EVIL_ID, steal(d.port)),
+                (DATA_ID, "data:text/html,<script>alert(1)</script>"),
+            ):
                 session.add(make_paper(id=pid, title=f"A paper {pid}", abstract="An abstract.",  # type: ignore[attr-defined]
                                        authors=["Ann Author"], categories="cs.LG", license=licence))
         db.write_blocking(add)
@@ -129,7 +133,8 @@ def test_a_javascript_licence_from_imported_data_is_not_a_link_and_reaches_nothi
         # the http(s) links are still links
         assert page.locator("a.title-pdf").get_attribute("href") == f"https://arxiv.org/pdf/{pid}"
     page.evaluate("() => new Promise((ok) => setTimeout(ok, 0))")
-    assert page.title() != "pwned" and dialogs == []
+    assert page.title() != "pwned"
+    assert dialogs == []
     assert not [u for u in seen if "/api/stove" in u], seen
     assert no_cut(d)
 
@@ -146,7 +151,8 @@ def test_the_token_is_not_readable_from_the_pages_origin_nor_usable_from_it(daem
         """async ([url, token]) => {
              try {
                await fetch(url, {method: "POST", body: JSON.stringify({burner: "left"}),
-                                 headers: {"Authorization": "Bearer " + token, "Content-Type": "application/json"}});
+                                 headers: {"Authorization": "Bearer " + token,
+                                           "Content-Type": "application/json"}});
                return "sent";
              } catch (e) { return "blocked"; }
            }""",
@@ -174,7 +180,8 @@ def test_the_control_page_cannot_be_framed(daemon: DaemonProc, browser: object) 
             content = frame.content()
         except Exception:  # a refused frame may not even be scriptable
             content = ""
-        assert "Nothing here can turn gas on" not in content and "A paper" not in content, frame.url
+        assert "Nothing here can turn gas on" not in content, frame.url
+        assert "A paper" not in content, frame.url
 
 
 def test_a_rebound_host_name_gets_400(daemon: DaemonProc, browser: object) -> None:
@@ -183,6 +190,7 @@ def test_a_rebound_host_name_gets_400(daemon: DaemonProc, browser: object) -> No
     page = ctx.new_page()  # type: ignore[attr-defined]
     for url in (f"http://evil.example:{d.port}/stove", f"http://evil.example:{d.pages_port}/arxiv/{EVIL_ID}"):
         response = page.goto(url)
-        assert response is not None and response.status == 400, url
+        assert response is not None, url
+        assert response.status == 400, url
         assert "Nothing here can turn gas on" not in page.content()
     assert no_cut(d)

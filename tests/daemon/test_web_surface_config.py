@@ -11,7 +11,8 @@ from daemon.errors import ConfigError
 def test_defaults_are_two_loopback_origins() -> None:
     http = load_config(env={}).http
     assert (http.host, http.port, http.pages_host, http.pages_port) == ("127.0.0.1", 8470, "127.0.0.1", 8471)
-    assert http.pages_enabled and http.pages_base_url == "http://127.0.0.1:8471"
+    assert http.pages_enabled
+    assert http.pages_base_url == "http://127.0.0.1:8471"
     assert http.hosts == {"localhost", "127.0.0.1", "::1"}
 
 

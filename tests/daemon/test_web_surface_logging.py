@@ -42,7 +42,8 @@ def test_identical_errors_are_written_once_per_interval_with_the_count(captured)
     assert lines == ["socket.accept() out of system resource\nsocket: <fd=6>"]
     clock.now += 61
     logger.error("socket.accept() out of system resource\nsocket: %s", "<fd=6>")
-    assert len(lines) == 2 and "[9999 identical message(s) suppressed in the last 61 s]" in lines[1]
+    assert len(lines) == 2
+    assert "[9999 identical message(s) suppressed in the last 61 s]" in lines[1]
 
 
 def test_different_messages_levels_and_info_are_not_merged(captured) -> None:

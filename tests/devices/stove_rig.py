@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
-
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
+
+import httpx
 
 from daemon.config import Config, SimulatedBurner, StorageConfig
 from daemon.database import Database

@@ -52,9 +52,16 @@ async def test_no_bool_as_number_no_null_no_coercion(
     assert (await client.get("/api/stove")).json()["burners"]["left"]["deadline"] is None
 
 
-@pytest.mark.parametrize("raw", [b'{"burner": "\\ud800"}', b'{"burner": "left", "at": "\\udfff"}',
-                                 b'{"burner": "left", "delay_s": NaN}', b'{"burner": "left", "delay_s": Infinity}',
-                                 b'{"\\ud800": 1}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"burner": "\\ud800"}',
+        b'{"burner": "left", "at": "\\udfff"}',
+        b'{"burner": "left", "delay_s": NaN}',
+        b'{"burner": "left", "delay_s": Infinity}',
+        b'{"\\ud800": 1}',
+    ],
+)
 async def test_surrogates_and_non_finite_numbers_are_422_not_500(
     api: tuple[httpx.AsyncClient, Rig], raw: bytes
 ) -> None:
@@ -70,9 +77,12 @@ async def test_surrogates_and_non_finite_numbers_are_422_not_500(
 
 async def test_a_body_the_parser_chokes_on_is_400_and_audited(api: tuple[httpx.AsyncClient, Rig]) -> None:
     client, rig = api
-    r = await client.post("/api/stove/cut", content=b"[" * 60_000, headers={"Content-Type": "application/json"})
+    r = await client.post(
+        "/api/stove/cut", content=b"[" * 60_000, headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 400
-    assert r.headers["content-type"].startswith("application/json") and r.json()["detail"]
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["detail"]
     log = await audit(rig)
     assert [(e["action"], e["result"]) for e in log] == [("cut", "rejected")]
     assert untouched(rig)
@@ -119,7 +129,9 @@ async def test_a_command_past_its_deadline_is_refused_with_408(
     assert untouched(rig)
     assert (await client.get("/api/stove/schedules")).json() == []
     log = await audit(rig)
-    assert len(log) == 1 and log[0]["result"] == "rejected" and "stale" in log[0]["detail"]
+    assert len(log) == 1
+    assert log[0]["result"] == "rejected"
+    assert "stale" in log[0]["detail"]
 
 
 async def test_a_command_within_its_deadline_runs_and_a_bad_deadline_is_400(
@@ -127,13 +139,17 @@ async def test_a_command_within_its_deadline_runs_and_a_bad_deadline_is_400(
 ) -> None:
     client, rig = api
     for bad in ("soon", "nan", "inf"):
-        r = await client.post("/api/stove/cut", json={"burner": "left"}, headers={"X-Coolstove-Deadline": bad})
-        assert r.status_code == 400 and r.json()["detail"]
+        r = await client.post(
+            "/api/stove/cut", json={"burner": "left"}, headers={"X-Coolstove-Deadline": bad}
+        )
+        assert r.status_code == 400
+        assert r.json()["detail"]
     assert untouched(rig)
     assert [e["result"] for e in await audit(rig)] == ["rejected"] * 3
     r = await client.post("/api/stove/cut", json={"burner": "left"},
                           headers={"X-Coolstove-Deadline": f"{time.time() + 60:.3f}"})
-    assert r.status_code == 200 and r.json()["ok"]
+    assert r.status_code == 200
+    assert r.json()["ok"]
     assert rig.relays["left"].energised
     await rig.stove.wait_idle()
 
@@ -151,5 +167,6 @@ async def test_every_refusal_is_json_and_audited(api: tuple[httpx.AsyncClient, R
         assert r.headers["content-type"].startswith("application/json")
         assert json.loads(r.text)["detail"]
     log = await audit(rig)
-    assert len(log) == 4 and all(e["result"] == "rejected" for e in log)
+    assert len(log) == 4
+    assert all(e["result"] == "rejected" for e in log)
     assert untouched(rig)

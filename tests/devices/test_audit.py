@@ -45,8 +45,10 @@ async def test_a_refusal_flood_becomes_a_few_rows_and_one_count(db: Database) ->
     rows = await audit.recent(limit=1000)
     assert len(rows) == 6
     summary = rows[0]
-    assert summary.result == "rejected" and summary.source == "mqtt"
-    assert summary.detail is not None and summary.detail.startswith("995 more refused cut")
+    assert summary.result == "rejected"
+    assert summary.source == "mqtt"
+    assert summary.detail is not None
+    assert summary.detail.startswith("995 more refused cut")
     assert "bad payload #999" in summary.detail, "the summary says what the last one was"
     assert counted(rows) == 1000, "every refusal is accounted for"
 
@@ -62,7 +64,8 @@ async def test_the_summary_is_written_when_the_window_ends(db: Database) -> None
         if len(rows) == 3:
             break
         await asyncio.sleep(0.05)
-    assert counted(rows) == 50 and rows[0].detail.startswith("48 more refused auth")  # type: ignore[union-attr]
+    assert counted(rows) == 50
+    assert rows[0].detail.startswith("48 more refused auth")
     await audit.refused("http", "all", "auth", "again")  # a new window: its own row again
     assert len(await audit.recent()) == 4
     await audit.close()
@@ -78,7 +81,8 @@ async def test_kinds_are_separate_and_attacker_text_cannot_open_windows(db: Data
     assert len(await audit.recent(limit=1000)) == 4
     await audit.close()
     rows = await audit.recent(limit=1000)
-    assert len(rows) == 5 and counted(rows) == 503
+    assert len(rows) == 5
+    assert counted(rows) == 503
     assert "\\ud800" in (rows[0].detail or ""), "a lone surrogate is stored escaped, not lost"
 
 
@@ -98,8 +102,10 @@ async def test_retention_prunes_old_and_excess_rows_at_start(db: Database) -> No
     audit = AuditLog(db, max_age_days=365, max_rows=200)
     rows = await audit.recent(limit=1000)
     assert await audit.count() == 200
-    assert len(rows) == 200 and not any((r.detail or "").startswith("old") for r in rows)
-    assert rows[0].detail == "new 299" and rows[-1].detail == "new 100", "the newest rows stay"
+    assert len(rows) == 200
+    assert not any((r.detail or "").startswith("old") for r in rows)
+    assert rows[0].detail == "new 299", "the newest rows stay"
+    assert rows[-1].detail == "new 100", "the newest rows stay"
 
 
 async def test_retention_runs_again_while_recording(db: Database) -> None:

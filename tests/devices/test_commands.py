@@ -15,14 +15,24 @@ NAMES = ("left", "right")
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("600", 600), (600, 600), ("10m", 600), ("1h30m", 5400), ("90s", 90), ("1h", 3600), (" 2m ", 120), (0.5, 0.5)],
+    [
+        ("600", 600),
+        (600, 600),
+        ("10m", 600),
+        ("1h30m", 5400),
+        ("90s", 90),
+        ("1h", 3600),
+        (" 2m ", 120),
+        (0.5, 0.5),
+    ],
 )
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
-    "text", ["", "abc", "-5", "0", "10x", "1h-3m", "nan", "inf", "8d", str(10**30), "m", True, "9" * 40, 10**9]
+    "text",
+    ["", "abc", "-5", "0", "10x", "1h-3m", "nan", "inf", "8d", str(10**30), "m", True, "9" * 40, 10**9],
 )
 def test_bad_durations(text: object) -> None:
     with pytest.raises(InputError):
@@ -32,12 +42,15 @@ def test_bad_durations(text: object) -> None:
 def test_at_next_occurrence() -> None:
     now = dt.datetime(2026, 11, 23, 22, 0, tzinfo=dt.UTC).astimezone()
     later = parse_at("23:00", now)
-    assert later > now and (later.hour, later.minute) == (23, 0)
+    assert later > now
+    assert (later.hour, later.minute) == (23, 0)
     earlier = parse_at(f"{(now.hour - 1) % 24:02d}:00", now)
     assert 0 < (earlier - now).total_seconds() <= 24 * 3600
 
 
-@pytest.mark.parametrize("text", ["24:00", "12:60", "noon", "2001-01-01T00:00:00", "x" * 100, "2099-01-01T00:00:00+00:00"])
+@pytest.mark.parametrize(
+    "text", ["24:00", "12:60", "noon", "2001-01-01T00:00:00", "x" * 100, "2099-01-01T00:00:00+00:00"]
+)
 def test_bad_at(text: str) -> None:
     with pytest.raises(InputError):
         parse_at(text)
@@ -55,9 +68,11 @@ def test_commands_parse() -> None:
     c = parse_command(b'{"action":"cut"}', burners=NAMES, burner="left")
     assert (c.action, c.burner, c.delay_s, c.at) == ("cut", "left", None, None)
     c = parse_command('{"action":"cut","delay_s":600}', burners=NAMES)
-    assert c.burner == "all" and c.delay_s == 600
+    assert c.burner == "all"
+    assert c.delay_s == 600
     c = parse_command({"action": "cut", "at": "23:00", "id": 7}, burners=NAMES, burner="right")
-    assert c.at is not None and c.request_id == "7"
+    assert c.at is not None
+    assert c.request_id == "7"
     c = parse_command({"action": "extend", "by_s": "5m"}, burners=NAMES, burner="left")
     assert c.by_s == 300
     c = parse_command({"action": "cancel"}, burners=NAMES, burner="all")
@@ -148,7 +163,9 @@ def test_strict_str_input_with_surrogates_is_refused() -> None:
         parse_command('{"action":"cut","id":"\ud800"}', burners=NAMES)
 
 
-@pytest.mark.parametrize("text", ["６０", "٦٠", "１h", None, float("nan"), 10**400, -(10**400), [], "0x10", "1_000"])
+@pytest.mark.parametrize(
+    "text", ["６０", "٦٠", "１h", None, float("nan"), 10**400, -(10**400), [], "0x10", "1_000"]
+)
 def test_strict_durations(text: object) -> None:
     with pytest.raises(InputError):
         parse_duration(text)  # type: ignore[arg-type]
@@ -157,4 +174,5 @@ def test_strict_durations(text: object) -> None:
 def test_unsafe_unknown_keys_are_reported_ascii_safe() -> None:
     with pytest.raises(InputError, match="unknown field") as info:
         parse_command(b'{"action":"cut","\xe7\x81\xab\\u0007":1}', burners=NAMES)
-    assert str(info.value).isascii() and str(info.value).isprintable()
+    assert str(info.value).isascii()
+    assert str(info.value).isprintable()

@@ -321,7 +321,7 @@ def miio_logger_at_debug() -> Iterator[None]:
 @pytest.mark.usefixtures("miio_logger_at_debug")
 async def test_no_log_record_contains_the_token(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"  # noqa: S105 (a test token)
+    token = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
     wrong = "a1a2a3a4a5a6a7a8a9aaabacadaeafb0"
     async with MiioPeer(token=token) as peer:
         peer.reveal_token = True  # an unprovisioned device tells its token in the hello answer

@@ -9,7 +9,6 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import aiomqtt
 import pytest
@@ -170,7 +169,8 @@ async def test_relays_and_link_share_one_connection(proxy: Proxy, broker: Broker
         stove = Stove(cfg, AuditLog(db), mqtt_bus=bus)
         assert all(isinstance(g.relay, MqttRelay) and g.relay.bus is bus for g in stove.burners.values())
         await stove.start()  # reads both relays: they work before the link exists or publishes anything
-        assert front.commands and back.commands
+        assert front.commands
+        assert back.commands
         assert not w.on(f"{base}/status"), "nothing published yet: the relays did not wait for the link"
         link = MqttLink(cfg, stove, bus=bus)
         task = asyncio.create_task(link.run())
@@ -181,7 +181,8 @@ async def test_relays_and_link_share_one_connection(proxy: Proxy, broker: Broker
             await wait_for(lambda: w.on(f"{base}/back/result"), 10)
             assert w.json_on(f"{base}/back/result")[0]["ok"] is True
             await stove.wait_idle()
-            assert back.power[1] is False and front.power[1] is False
+            assert back.power[1] is False
+            assert front.power[1] is False
             assert len(proxy.connections) == 1, "one MQTT connection for the relays and the link"
             assert proxy.protocol_levels() == [5]
             # the will is that one client's: a crash says offline
@@ -204,7 +205,9 @@ async def test_relays_and_link_share_one_connection(proxy: Proxy, broker: Broker
             db.close()
 
 
-async def test_relay_start_does_not_fail_with_the_broker_down(fresh_broker: Broker, unique_topic: str) -> None:
+async def test_relay_start_does_not_fail_with_the_broker_down(
+    fresh_broker: Broker, unique_topic: str
+) -> None:
     fresh_broker.stop()
     bus = MqttBus(mqtt_cfg(fresh_broker.host, fresh_broker.port, unique_topic))
     bus.start()
@@ -242,6 +245,7 @@ async def test_handlers_get_matching_messages_only_and_a_bad_handler_is_containe
         await bus.publish(f"{unique_topic}/a/y", b"2")
         await wait_for(lambda: len(got) == 2, 5)
         assert got == [f"{unique_topic}/a/x", f"{unique_topic}/a/y"]
-        assert bus.connected.is_set() and bus.connections == 1
+        assert bus.connected.is_set()
+        assert bus.connections == 1
     finally:
         await bus.close()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import multiprocessing as mp
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -35,7 +35,9 @@ GARBAGE = [b"{not json", b'{"action":"on"}', b'{"action":"cut","delay_s":-1}', b
 
 
 @asynccontextmanager
-async def running_link(tmp_path: Path, broker: Any, base: str, **attrs: Any) -> AsyncIterator[tuple[Rig, MqttLink]]:
+async def running_link(
+    tmp_path: Path, broker: Any, base: str, **attrs: Any
+) -> AsyncIterator[tuple[Rig, MqttLink]]:
     cfg = make_cfg(tmp_path)
     cfg = cfg.model_copy(update={"mqtt": MqttConfig(enabled=True, host=broker.host, port=broker.port,
                                                     base_topic=base, discovery_prefix=f"{base}-ha")})
@@ -100,11 +102,17 @@ async def sample_tasks(stop: asyncio.Event, into: list[int]) -> None:
         await asyncio.sleep(0.01)
 
 
-async def wait_idle(link: MqttLink, cond: Callable[[], bool] = lambda: True, timeout: float = 60) -> None:
+async def wait_idle(
+    link: MqttLink,
+    cond: Callable[[], bool] = lambda: True,
+    timeout: float = 60,  # noqa: ASYNC109 - timeout is the API
+) -> None:
     await wait_for(lambda: link.idle() and cond(), timeout=timeout)
 
 
-async def test_a_refusal_flood_is_bounded_and_a_cut_still_lands(tmp_path: Path, broker: Any, unique_topic: str) -> None:
+async def test_a_refusal_flood_is_bounded_and_a_cut_still_lands(
+    tmp_path: Path, broker: Any, unique_topic: str
+) -> None:
     async with running_link(tmp_path, broker, unique_topic) as (rig, link), \
             Watcher(broker.host, broker.port) as w:
         await w.client.subscribe(f"{unique_topic}/left/result", qos=1)
@@ -126,7 +134,8 @@ async def test_a_refusal_flood_is_bounded_and_a_cut_still_lands(tmp_path: Path, 
         real = next(r for r in w.json_on(f"{unique_topic}/left/result") if r.get("id") == "real")
         assert real["ok"] is True, "the cut was carried out, not refused"
         assert max(tasks) <= baseline + 10, f"no task per message: at most {max(tasks)} tasks for {baseline}"
-        assert link.max_queued["refusals"] <= link.refusal_size and link.max_queued["urgent"] <= link.urgent_size
+        assert link.max_queued["refusals"] <= link.refusal_size
+        assert link.max_queued["urgent"] <= link.urgent_size
         await rig.stove.wait_idle()  # the cut's audit row is written when its pulse ends
         replies = [r for r in w.json_on(f"{unique_topic}/left/result") if r.get("ok") is False]
     refused = link.stats["refused"]  # the link is closed: final counts
@@ -134,7 +143,8 @@ async def test_a_refusal_flood_is_bounded_and_a_cut_still_lands(tmp_path: Path, 
     assert link.stats["answered"] + link.stats["unanswered"] + link.stats["overflow"] == refused
     assert len(replies) <= link.stats["answered"]
     # answered = sent at QoS 0; a watcher in this busy process may itself be too slow to get them all
-    assert replies and link.stats["answered"] >= 1000, "refusals are answered on /result"
+    assert replies, "refusals are answered on /result"
+    assert link.stats["answered"] >= 1000, "refusals are answered on /result"
     assert all(r["error"] for r in replies)
     # the link is closed: every refusal is in the audit log, as a row or in a count
     rows = await _all_rows(tmp_path)
@@ -166,7 +176,10 @@ def counted_rows(rows: list[dict[str, Any]]) -> int:
 
 
 async def test_overflow_is_one_row_per_burst(tmp_path: Path, broker: Any, unique_topic: str) -> None:
-    async with running_link(tmp_path, broker, unique_topic, refusal_size=4, overflow_window_s=3600) as (rig, link):
+    async with running_link(tmp_path, broker, unique_topic, refusal_size=4, overflow_window_s=3600) as (
+        rig,
+        link,
+    ):
         flood = Flooder(broker, f"{unique_topic}/right/command", GARBAGE, 5_000)
         flood.start()
         await asyncio.to_thread(flood.close)
@@ -181,7 +194,9 @@ async def test_overflow_is_one_row_per_burst(tmp_path: Path, broker: Any, unique
     assert all(not on for _, on in rig.relays["right"].history)
 
 
-async def test_home_assistant_online_storm_republishes_once(tmp_path: Path, broker: Any, unique_topic: str) -> None:
+async def test_home_assistant_online_storm_republishes_once(
+    tmp_path: Path, broker: Any, unique_topic: str
+) -> None:
     async with running_link(tmp_path, broker, unique_topic, ha_settle_s=0.3) as (rig, link), \
             Watcher(broker.host, broker.port) as w:
         prefix = f"{unique_topic}-ha"

@@ -87,16 +87,21 @@ async def test_command_cuts_and_reports(linked: tuple[Rig, MqttLink, str], broke
         await w.client.publish(f"{base}/left/command", json.dumps({"action": "cut", "id": "r1"}), qos=1)
         await wait_for(lambda: w.on(f"{base}/left/result"), timeout=5)
         result = w.json_on(f"{base}/left/result")[0]
-        assert result["ok"] is True and result["id"] == "r1"
+        assert result["ok"] is True
+        assert result["id"] == "r1"
         assert [on for _, on in rig.relays["left"].history][:1] == [True], "the command energised the relay"
-        await wait_for(lambda: any(s["state"] == "cutting" for s in w.json_on(f"{base}/left/state")), timeout=3)
+        await wait_for(
+            lambda: any(s["state"] == "cutting" for s in w.json_on(f"{base}/left/state")), timeout=3
+        )
         await rig.stove.wait_idle()
         await wait_for(lambda: w.json_on(f"{base}/left/state")[-1]["state"] == "armed", timeout=3)
         final = w.json_on(f"{base}/left/state")[-1]
-        assert final["relay"] == "released" and final["reachable"] is True
+        assert final["relay"] == "released"
+        assert final["reachable"] is True
         assert final["last_cut"]["source"] == "mqtt"
     log = await rig.stove.audit.recent()
-    assert log[0].source == "mqtt" and log[0].action == "cut"
+    assert log[0].source == "mqtt"
+    assert log[0].action == "cut"
 
 
 async def test_state_and_availability_are_retained(linked: tuple[Rig, MqttLink, str], broker: Any) -> None:
@@ -120,7 +125,8 @@ async def test_retained_command_is_refused(linked: tuple[Rig, MqttLink, str], br
         await w.client.publish(f"{base}/left/command", b"", qos=1, retain=True)  # clear it
     assert rig.relays["left"].history == [], "a retained command must never move the relay"
     log = await rig.stove.audit.recent()
-    assert log[0].result == "rejected" and "retained" in (log[0].detail or "")
+    assert log[0].result == "rejected"
+    assert "retained" in (log[0].detail or "")
 
 
 @pytest.mark.parametrize(
@@ -155,11 +161,14 @@ async def test_bad_payloads_get_an_error_and_touch_nothing(
         await w.client.publish(f"{base}/{topic_burner}/command", payload, qos=1)
         await wait_for(lambda: w.on(result_topic), timeout=5)
         msg = w.json_on(result_topic)[0]
-        assert msg["ok"] is False and error in msg["error"]
+        assert msg["ok"] is False
+        assert error in msg["error"]
     assert all(not r.history for r in rig.relays.values())
     assert link.connected.is_set(), "bad input must not take the link down"
     log = await rig.stove.audit.recent()
-    assert log[0].result == "rejected" and log[0].source == "mqtt" and log[0].detail == msg["error"]
+    assert log[0].result == "rejected"
+    assert log[0].source == "mqtt"
+    assert log[0].detail == msg["error"]
     assert rig.timers.deadline("left") is None, "nothing was scheduled either"
 
 

@@ -324,7 +324,7 @@ async def test_credentials_are_not_logged(broker: Broker, tasmota: TasmotaPeer,
     caplog.set_level(logging.DEBUG)
     logging.getLogger("mqtt").setLevel(logging.DEBUG)
     try:
-        cfg = mqtt_cfg(broker, username="stove", password="pa55-w0rd-secret")  # noqa: S106 (a test secret)
+        cfg = mqtt_cfg(broker, username="stove", password="pa55-w0rd-secret")
         r = MqttRelay(tasmota_burner(tasmota.topic), cfg)
         await r.start()
         try:

@@ -58,7 +58,7 @@ def test_stock_handshake_would_log_an_unprovisioned_token(caplog: pytest.LogCapt
     the hello answer's checksum at DEBUG, and an unprovisioned device puts its
     token there.
     """
-    token = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"  # noqa: S105 (a test token)
+    token = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e"
     miio_logger = logging.getLogger("miio")
     before = miio_logger.level
     miio_logger.setLevel(logging.DEBUG)
@@ -110,7 +110,7 @@ def reaper() -> Iterator[list[subprocess.Popen[str]]]:
 
 @pytest.mark.miio
 async def test_standalone_miio_peer(state_file: Path, reaper: list[subprocess.Popen[str]]) -> None:
-    token = "0123456789abcdef0123456789abcdef"  # noqa: S105 (a test token)
+    token = "0123456789abcdef0123456789abcdef"
     proc, host = spawn(str(FAKES / "miio_peer.py"), "--host", "auto", "--token", token,
                        "--state-file", str(state_file))
     reaper.append(proc)

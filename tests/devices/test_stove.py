@@ -8,9 +8,8 @@ from pathlib import Path
 
 from stove_rig import Rig, make_cfg
 from waiting import wait_for
+
 from devices.commands import parse_command
-
-
 
 
 def cmd(payload: dict, names=("left", "right")):
@@ -20,19 +19,25 @@ def cmd(payload: dict, names=("left", "right")):
 async def test_cut_is_a_bounded_pulse_then_release(rig: Rig) -> None:
     relay = rig.relays["left"]
     result = await rig.stove.execute(cmd({"action": "cut", "burner": "left"}), "cli")
-    assert result["ok"] and result["burners"]["left"]["ok"]
+    assert result["ok"]
+    assert result["burners"]["left"]["ok"]
     assert relay.energised is True, "the relay must be energised right after the cut is confirmed"
     assert rig.stove.status("left")["state"] == "cutting"
     await rig.stove.wait_idle()
     assert relay.energised is False
     on, off = relay.history[-2], relay.history[-1]
-    assert on[1] is True and off[1] is False
+    assert on[1] is True
+    assert off[1] is False
     assert 0.25 <= off[0] - on[0] <= 1.5, "the pulse lasts pulse_s (0.3 s), not forever"
     assert rig.relays["right"].history == [], "the other burner is untouched"
     st = rig.stove.status("left")
-    assert st["state"] == "armed" and st["relay"] == "released" and st["last_cut"]["result"] == "ok"
+    assert st["state"] == "armed"
+    assert st["relay"] == "released"
+    assert st["last_cut"]["result"] == "ok"
     log = await rig.stove.audit.recent()
-    assert log[0].action == "cut" and log[0].source == "cli" and log[0].result == "ok"
+    assert log[0].action == "cut"
+    assert log[0].source == "cli"
+    assert log[0].result == "ok"
     assert log[0].latency_ms is not None
 
 
@@ -47,9 +52,11 @@ async def test_device_side_pulse_is_requested(rig: Rig) -> None:
 async def test_all_burners(rig: Rig) -> None:
     result = await rig.stove.execute(cmd({"action": "cut"}), "mqtt")
     assert set(result["burners"]) == {"left", "right"}
-    assert rig.relays["left"].energised and rig.relays["right"].energised
+    assert rig.relays["left"].energised
+    assert rig.relays["right"].energised
     await rig.stove.wait_idle()
-    assert not rig.relays["left"].energised and not rig.relays["right"].energised
+    assert not rig.relays["left"].energised
+    assert not rig.relays["right"].energised
 
 
 async def test_second_cut_during_pulse_is_a_noop(rig: Rig) -> None:
@@ -57,7 +64,8 @@ async def test_second_cut_during_pulse_is_a_noop(rig: Rig) -> None:
         rig.stove.execute(cmd({"action": "cut", "burner": "left"}), "cli"),
         rig.stove.execute(cmd({"action": "cut", "burner": "left"}), "http"),
     )
-    assert first["ok"] and second["ok"]
+    assert first["ok"]
+    assert second["ok"]
     await rig.stove.wait_idle()
     ons = [h for h in rig.relays["left"].history if h[1]]
     assert len(ons) == 1
@@ -88,7 +96,8 @@ async def test_unreachable_relay_fails_clearly_and_is_audited(rig: Rig) -> None:
     assert "offline" in result["burners"]["left"]["error"]
     await rig.stove.wait_idle()
     st = rig.stove.status("left")
-    assert st["reachable"] is False and st["state"] == "armed"
+    assert st["reachable"] is False
+    assert st["state"] == "armed"
     log = await rig.stove.audit.recent()
     assert log[0].result == "failed"
     relay.offline = False
@@ -159,14 +168,17 @@ async def test_countdown_fires_at_its_deadline(rig: Rig) -> None:
 async def test_cancel_and_extend(rig: Rig) -> None:
     await rig.stove.execute(cmd({"action": "cut", "delay_s": 600}), "http")
     first = rig.timers.deadline("left")
-    assert first is not None and rig.timers.deadline("right") is not None
+    assert first is not None
+    assert rig.timers.deadline("right") is not None
     r = await rig.stove.execute(cmd({"action": "extend", "burner": "left", "by_s": 300}), "http")
     assert r["ok"]
     assert rig.timers.deadline("left") == first + dt.timedelta(seconds=300)
     r = await rig.stove.execute(cmd({"action": "cancel", "burner": "right"}), "http")
-    assert r["ok"] and rig.timers.deadline("right") is None
+    assert r["ok"]
+    assert rig.timers.deadline("right") is None
     r = await rig.stove.execute(cmd({"action": "extend", "burner": "right", "by_s": 60}), "http")
-    assert r["ok"] is False and "no countdown" in r["error"]
+    assert r["ok"] is False
+    assert "no countdown" in r["error"]
     log = await rig.stove.audit.recent()
     assert log[0].result == "rejected"
     await rig.stove.execute(cmd({"action": "cancel"}), "http")
@@ -186,7 +198,8 @@ async def test_deadline_survives_restart_and_overdue_fires_at_start(tmp_path: Pa
     try:
         await wait_for(lambda: any(h[1] for h in rig2.relays["right"].history), timeout=5)
         fired = next(h[0] for h in rig2.relays["right"].history if h[1])
-        assert deadline is not None and fired >= deadline.timestamp()
+        assert deadline is not None
+        assert fired >= deadline.timestamp()
         assert not any(h[1] for h in rig2.relays["left"].history)
     finally:
         await rig2.stop()

@@ -108,14 +108,25 @@ def test_cron_dst_rule_gap_shifts_forward_fold_fires_once() -> None:
 @pytest.mark.parametrize(
     ("zone", "now_local", "at", "expected_local"),
     [
-        ("Europe/Berlin", dt.datetime(2027, 3, 27, 20, 0), "08:00", dt.datetime(2027, 3, 28, 8, 0)),   # spring
-        ("Europe/Berlin", dt.datetime(2027, 10, 30, 20, 0), "08:00", dt.datetime(2027, 10, 31, 8, 0)),  # autumn
+        ("Europe/Berlin", dt.datetime(2027, 3, 27, 20, 0), "08:00", dt.datetime(2027, 3, 28, 8, 0)),  # spring
+        (
+            "Europe/Berlin",
+            dt.datetime(2027, 10, 30, 20, 0),
+            "08:00",
+            dt.datetime(2027, 10, 31, 8, 0),
+        ),  # autumn
         ("America/New_York", dt.datetime(2027, 11, 6, 20, 0), "08:00", dt.datetime(2027, 11, 7, 8, 0)),
-        ("Europe/Berlin", dt.datetime(2027, 3, 27, 20, 0), "2027-03-28T08:00", dt.datetime(2027, 3, 28, 8, 0)),
+        (
+            "Europe/Berlin",
+            dt.datetime(2027, 3, 27, 20, 0),
+            "2027-03-28T08:00",
+            dt.datetime(2027, 3, 28, 8, 0),
+        ),
     ],
 )
-def test_at_resolves_on_the_day_it_falls(zone: str, now_local: dt.datetime, at: str, expected_local: dt.datetime,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_at_resolves_on_the_day_it_falls(
+    zone: str, now_local: dt.datetime, at: str, expected_local: dt.datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TZ", zone)
     time.tzset()
     try:
@@ -156,22 +167,27 @@ async def test_a_due_cut_stays_owed_until_the_relay_confirms(tmp_path: Path) -> 
         assert r["ok"]
         await wait_for(lambda: rig.stove.status("left")["owed"] is not None, timeout=3)
         st = rig.stove.status("left")
-        assert st["deadline"] is None and st["owed"]["source"] == "timer"
+        assert st["deadline"] is None
+        assert st["owed"]["source"] == "timer"
         await wait_for(lambda: events, timeout=3)
         assert events[0]["event"] == events[0]["event_type"] == "cut_failed"
-        assert events[0]["burner"] == "left" and "offline" in events[0]["error"]
+        assert events[0]["burner"] == "left"
+        assert "offline" in events[0]["error"]
         with sqlite3.connect(rig.cfg.storage.stove_db) as con:
             assert con.execute("SELECT burner, source FROM stove_owed").fetchall() == [("left", "timer")]
         # Four attempts with 2/4/6/8 s used to be the end of it; the debt outlives them.
         await wait_for(lambda: len(rig.relays["left"].history) == 0 and events, timeout=1)
         await asyncio.sleep(3.5)
-        assert rig.stove.status("left")["owed"] is not None and cut_times(rig, "left") == []
+        assert rig.stove.status("left")["owed"] is not None
+        assert cut_times(rig, "left") == []
         rig.relays["left"].offline = False
         await wait_for(lambda: cut_times(rig, "left"), timeout=20)
         await wait_for(lambda: rig.stove.status("left")["owed"] is None, timeout=3)
         with sqlite3.connect(rig.cfg.storage.stove_db) as con:
             assert con.execute("SELECT count(*) FROM stove_owed").fetchone() == (0,)
-        assert len([e for e in events if e["event"] == "cut_failed"]) == 1, "reported once, then every few min"
+        assert len([e for e in events if e["event"] == "cut_failed"]) == 1, (
+            "reported once, then every few min"
+        )
     finally:
         await rig.stop()
 
@@ -202,10 +218,12 @@ async def test_cancel_drops_an_owed_cut_and_says_so(tmp_path: Path) -> None:
         await rig.stove.execute(cmd({"action": "cut", "burner": "left", "delay_s": 0.2}), "http")
         await wait_for(lambda: rig.stove.status("left")["owed"] is not None, timeout=3)
         r = await rig.stove.execute(cmd({"action": "cancel", "burner": "left"}), "mqtt")
-        assert r["ok"] and "owed cut" in r["detail"]
+        assert r["ok"]
+        assert "owed cut" in r["detail"]
         rig.relays["left"].offline = False
         await asyncio.sleep(1.5)
-        assert cut_times(rig, "left") == [] and rig.stove.status("left")["owed"] is None
+        assert cut_times(rig, "left") == []
+        assert rig.stove.status("left")["owed"] is None
     finally:
         await rig.stop()
 
@@ -242,7 +260,8 @@ async def test_backward_step_keeps_a_countdown_in_real_time(tmp_path: Path) -> N
             traveller.shift(dt.timedelta(seconds=-60))
             await wait_for(lambda: rig.timers.deadline("left") != before, timeout=2)
             moved = rig.timers.deadline("left")
-            assert moved is not None and before is not None
+            assert moved is not None
+            assert before is not None
             assert abs((before - moved).total_seconds() - 60) < 1.0
             await wait_for(lambda: cut_times(rig, "left"), timeout=4)
             assert time.monotonic() - t0 < 4, "a 'cut in 2 s' is not 62 s after a backward step"
@@ -264,7 +283,8 @@ async def test_forward_step_does_not_fire_a_countdown_early(tmp_path: Path) -> N
             await asyncio.sleep(1.0)
             assert cut_times(rig, "left") == [], "30 s of real time have not passed"
             after = rig.timers.deadline("left")
-            assert after is not None and before is not None
+            assert after is not None
+            assert before is not None
             assert abs((after - before).total_seconds() - 120) < 1.0
         finally:
             await rig.stop()
@@ -284,7 +304,8 @@ async def test_stale_clock_at_boot_fires_the_overdue_cut_when_ntp_corrects_it(tm
         await rig2.start()
         try:
             await asyncio.sleep(0.6)
-            assert cut_times(rig2, "right") == [] and rig2.timers.deadline("right") == deadline
+            assert cut_times(rig2, "right") == []
+            assert rig2.timers.deadline("right") == deadline
             traveller.shift(dt.timedelta(hours=1, seconds=150))  # now past the stored deadline
             await wait_for(lambda: cut_times(rig2, "right"), timeout=2.5)
         finally:
@@ -308,7 +329,8 @@ async def test_weekday_schedule_fires_on_monday_not_on_saturday(tmp_path: Path) 
             traveller.move_to(dt.datetime(2027, 1, 11, 22, 59, 59, 500000, tzinfo=BERLIN))
             await wait_for(lambda: cut_times(rig, "left"), timeout=3)
             fired = dt.datetime.fromtimestamp(cut_times(rig, "left")[0], BERLIN)
-            assert fired.weekday() == 0 and fired.hour == 23
+            assert fired.weekday() == 0
+            assert fired.hour == 23
         finally:
             await rig.stop()
 

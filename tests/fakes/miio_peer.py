@@ -62,7 +62,7 @@ from fakes.peer_base import Peer, run_standalone
 __all__ = ["DEFAULT_TOKEN", "MIIO_PORT", "MiioPeer"]
 
 MIIO_PORT = 54321
-DEFAULT_TOKEN = "00112233445566778899aabbccddeeff"  # noqa: S105 (the fakes' token)
+DEFAULT_TOKEN = "00112233445566778899aabbccddeeff"
 _HELLO_PREFIX = bytes.fromhex("21310020")
 Key = tuple[int, int]
 

@@ -176,7 +176,7 @@ def test_api_bad_bytes(body: bytes) -> None:
 
 def test_oai_raw_page_has_version_history_and_token() -> None:
     page = parse_oai(fixture("oai_raw_page1.xml"))
-    assert page.resumption_token == "6960524|1001"  # noqa: S105 - an OAI token, not a password
+    assert page.resumption_token == "6960524|1001"
     gd, dirac = page.records
     assert gd.id == "2312.01234"
     assert gd.latest_version == 2

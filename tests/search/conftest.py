@@ -41,7 +41,9 @@ def index(tmp_path: Path, filled_db: Database) -> Iterator[SearchIndex]:
 def cfg(tmp_path: Path) -> Config:
     from daemon.config import PapersConfig, StorageConfig
 
-    return Config(storage=StorageConfig(data_dir=tmp_path), papers=PapersConfig(categories=("cs.LG", "cs.CL")))
+    return Config(
+        storage=StorageConfig(data_dir=tmp_path), papers=PapersConfig(categories=("cs.LG", "cs.CL"))
+    )
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 from search_data import make_app
+from services import free_port
 
 from daemon.http import Guard
-from services import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -76,7 +76,9 @@ def test_read_search_open_star_in_chromium(server: str, tmp_path: Path) -> None:
             page = ctx.new_page()
             page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
             blocked: list[str] = []  # KaTeX and papers.js must need nothing the CSP forbids
-            page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
+            page.on(
+                "console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None
+            )
             page.goto(f"{server}/arxiv/cs.LG")
             assert page.locator("div.paper").count() == 5
             page.wait_for_selector("body.math-rendered")

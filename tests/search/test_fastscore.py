@@ -163,7 +163,9 @@ def test_warm_up_decodes_common_terms_and_changes_no_result(corpus_index, db: Da
     assert n > 0
     assert 0 < fastscore._POSTINGS.used <= fastscore._POSTINGS.budget
     cached_terms = {k[3] for k in fastscore._POSTINGS.items}
-    assert b"graph" in cached_terms or b"graph" in {t[:5] for t in cached_terms}, "the commonest words go first"
+    assert b"graph" in cached_terms or b"graph" in {t[:5] for t in cached_terms}, (
+        "the commonest words go first"
+    )
     after = corpus_index.search("graph OR diffusion", db=db, pagelen=20)
     assert [h.id for h in after.hits] == [h.id for h in before.hits]
     assert after.total == before.total

@@ -281,7 +281,8 @@ async def test_a_licence_that_is_not_http_is_shown_as_text(cfg, filled_db, index
     assert r.status_code == 200
     hrefs = re.findall(r'href="([^"]*)"', r.text)
     assert not [h for h in hrefs if not h.startswith(("/", "https://", "http://"))], hrefs
-    assert '<dd class="licence"><span>' in r.text and "<a" not in r.text.split('<dd class="licence">')[1][:40]
+    assert '<dd class="licence"><span>' in r.text
+    assert "<a" not in r.text.split('<dd class="licence">')[1][:40]
     assert "https://doi.org/10.1/x" not in hrefs  # a DOI with a space is not a usable link either
 
 
@@ -298,8 +299,13 @@ async def test_an_http_licence_is_a_link(cfg, filled_db, index) -> None:
 def test_the_atom_feed_leaves_out_links_that_are_not_http() -> None:
     from search.web.atom import FeedEntry, atom_feed
 
-    body = atom_feed(feed_id="x", title="t", self_url="javascript:alert(1)", html_url="http://127.0.0.1:8471/a",
-                     entries=[FeedEntry("2401.00001", "T", "S", ["A"], ["cs.LG"], None, None, "data:text/html,x")])
+    body = atom_feed(
+        feed_id="x",
+        title="t",
+        self_url="javascript:alert(1)",
+        html_url="http://127.0.0.1:8471/a",
+        entries=[FeedEntry("2401.00001", "T", "S", ["A"], ["cs.LG"], None, None, "data:text/html,x")],
+    )
     root = ET.fromstring(body)  # noqa: S314 - our own output
     hrefs = [el.get("href") for el in root.iter(f"{ATOM}link")]
     assert hrefs == ["http://127.0.0.1:8471/a", "https://arxiv.org/abs/2401.00001", "https://arxiv.org/pdf/2401.00001"]
