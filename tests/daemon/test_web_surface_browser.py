@@ -13,23 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromium import ARGS, BROWSER, CHROMIUM
 from daemon_proc import DaemonProc, status
 from services import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "search"))
 from search_data import make_paper
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)"
-    ),
-]
+pytestmark = [*BROWSER, pytest.mark.slow]
 
 CONFIG = """
 [[stove.burners]]

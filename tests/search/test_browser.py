@@ -12,30 +12,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from chromium import ARGS, BROWSER, CHROMIUM, SHOTS
 from search_data import make_app
 from services import free_port
 
 from daemon.http import Guard
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test installs it)"
-    ),
-]
+pytestmark = BROWSER
 
 
 @pytest.fixture
