@@ -57,6 +57,7 @@ MAX_SCHEDULES = 50
 TICK_S = 0.5  # how often the wall clock is re-checked: a step is noticed within a second
 STEP_S = 0.5  # a jump of the wall clock against the monotonic one larger than this is a step
 CUT_FAILED_EVERY_S = 300.0  # a cut that stays owed is reported again this often
+START_PAY_WAIT_S = 3.0  # at start, how long cuts that fell due while down may hold up the rest
 
 
 def _now() -> dt.datetime:
@@ -131,9 +132,15 @@ class Timers:
         self.scheduler.start()
         for o in data.owed:
             self._owed[o.burner] = o
+        overdue = [d for d in data.deadlines if d.due_at <= now]
         for d in data.deadlines:
-            self._countdowns[d.burner] = _Countdown(d.due_at, d.relative_s, d.created_at, None)
-            self._add_deadline_job(d.burner, d.due_at)
+            if d.due_at > now:
+                self._countdowns[d.burner] = _Countdown(d.due_at, d.relative_s, d.created_at, None)
+                self._add_deadline_job(d.burner, d.due_at)
+        if overdue:  # owed at once, not left to a job that runs only once the start is over
+            _LOGGER.warning("countdown(s) of %s fell due while the daemon was down: cutting now",
+                            ", ".join(d.burner for d in overdue))
+            await self._record_owed([Owed(d.burner, d.due_at, "timer") for d in overdue], from_deadline=True)
         for sc in data.schedules:
             try:
                 parsed = parse_schedule(sc.cron, now=now, zone=self.zone, stored=True)
@@ -149,6 +156,8 @@ class Timers:
                 await self._schedule_due(sc.id, missed)
         for burner in list(self._owed):
             self._pay(burner)
+        if self._owed_tasks:  # cut before the daemon spends time on the rest of its start
+            await asyncio.wait(list(self._owed_tasks.values()), timeout=START_PAY_WAIT_S)
         self._tick_task = asyncio.create_task(self._tick_loop(), name="timers-tick")
 
     async def shutdown(self) -> None:

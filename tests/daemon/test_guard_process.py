@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -109,12 +110,18 @@ def test_a_relay_that_cannot_be_released_at_stop_is_said_audited_and_published(
         peer.unreachable = False
 
 
-def test_a_listener_that_cannot_bind_means_no_ready(
+def test_a_listener_that_cannot_bind_means_no_ready_and_no_relay_left_cutting(
     tmp_path: Path, peer: MiioPeer, broker: Any, unique_topic: str, made: list[DaemonProc]
 ) -> None:
-    import socket
-
-    d = _daemon(made, tmp_path / "one", tmp_path / "data", peer, broker, unique_topic, pulse_s=1)
+    """A start that fails half-way leaves no relay cutting: the overdue cut fired at start (a 30 s
+    pulse) is released when the HTTP port turns out to be taken. (Two things release it: the stop
+    sequence, and the pulse's own ``finally`` when the loop cancels it; this checks the outcome.)"""
+    d = _daemon(made, tmp_path / "one", tmp_path / "data", peer, broker, unique_topic, pulse_s=30)
+    d.start()
+    assert d.api("POST", "/api/stove/cut", {"burner": "left", "delay_s": 1}).json()["ok"]
+    d.signal(signal.SIGTERM)
+    assert d.wait_exit() == 0
+    time.sleep(1.5)  # the deadline passes while the daemon is down: it fires at the next start
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", d.port))
         taken.listen()
@@ -124,8 +131,10 @@ def test_a_listener_that_cannot_bind_means_no_ready(
         d._drain()
     assert rc != 0
     assert "READY=1" not in d.notifications
-    assert peer.props[(2, 1)] is False
-    time.sleep(0)  # nothing else to wait for: the process is gone
+    assert "cannot listen" in d.log()
+    assert peer.props[(2, 1)] is False, "a 30 s pulse started at start was released when the start failed"
+    cut = [c for c in peer.changes("2.1", True) if c.source != "init"]
+    assert cut, "the overdue cut fires at start, before the HTTP listener is tried"
 
 
 def test_an_owed_cut_is_reported_on_mqtt_and_paid_when_the_relay_returns(
