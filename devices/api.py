@@ -202,7 +202,9 @@ def make_router(stove: Stove, token: str) -> APIRouter:
     ) -> dict[str, Any]:
         await fresh(limit, src, "all", "schedule_remove")
         if not await stove.timers.remove_schedule(sid):
-            raise HTTPException(404, f"no schedule {sid!r}")
+            msg = f"no schedule {_printable(sid)!r}"
+            await stove.reject(src, "all", "schedule_remove", msg)
+            raise Refused(404, msg)
         await stove.audit.record(source=src, burner="all", action="schedule_remove", result="ok", detail=sid)
         return {"ok": True, "removed": sid}
 

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 ACTIONS = ("cut", "cancel", "extend")
-SOURCES = ("mqtt", "http", "cli", "timer", "schedule", "voice", "flame", "startup")
+SOURCES = ("mqtt", "http", "cli", "timer", "schedule", "voice", "flame", "startup", "shutdown")
 MAX_PAYLOAD = 4096  # bytes; a command is a few dozen
 MAX_DELAY_S = 7 * 24 * 3600  # a week: longer is a mistake, not a plan
 _DURATION_RE = re.compile(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?", re.ASCII)

@@ -36,3 +36,5 @@ async def test_weekday_schedule_next_is_a_weekday(api: tuple[httpx.AsyncClient, 
     sid = listed[0]["id"]
     assert (await client.delete(f"/api/stove/schedules/{sid}")).status_code == 200
     assert (await client.delete(f"/api/stove/schedules/{sid}")).status_code == 404
+    log = await rig.stove.audit.recent()
+    assert (log[0].action, log[0].result) == ("schedule_remove", "rejected"), "a refusal is audited"
