@@ -252,7 +252,7 @@ def main() -> None:
                     "COOLSTOVE_BURNER_LEFT_TOKEN": DEFAULT_TOKEN,
                     "COOLSTOVE_BURNER_RIGHT_TOKEN": DEFAULT_TOKEN,
                     "COOLSTOVE_PAPERS__ENABLED": papers,
-                    "COOLSTOVE_PAPERS__POLL_INTERVAL_S": "100000",
+                    "COOLSTOVE_PAPERS__POLL_INTERVAL_S": "86400",  # the longest the config allows
                 }
             )
             if papers == "true":
