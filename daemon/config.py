@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -91,7 +92,9 @@ Retries = Annotated[int, _range(0, 5)]
 Minutes = Annotated[float, Field(gt=0, le=24 * 60)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 # Lists: a TOML array or (from the environment) a comma-separated string, stored as a tuple.
-StrTuple = Annotated[tuple[str, ...], Field(strict=False)]
+# An empty override (COOLSTOVE_PAPERS__CATEGORIES=) is an empty list: pydantic-settings does not
+# decode empty values, so it arrives as "".
+StrTuple = Annotated[tuple[str, ...], Field(strict=False), BeforeValidator(lambda v: () if v == "" else v)]
 Secret = Annotated[str | None, Field(repr=False, exclude=True)]
 
 

@@ -361,3 +361,10 @@ def test_stove_env_override_sets_a_burner_key_on_every_burner(tmp_path: Path) ->
 def test_bad_env_overrides_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(env=env)
+
+
+def test_an_empty_list_override_is_an_empty_list() -> None:
+    """``COOLSTOVE_PAPERS__CATEGORIES=`` (follow nothing) was refused after the move to pydantic."""
+    assert load_config(None, env={"COOLSTOVE_PAPERS__CATEGORIES": ""}).papers.categories == ()
+    assert load_config(None, env={"COOLSTOVE_PAPERS__CATEGORIES": "cs.LG, cs.AI"}).papers.categories == (
+        "cs.LG", "cs.AI")
