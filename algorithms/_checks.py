@@ -15,7 +15,7 @@ Bad values raise ``ValueError``; an ``rng`` of the wrong type raises ``TypeError
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -116,6 +116,14 @@ def _rng(rng: Any, name: str = "rng") -> np.random.Generator:
     raise TypeError(
         f"{name} must be an int seed, None or a numpy.random.Generator, got {type(rng).__name__} {rng!r}"
     )
+
+
+@overload
+def _n_samples(n_samples: Any, *, minimum: int = 1, optional: Literal[False] = False, **old: Any) -> int: ...
+
+
+@overload
+def _n_samples(n_samples: Any, *, minimum: int = 1, optional: bool, **old: Any) -> int | None: ...
 
 
 def _n_samples(n_samples: Any, *, minimum: int = 1, optional: bool = False, **old: Any) -> int | None:

@@ -1,14 +1,17 @@
 """The library's calling interface, across modules: the ``rng`` contract, the sample count
 ``n_samples``, the shared array validator, the dtype rule, scale-free cosines, CAN on binary
-problems, and module docstrings that cite articles (issue 9)."""
+problems, module docstrings that cite articles, and the layout: one module per section under family
+subpackages (issue 9)."""
 
 from __future__ import annotations
 
 import importlib
 import math
 import pathlib
+import pkgutil
 import re
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -29,7 +32,6 @@ from algorithms import (
     can_postprocess,
     causal_attention_rnn,
     cosine,
-    diffusion,
     edit_forward,
     edit_posterior_sampler_from_table,
     edit_sample,
@@ -44,13 +46,11 @@ from algorithms import (
     mask_forward,
     mask_posterior_from_table,
     mask_sample,
-    matrices,
     noise_argmax_probs,
     noise_argmax_probs_mc,
     pearson_as_cosine,
     pinv,
     power_entropy,
-    probability,
     random_projection_update,
     rerope_logits,
     rope_rotate,
@@ -65,6 +65,7 @@ from algorithms import (
     viterbi_sample,
     w2_empirical_1d,
 )
+from algorithms.probability._common import _log_softmax
 
 # ------------------------------------------------------------------------------------------------
 # fixtures of the samplers
@@ -189,9 +190,24 @@ def test_hot_sample_with_an_int_seed_draws_new_noise_at_every_step() -> None:
     assert not np.allclose(steps[1], steps[2])
 
 
+def _library_modules() -> list[ModuleType]:
+    """Every module of the library: the package, the family subpackages and their modules."""
+    found = pkgutil.walk_packages(algorithms.__path__, prefix="algorithms.")
+    return [algorithms, *(importlib.import_module(info.name) for info in found)]
+
+
+FAMILIES = ("attention", "diffusion", "matrices", "probability", "recurrences", "scaling", "tokenization")
+
+
 def test_one_rng_helper_and_a_negative_seed() -> None:
-    assert diffusion._rng is _checks._rng
-    assert matrices._rng is _checks._rng
+    users = [mod for mod in _library_modules() if hasattr(mod, "_rng")]
+    assert {mod.__name__ for mod in users} >= {
+        "algorithms.diffusion.token_diffusion",
+        "algorithms.matrices.lora",
+        "algorithms.probability.fourier_density",
+    }
+    for mod in users:
+        assert mod._rng is _checks._rng, mod.__name__
     with pytest.raises(ValueError, match="seed must be >= 0"):
         _checks._rng(-1)
 
@@ -332,11 +348,19 @@ def test_cosine_eps_and_zero_vectors_at_extreme_scales() -> None:
 
 
 def test_one_array_validator_for_every_module() -> None:
-    for mod in (probability, diffusion, matrices, scaling):
-        assert mod._array is _checks._array
-        assert not hasattr(mod, "_real")
-        assert not hasattr(mod, "_arr")
-    assert not hasattr(probability, "_logsumexp")
+    modules = _library_modules()
+    users = [mod for mod in modules if hasattr(mod, "_array")]
+    # every family but tokenization (strings, not arrays) validates arrays, with the one validator
+    assert {mod.__name__.split(".")[1] for mod in users if mod is not algorithms} >= set(FAMILIES) - {
+        "tokenization"
+    }
+    for mod in users:
+        assert mod._array is _checks._array, mod.__name__
+    for mod in modules:
+        assert not hasattr(mod, "_real"), mod.__name__
+        assert not hasattr(mod, "_arr"), mod.__name__
+        if mod.__name__.startswith("algorithms.probability"):
+            assert not hasattr(mod, "_logsumexp"), mod.__name__
 
 
 NAN_CALLS: list[Callable[[], Any]] = [
@@ -368,7 +392,7 @@ def test_validator_messages() -> None:
 
 
 def test_log_softmax_of_all_but_one_minus_inf_is_exact() -> None:
-    lp = probability._log_softmax(np.array([[-np.inf, 0.0, -np.inf], [1.0, 1.0, -np.inf]]))
+    lp = _log_softmax(np.array([[-np.inf, 0.0, -np.inf], [1.0, 1.0, -np.inf]]))
     np.testing.assert_array_equal(lp[0], [-np.inf, 0.0, -np.inf])
     np.testing.assert_allclose(lp[1], [-math.log(2), -math.log(2), -np.inf])
 
@@ -426,9 +450,61 @@ def test_every_public_name_imports_from_the_package() -> None:
 
 def test_no_module_cites_a_machine_path() -> None:
     root = pathlib.Path(algorithms.__file__).parent
-    for path in root.glob("*.py"):
+    paths = sorted(root.rglob("*.py"))
+    assert len(paths) > 30  # the family subpackages are searched too
+    for path in paths:
         text = path.read_text(encoding="utf-8")
-        assert not re.search(r"/work/|shared/specs", text), path.name
-        doc = importlib.import_module(f"algorithms.{path.stem}").__doc__ or ""
-        if path.stem not in ("__init__", "_checks"):
-            assert "https://kexue.fm/archives/" in doc, path.name
+        rel = path.relative_to(root.parent).with_suffix("")
+        assert not re.search(r"/work/|shared/specs", text), str(rel)
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        doc = importlib.import_module(".".join(parts)).__doc__ or ""
+        assert doc.strip(), str(rel)
+        # every family package and section module cites its articles; private helpers need not
+        if len(parts) > 1 and not parts[-1].startswith("_"):
+            assert "https://kexue.fm/archives/" in doc, str(rel)
+
+
+# the split of issue 9: the biggest section module has about 320 lines; the old family modules had
+# 320-1,060 (a family piled back into one module, or a section grown past this, fails here)
+MAX_MODULE_LINES = 400
+
+
+def test_every_public_name_lives_in_a_small_section_module() -> None:
+    assert len(algorithms.__all__) == len(set(algorithms.__all__)) == 127
+    defining: dict[str, list[str]] = {}
+    for mod in _library_modules():
+        if hasattr(mod, "__path__"):  # a package (__init__) only re-exports
+            continue
+        for name in getattr(mod, "__all__", ()):
+            defining.setdefault(name, []).append(mod.__name__)
+    assert set(defining) == set(algorithms.__all__)
+    for name in algorithms.__all__:
+        namespace: dict[str, Any] = {}
+        exec(f"from algorithms import {name}", namespace)  # noqa: S102
+        (module_name,) = defining[name]  # one home per name
+        family, section = module_name.split(".")[1:]
+        assert family in FAMILIES, module_name
+        assert not section.startswith("_"), module_name
+        mod = importlib.import_module(module_name)
+        obj = getattr(mod, name)
+        assert namespace[name] is obj is getattr(importlib.import_module(f"algorithms.{family}"), name)
+        if callable(obj) and hasattr(obj, "__module__"):
+            assert obj.__module__ == module_name, name  # defined there, not re-exported from elsewhere
+        assert mod.__file__ is not None
+        n_lines = len(pathlib.Path(mod.__file__).read_text(encoding="utf-8").splitlines())
+        assert n_lines <= MAX_MODULE_LINES, f"{module_name} has {n_lines} lines (> {MAX_MODULE_LINES})"
+        # a section module says which section of the specification it holds (e.g. "B11. ...")
+        assert re.match(r"[AB]\d+[ab]?\. ", mod.__doc__ or ""), module_name
+
+
+def test_every_family_package_reexports_exactly_its_modules_names() -> None:
+    for family in FAMILIES:
+        package = importlib.import_module(f"algorithms.{family}")
+        assert hasattr(package, "__path__"), family  # a package, not one big module
+        modules = [info.name for info in pkgutil.iter_modules(package.__path__)]
+        modules = [m for m in modules if not m.startswith("_")]
+        assert len(modules) >= 2, family
+        names = [n for m in modules for n in importlib.import_module(f"{package.__name__}.{m}").__all__]
+        assert sorted(package.__all__) == sorted(names), family
+        for module in modules:  # no module name shadows a public name of the package
+            assert module not in algorithms.__all__, module

@@ -12,7 +12,7 @@ from scipy import optimize, special
 
 import algorithms
 from algorithms import scaling as sc
-from algorithms.scaling import _pq_search
+from algorithms.scaling.ab_plus_c import _pq_search
 
 
 def test_exports_are_reexported():
