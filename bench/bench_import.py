@@ -124,7 +124,7 @@ def _peak_rss_mb() -> float:
 
 
 def child_import(src: Path, db_path: Path) -> dict[str, float]:
-    from daemon.database import Database
+    from core.database import Database
     from feeds.importer import import_snapshot
     from feeds.migrate import upgrade
 

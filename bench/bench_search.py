@@ -243,7 +243,7 @@ class Corpus:
 
 
 def import_snapshot(path: Path, db_url: str) -> int:
-    from feeds.db import Database
+    from core.database import Database
     from feeds.models import Base
     from feeds.snapshot import SnapshotReader
     from feeds.store import upsert_papers
@@ -329,8 +329,8 @@ def serve(db_url: str, index_dir: str, port: int) -> None:
     import uvicorn
     from fastapi import FastAPI
 
-    from daemon.config import Config
-    from feeds.db import Database
+    from core.config import Config
+    from core.database import Database
     from search.index import SearchIndex
     from search.web import make_router
 
@@ -390,7 +390,7 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from feeds.db import Database
+    from core.database import Database
     from search.index import SearchIndex
 
     out: Path = args.out / f"search-{args.papers}-{args.seed}"

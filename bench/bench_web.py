@@ -32,7 +32,7 @@ from bench_search import OUT, Corpus, free_port, import_snapshot  # noqa: E402
 
 
 def build(out: Path, papers: int, day_size: int, seed: int) -> tuple[str, Path]:
-    from feeds.db import Database
+    from core.database import Database
     from feeds.models import Announcement
     from search.index import SearchIndex
 

@@ -8,43 +8,25 @@ names have answered. Library errors arrive here already translated
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Callable
 
-from daemon.config import Config
-from daemon.errors import DeviceError
+from core.config import Config
+from core.errors import DeviceError
+from devices.drivers import make_relay
+from devices.mqtt_link import probe_broker
 
 __all__ = ["check_config"]
 
 
 async def _check_broker(cfg: Config) -> str | None:
-    """Connect as the daemon does (same client options, MQTT 5) and subscribe as its link does.
-
-    No will: a check that dies must not announce a running daemon ``offline``.
-    """
-    import aiomqtt
-
-    from devices.mqtt_bus import make_client
-    from devices.mqtt_link import command_subscription
-
-    topic, options = command_subscription(cfg.mqtt)
     try:
-        async with make_client(
-            cfg.mqtt, identifier=f"coolstove-check-{secrets.token_hex(4)}", timeout=5
-        ) as client:
-            granted = await client.subscribe(topic, options=options, timeout=5)
-            await client.unsubscribe(topic, timeout=5)
-    except aiomqtt.MqttError as exc:
+        await probe_broker(cfg.mqtt)
+    except DeviceError as exc:
         return str(exc)
-    refused = [code for code in granted if getattr(code, "is_failure", False)]
-    if refused:
-        return f"the broker refused the subscription to {topic}: {refused[0]}"
     return None
 
 
 async def _check_relays(cfg: Config, echo: Callable[[str], None]) -> bool:
-    from devices.relay import make_relay
-
     ok = True
     for b in cfg.burners:
         relay = make_relay(b, cfg.mqtt)

@@ -14,7 +14,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from daemon.errors import ConfigError
+from core.errors import ConfigError
 
 __all__ = ["DataLock"]
 

@@ -37,7 +37,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from daemon.config import Config, HttpConfig
+from core.config import Config, HttpConfig
 
 __all__ = [
     "CSP",
@@ -496,9 +496,19 @@ class HttpServer:
     def started(self) -> bool:
         return bool(self.server.started)
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop accepting, let requests in flight finish for ``grace_s``, then cut the rest off.
+
+        Returns only when the server's task has ended, so the parts it calls into can stop after it.
+        """
         self.server.should_exit = True
-        if self._task is not None and not self._task.done():
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=5)
-        await asyncio.sleep(0)
+        task, self._task = self._task, None
+        if task is None:
+            return
+        done, _ = await asyncio.wait({task}, timeout=grace_s)
+        if not done:
+            _LOGGER.warning("HTTP (%s): requests still running after %.0f s; closed", self.name, grace_s)
+            self.server.force_exit = True
+            task.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await task

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, model_validator
 
-from daemon.errors import InputError
+from core.errors import InputError
 from devices.commands import parse_command, parse_duration
 from devices.stove import Stove
 

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import DateTime, Float, Integer, String, Text, delete, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from daemon.database import Database
-from daemon.errors import StorageError
+from core.database import Database
+from core.errors import StorageError
 
 __all__ = ["AuditEntry", "AuditLog"]
 

@@ -15,9 +15,9 @@ from typing import Any
 import click
 import httpx
 
-from daemon.cli import pass_config
-from daemon.config import Config, http_token
-from daemon.errors import DaemonNotRunning, InputError
+from core.clicontext import pass_config
+from core.config import Config, http_token
+from core.errors import DaemonNotRunning, InputError
 
 __all__ = ["stove"]
 

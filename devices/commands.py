@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.errors import InputError
+from core.errors import InputError
 from devices.cron import parse_schedule
 from devices.localtime import local_zone, next_local_time, resolve_local
 

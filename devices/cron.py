@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
-from daemon.errors import InputError
+from core.errors import InputError
 from devices.localtime import resolve_local, to_local_naive
 
 __all__ = ["CronSchedule", "parse_schedule"]

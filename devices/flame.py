@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from daemon.config import FlameConfig
+from core.config import FlameConfig
 from devices.stove import Stove
 
 __all__ = ["FlameWatcher"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from daemon.config import Burner, MqttConfig
+from core.config import Burner, MqttConfig
 
 __all__ = ["discovery_messages"]
 

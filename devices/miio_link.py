@@ -70,7 +70,7 @@ from miio.miioprotocol import MiIOProtocol  # noqa: E402
 from miio.miot_device import MiotDevice  # noqa: E402
 from miio.protocol import Message  # noqa: E402
 
-from daemon.errors import DeviceError, DeviceRejected, DeviceUnavailable  # noqa: E402
+from core.errors import DeviceError, DeviceRejected, DeviceUnavailable  # noqa: E402
 
 __all__ = ["MIIO_PORT", "MiioLink", "guard_miio_logging"]
 

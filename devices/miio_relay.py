@@ -22,8 +22,8 @@ import logging
 import math
 from typing import Any
 
-from daemon.config import Burner
-from daemon.errors import ConfigError, DeviceRejected
+from core.config import Burner
+from core.errors import ConfigError, DeviceRejected
 from devices.miio_link import MiioLink
 from devices.relay import Relay
 

@@ -7,7 +7,7 @@ connection and reconnect loop. The bus
 - connects with MQTT 5 and the options in :func:`make_client` (the same ones
   ``coolstove config check`` uses), with the will (``<base>/status`` =
   ``offline``) when it is given one;
-- reconnects with :class:`daemon.backoff.Backoff`, logging only transitions;
+- reconnects with :class:`core.backoff.Backoff`, logging only transitions;
 - keeps a topic-filter → handler registry with subscribe options, and
   re-applies every subscription on each connect before it says ``connected``;
 - hands each message to the handlers whose filter matches, synchronously,
@@ -38,8 +38,8 @@ import aiomqtt
 from paho.mqtt.client import MQTTErrorCode, topic_matches_sub
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from daemon.backoff import Backoff
-from daemon.config import MqttConfig
+from core.backoff import Backoff
+from core.config import MqttConfig
 
 __all__ = ["MAX_QUEUED_INCOMING", "MqttBus", "daemon_bus", "make_client"]
 

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from collections import Counter
 from typing import Any
@@ -34,14 +35,14 @@ from typing import Any
 import aiomqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from daemon.config import Config, MqttConfig
-from daemon.errors import InputError
+from core.config import Config, MqttConfig
+from core.errors import DeviceRejected, DeviceUnavailable, InputError
 from devices.commands import MAX_PAYLOAD, Command, load_command_json, parse_command
 from devices.hass import discovery_messages
-from devices.mqtt_bus import MqttBus
+from devices.mqtt_bus import MqttBus, make_client
 from devices.stove import Stove
 
-__all__ = ["MqttLink", "command_subscription"]
+__all__ = ["MqttLink", "command_subscription", "probe_broker"]
 
 _LOGGER = logging.getLogger(__name__)
 logging.getLogger("mqtt").setLevel(logging.WARNING)
@@ -55,6 +56,26 @@ def command_subscription(mqtt: MqttConfig) -> tuple[str, SubscribeOptions]:
     time, not only when the broker replays it after a reconnect.
     """
     return f"{mqtt.base_topic}/+/command", SubscribeOptions(qos=1, retainAsPublished=True)
+
+
+async def probe_broker(mqtt: MqttConfig) -> None:
+    """Connect as the daemon does (same client options, MQTT 5) and subscribe as the link does.
+
+    No will: a check that dies must not announce a running daemon ``offline``. Raises
+    ``DeviceUnavailable`` when the broker cannot be reached, ``DeviceRejected`` when it refuses.
+    """
+    topic, options = command_subscription(mqtt)
+    try:
+        identifier = f"coolstove-check-{secrets.token_hex(4)}"
+        async with make_client(mqtt, identifier=identifier, timeout=5) as client:
+            granted = await client.subscribe(topic, options=options, timeout=5)
+            await client.unsubscribe(topic, timeout=5)
+    except aiomqtt.MqttError as exc:
+        raise DeviceUnavailable(str(exc)) from exc
+    refused = [code for code in granted if getattr(code, "is_failure", False)]
+    if refused:
+        raise DeviceRejected(f"the broker refused the subscription to {topic}: {refused[0]}")
+
 
 
 class MqttLink:

@@ -41,9 +41,9 @@ from typing import Any
 
 import aiomqtt
 
-from daemon.backoff import Backoff
-from daemon.config import Burner, MqttConfig
-from daemon.errors import ConfigError, DeviceRejected, DeviceUnavailable
+from core.backoff import Backoff
+from core.config import Burner, MqttConfig
+from core.errors import ConfigError, DeviceRejected, DeviceUnavailable
 from devices.mqtt_bus import MqttBus
 from devices.relay import Relay
 

@@ -19,10 +19,9 @@ import asyncio
 import logging
 import time
 
-from daemon.config import Burner
-from daemon.errors import DeviceUnavailable
+from core.errors import DeviceUnavailable
 
-__all__ = ["Relay", "SimulatedRelay", "make_relay"]
+__all__ = ["Relay", "SimulatedRelay"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -99,23 +98,3 @@ class SimulatedRelay(Relay):
         if self._auto_off is not None:
             self._auto_off.cancel()
         self.energised = False
-
-
-def make_relay(burner: Burner, mqtt: object | None = None) -> Relay:
-    """The driver the config names for this burner.
-
-    ``mqtt`` is the daemon's :class:`devices.mqtt_bus.MqttBus` (the one MQTT
-    connection, shared), or an ``MqttConfig`` for a relay that connects on
-    its own (``coolstove config check``, tests).
-    """
-    if burner.driver == "simulated":
-        return SimulatedRelay(burner.name)
-    if burner.driver == "miio":
-        from devices.miio_relay import MiioRelay
-
-        return MiioRelay(burner)
-    if burner.driver == "mqtt":
-        from devices.mqtt_relay import MqttRelay
-
-        return MqttRelay(burner, mqtt)  # type: ignore[arg-type]
-    raise ValueError(f"unknown driver {burner.driver!r}")

@@ -23,19 +23,33 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from daemon.backoff import Backoff
-from daemon.config import Burner, Config
-from daemon.errors import DeviceError, DeviceUnavailable, InputError
+from core.backoff import Backoff
+from core.config import Burner, Config
+from core.errors import DeviceError, DeviceUnavailable, InputError
 from devices.audit import AuditLog
 from devices.commands import Command
-from devices.relay import Relay, make_relay
+from devices.drivers import make_relay
+from devices.relay import Relay
 
-if TYPE_CHECKING:
-    from devices.timers import Timers
+__all__ = ["BurnerGuard", "Stove", "TimerBook"]
 
-__all__ = ["BurnerGuard", "Stove"]
+
+class TimerBook(Protocol):
+    """What the stove asks of its timers (``devices.timers.Timers``, which attaches itself at start)."""
+
+    def deadline(self, burner: str) -> dt.datetime | None: ...
+
+    def owed(self, burner: str) -> dict[str, Any] | None: ...
+
+    async def set_deadline(
+        self, burner: str, when: dt.datetime, *, relative_s: float | None = None
+    ) -> None: ...
+
+    async def cancel(self, burner: str) -> list[str]: ...
+
+    async def extend(self, burner: str, by_s: float) -> dt.datetime: ...
 
 _LOGGER = logging.getLogger(__name__)
 RELEASE_RETRY_MAX_S = 30.0
@@ -111,7 +125,7 @@ class Stove:
             for b in cfg.burners
         }
         self._listeners: list[Listener] = []
-        self.timers: Timers | None = None  # attached by Timers.start()
+        self.timers: TimerBook | None = None  # attached by Timers.start()
         self._event_listeners: list[EventListener] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False

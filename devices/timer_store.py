@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import DateTime, Float, String, delete, inspect, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from daemon.database import Database
+from core.database import Database
 
 __all__ = ["DeadlineRow", "OwedRow", "ScheduleRow", "TimerData", "TimerStore"]
 

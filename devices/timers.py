@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -39,16 +39,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from daemon.backoff import Backoff
-from daemon.database import Database
-from daemon.errors import InputError, StorageError
+from core.backoff import Backoff
+from core.database import Database
+from core.errors import InputError, StorageError
 from devices.commands import MAX_DELAY_S
 from devices.cron import CronSchedule, parse_schedule
 from devices.localtime import local_zone
+from devices.stove import Stove
 from devices.timer_store import Deadline, Owed, Schedule, TimerStore
-
-if TYPE_CHECKING:
-    from devices.stove import Stove
 
 __all__ = ["CUT_FAILED_EVERY_S", "MAX_SCHEDULES", "TICK_S", "Timers"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from daemon.errors import DeviceError
+from core.errors import DeviceError
 from devices.stove import BurnerGuard, Stove
 
 __all__ = ["watch_voice"]

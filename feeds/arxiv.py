@@ -12,8 +12,8 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
 
-from daemon.config import PapersConfig
-from daemon.errors import ConfigError, FetchError, ParseError
+from core.config import PapersConfig
+from core.errors import ConfigError, FetchError, ParseError
 from feeds.http import HttpResult, PoliteClient, Priority, conditional_headers, expect_status
 from feeds.parse_api import ApiPage, parse_api
 from feeds.parse_oai import OaiPage, parse_oai

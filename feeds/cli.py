@@ -1,8 +1,8 @@
-"""``coolstove papers …``: crawl, fetch, import and stats (search/reindex are added by ``search.cli``).
+"""``coolstove papers …``: crawl, fetch, import and stats (the root adds search's commands beside them).
 
 Each command opens the configured database (migrating it first), does one
 job and prints what happened; errors surface as CoolstoveError so
-``daemon.cli.main`` prints them and exits 1.
+``coolstove``'s main prints them and exits 1.
 """
 
 from __future__ import annotations
@@ -11,35 +11,29 @@ import asyncio
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 
 import click
+from tqdm import tqdm  # type: ignore[import-untyped]
 
-from daemon.cli import pass_config
-from daemon.config import Config
-from daemon.database import Database
-from daemon.errors import FeedError, InputError
-from feeds.service import CrawlResult, FeedService, OnCommit
+from core.clicontext import CliContext, pass_cli, pass_config
+from core.config import Config
+from core.database import Database
+from core.errors import FeedError, InputError
+from feeds.ids import normalize_id
+from feeds.importer import import_snapshot
+from feeds.migrate import upgrade
+from feeds.service import CrawlResult, FeedService
+from feeds.stats import collect_stats, format_stats
+from feeds.store import get_papers
 
-__all__ = ["papers", "set_commit_hook"]
+__all__ = ["papers"]
 
 CATEGORY_RE = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
-_commit_hook: Callable[[Config], OnCommit] | None = None
-
-
-def set_commit_hook(factory: Callable[[Config], OnCommit] | None) -> None:
-    """Let the search index follow CLI crawls/imports: ``factory(cfg)`` returns an ``on_commit``."""
-    global _commit_hook
-    _commit_hook = factory
-
-
-def _on_commit(cfg: Config) -> OnCommit | None:
-    return _commit_hook(cfg) if _commit_hook is not None else None
 
 
 def _open(cfg: Config) -> Database:
-    from feeds.migrate import upgrade
-
     upgrade(cfg.papers_db_url)
     return Database(cfg.papers_db_url)
 
@@ -76,9 +70,9 @@ def papers() -> None:
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="With --date: backfill the whole range up to this day.",
 )
-@pass_config
+@pass_cli
 def crawl(
-    cfg: Config, categories: tuple[str, ...], day: dt.datetime | None, until: dt.datetime | None
+    cli: CliContext, categories: tuple[str, ...], day: dt.datetime | None, until: dt.datetime | None
 ) -> None:
     """Crawl today's feeds, or backfill --date D.
 
@@ -87,6 +81,7 @@ def crawl(
     harvest that range from OAI-PMH instead (papers only; the feed alone knows
     announcement days).
     """
+    cfg = cli.config
     cats = _categories(categories) or list(cfg.papers.categories)
     if until is not None and day is None:
         raise click.BadParameter("--until needs --date", param_hint="--until")
@@ -98,7 +93,7 @@ def crawl(
     async def go() -> list[CrawlResult] | int:
         db = _open(cfg)
         try:
-            async with FeedService(cfg, db, _on_commit(cfg)) as service:
+            async with FeedService(cfg, db, cli.commit_hook()) as service:
                 if day is not None:
                     return await service.backfill(day.date(), (until or day).date(), cats)
                 return await service.crawl(cats)
@@ -122,22 +117,20 @@ def crawl(
 
 @papers.command()
 @click.argument("ids", nargs=-1, required=True)
-@pass_config
-def fetch(cfg: Config, ids: tuple[str, ...]) -> None:
+@pass_cli
+def fetch(cli: CliContext, ids: tuple[str, ...]) -> None:
     """Fetch papers by id, ahead of any crawl.
 
     IDS may be 2401.06769, arXiv:2401.06769v2, hep-th/9901001 or abs/pdf URLs.
     Papers already complete in the database are not fetched again.
     """
-    from feeds.ids import normalize_id
-    from feeds.store import get_papers
-
+    cfg = cli.config
     wanted = list(dict.fromkeys(normalize_id(i) for i in ids))  # InputError before any request
 
     async def go() -> list[tuple[str, str]]:
         db = _open(cfg)
         try:
-            async with FeedService(cfg, db, _on_commit(cfg)) as service:
+            async with FeedService(cfg, db, cli.commit_hook()) as service:
                 found = await service.fetch_now(wanted)
             rows = await db.read(lambda s: [(p.id, p.title) for p in get_papers(s, found)])
         finally:
@@ -172,27 +165,21 @@ def fetch(cfg: Config, ids: tuple[str, ...]) -> None:
     "--restart", is_flag=True, help="Start from the first line even if an earlier import was cut short."
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@pass_config
-def import_(cfg: Config, file: str, batch_size: int, max_bad: int, restart: bool, quiet: bool) -> None:
+@pass_cli
+def import_(cli: CliContext, file: str, batch_size: int, max_bad: int, restart: bool, quiet: bool) -> None:
     """Import arXiv's metadata snapshot (JSONL/.gz).
 
     Constant memory whatever the file size; each batch is one transaction and
     an import cut short resumes where it stopped when run again on the same file.
     """
-    from tqdm import tqdm  # type: ignore[import-untyped]
-
-    from feeds.importer import import_snapshot
-
-    db = _open(cfg)
-    hook = _on_commit(cfg)
+    db = _open(cli.config)
+    hook = cli.commit_hook()
     runner = asyncio.Runner() if hook is not None else None
     bar = tqdm(total=None, unit="B", unit_scale=True, desc="import", disable=True if quiet else None)
     last = [0]
 
     def progress(position: int, papers_done: int) -> None:
         if bar.total is None:
-            from pathlib import Path
-
             bar.total = Path(file).stat().st_size
         bar.update(position - last[0])
         last[0] = position
@@ -241,8 +228,6 @@ def import_(cfg: Config, file: str, batch_size: int, max_bad: int, restart: bool
 @pass_config
 def stats(cfg: Config, as_json: bool, days: int) -> None:
     """Counts by category and day; the last crawl."""
-    from feeds.stats import collect_stats, format_stats
-
     db = _open(cfg)
     try:
         data = db.read_blocking(lambda s: collect_stats(s, days))

@@ -22,8 +22,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from daemon.config import PapersConfig
-from daemon.errors import ConfigError, FetchError
+from core.config import PapersConfig
+from core.errors import ConfigError, FetchError
 
 __all__ = [
     "MAX_RESPONSE_BYTES",

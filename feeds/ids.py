@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from daemon.errors import InputError
+from core.errors import InputError
 
 __all__ = ["abs_url", "is_arxiv_id", "normalize_id", "parse_id", "pdf_url"]
 

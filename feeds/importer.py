@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from daemon.database import Database
-from daemon.errors import InputError, StorageError
+from core.database import Database
+from core.errors import InputError, StorageError
 from feeds import store
 from feeds.models import CrawlRun
 from feeds.records import PaperRecord

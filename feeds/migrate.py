@@ -19,8 +19,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from daemon.database import make_engine
-from daemon.errors import StorageError
+from core.database import make_engine
+from core.errors import StorageError
 
 __all__ = ["current_revision", "head_revision", "upgrade"]
 

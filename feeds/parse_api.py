@@ -12,7 +12,7 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from daemon.errors import InputError, ParseError
+from core.errors import InputError, ParseError
 from feeds.ids import parse_id
 from feeds.records import PaperRecord, check_record, parse_w3c
 from feeds.tex import clean_name

@@ -20,7 +20,7 @@ from typing import Any
 
 import feedparser  # type: ignore[import-untyped]
 
-from daemon.errors import InputError, ParseError
+from core.errors import InputError, ParseError
 from feeds.ids import parse_id
 from feeds.records import AnnouncementRecord, PaperRecord, check_record
 from feeds.tex import split_authors

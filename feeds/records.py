@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
-from daemon.errors import ParseError
+from core.errors import ParseError
 
 __all__ = ["AnnouncementRecord", "PaperRecord", "check_record", "parse_rfc822", "parse_w3c", "utc"]
 

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from daemon.config import Config
-from daemon.database import Database
-from daemon.errors import FeedError, InputError
+from core.config import Config
+from core.database import Database
+from core.errors import FeedError, InputError
 from feeds import store
 from feeds.arxiv import Arxiv, oai_set
 from feeds.http import PoliteClient, Priority
 from feeds.ids import normalize_id
+from feeds.migrate import upgrade
 from feeds.models import CrawlRun
 from feeds.parse_rss import FeedDay
 from feeds.records import PaperRecord
@@ -319,13 +320,14 @@ class FeedService:
     # ------------------------------------------------------------ the daemon's loop
 
     async def run(self) -> None:
-        """Crawl on arXiv's schedule forever: look at 20:00 ET, poll until each feed moves on, sleep."""
-        from feeds.migrate import upgrade
+        """Crawl on arXiv's schedule forever: look at 20:00 ET, poll until each feed moves on, sleep.
 
-        await asyncio.to_thread(upgrade, self.db.url)
-        if not self.cfg.papers.enabled:  # on-demand fetches still work; the schedule stays off
+        Returns at once when the feed is disabled: on-demand fetches still work, the schedule stays off.
+        """
+        if not self.cfg.papers.enabled:
             _LOGGER.info("arXiv feed disabled ([papers] enabled = false)")
-            await asyncio.Event().wait()
+            return
+        await asyncio.to_thread(upgrade, self.db.url)
         categories = list(self.cfg.papers.categories)
         _LOGGER.info(
             "arXiv feed running for %s (one request per %.1f s)", ", ".join(categories), self.http.interval

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from daemon.errors import InputError, ParseError
+from core.errors import InputError, ParseError
 from feeds.ids import normalize_id
 from feeds.records import PaperRecord, check_record, parse_rfc822
 from feeds.tex import clean_name, split_authors

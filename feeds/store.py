@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from daemon.errors import InputError, StorageError
+from core.errors import InputError, StorageError
 from feeds.models import Announcement, CrawlRun, HttpCache, Paper, Star
 from feeds.records import AnnouncementRecord
 from feeds.upsert import (

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from daemon.errors import StorageError
+from core.errors import StorageError
 from feeds.models import Announcement, Paper, Version
 from feeds.records import AnnouncementRecord, PaperRecord
 from feeds.tex import clean_abstract, clean_title

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from daemon.errors import ParseError
+from core.errors import ParseError
 
 __all__ = ["MAX_XML_BYTES", "check_xml_bytes", "parse_xml"]
 

@@ -92,7 +92,7 @@ def id_ranges(ids: list[str], parts: int, cap: int = SEGMENT_PAPERS) -> list[tup
 
 def build_part(index_path: str, indexname: str, db_url: str, lo: str, hi: str) -> tuple[int, Any]:
     """Worker: index the papers with ``lo <= id <= hi`` into a new segment; returns (count, segment)."""
-    from daemon.database import Database
+    from core.database import Database
     from search.documents import iter_documents
 
     ix = FileStorage(index_path, supports_mmap=False).open_index(indexname=indexname)
@@ -144,7 +144,8 @@ def build_segments(
             # child a lock another thread holds; there, start fresh interpreters instead
             method = "fork" if threading.active_count() == 1 else "spawn"
             ctx = multiprocessing.get_context(method)
-            with ProcessPoolExecutor(max_workers=procs, mp_context=ctx) as pool:
+            pool = ProcessPoolExecutor(max_workers=procs, mp_context=ctx)
+            try:
                 futures = [
                     pool.submit(build_part, index_path, indexname, db_url, lo, hi) for lo, hi, _ in ranges
                 ]
@@ -152,6 +153,8 @@ def build_segments(
                     results.append(fut.result())
                     if progress is not None:
                         progress(sum(c for c, _ in results))
+            finally:  # a progress callback that raises (a cancelled rebuild) drops the parts not started
+                pool.shutdown(wait=True, cancel_futures=True)
         segments = [seg for _count, seg in results if seg is not None]
         writer._close_segment()
         writer._commit_toc(segments)  # only the new segments: the old index is dropped in this commit

@@ -2,9 +2,10 @@
 
 ``search`` opens the index read-only, so it works while the daemon runs (Whoosh
 readers never block). ``reindex`` and ``check`` (with repair) need to own the
-index and refuse, naming the daemon's pid, while it holds it. ``register`` also
-hooks the index into the crawler's CLI commands (crawl, import), which then
-keep it current when the daemon is not running.
+index and refuse, naming the daemon's pid, while it holds it. The composition
+root adds ``COMMANDS`` to ``coolstove papers`` and passes ``commit_hook`` to the
+crawler's commands (crawl, fetch, import), which then keep the index current when
+the daemon is not running.
 """
 
 from __future__ import annotations
@@ -16,24 +17,24 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
-from daemon.cli import pass_config
-from daemon.config import Config
-from daemon.errors import InputError, SearchError, StorageError
+from core.clicontext import CommitHook, pass_config
+from core.config import Config
+from core.database import Database
+from core.errors import InputError, SearchError, StorageError
+from search.index import SearchIndex
 from search.query import QueryError, parse_date
 from search.results import Hit, SearchResult, Segments
+from search.web.catspec import parse_spec
 
-__all__ = ["register"]
+__all__ = ["COMMANDS", "commit_hook"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def _open_db(cfg: Config) -> Any:
-    from daemon.database import Database
-
+def _open_db(cfg: Config) -> Database:
     url = cfg.papers_db_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         raise StorageError(
@@ -43,9 +44,7 @@ def _open_db(cfg: Config) -> Any:
     return Database(url)
 
 
-def _index(cfg: Config) -> Any:
-    from search.index import SearchIndex
-
+def _index(cfg: Config) -> SearchIndex:
     return SearchIndex(cfg.storage.index_dir, max_results=cfg.search.max_results)
 
 
@@ -136,8 +135,6 @@ def search_cmd(
     as_json: bool,
 ) -> None:
     """Search the papers: words, "phrases", ti: au: abs: cat: id: date:, OR, NOT/-word."""
-    from search.web.catspec import parse_spec
-
     text = " ".join(query)
     try:
         spec = parse_spec(cat) if cat else None
@@ -214,36 +211,30 @@ def check_cmd(cfg: Config, repair: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-def _commit_hook(cfg: Config) -> Any:
+def commit_hook(cfg: Config) -> CommitHook:
     """An ``on_commit`` for CLI crawls: update the index if this process may own it (else the daemon does)."""
-    state: dict[str, Any] = {}
+    opened: list[tuple[SearchIndex, Database]] = []
+    skip = False
 
     async def on_commit(ids: list[str]) -> None:
-        if state.get("skip"):
+        nonlocal skip
+        if skip:
             return
-        if "index" not in state:
+        if not opened:
             try:
-                state["index"] = _index(cfg).open(owner=True)
-                state["db"] = _open_db(cfg)
+                opened.append((_index(cfg).open(owner=True), _open_db(cfg)))
             except (SearchError, StorageError) as exc:
                 click.echo(f"search index not updated here ({exc})", err=True)
-                state["skip"] = True
+                skip = True
                 return
-        await state["index"].update(state["db"], ids)
+        index, db = opened[0]
+        await index.update(db, ids)
 
     return on_commit
 
 
-def register(papers: click.Group) -> None:
-    """Add ``search``, ``reindex`` and ``check`` to ``coolstove papers``."""
-    papers.add_command(search_cmd)
-    papers.add_command(reindex_cmd)
-    papers.add_command(check_cmd)
-    try:
-        from feeds.cli import set_commit_hook
-    except ImportError:
-        return
-    set_commit_hook(_commit_hook)
+COMMANDS: tuple[click.Command, ...] = (search_cmd, reindex_cmd, check_cmd)
+"""What this package adds to ``coolstove papers``."""
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,8 +20,10 @@ import json
 import logging
 import os
 import shutil
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from whoosh import index as windex
 from whoosh import query as wq
 from whoosh.filedb.filestore import FileStorage
 
-from daemon.errors import SearchError
+from core.errors import SearchError
 from search.build import build_segments, id_ranges
 from search.documents import db_stamps, load_documents, naive_utc, paper_texts, sorted_ids
 from search.fastscore import Unsupported, fast_search
@@ -52,6 +54,10 @@ OWNER_LOCK = "OWNER.lock"
 REFRESH_EVERY_S = 1.0  # how often a reader looks for another process's commits
 BATCH = 2000
 PARALLEL_FROM = 20_000  # below this, worker processes cost more than they save
+# What reading a damaged index raises; anything else from a search is a bug, not a reason to rebuild.
+READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, EOFError, struct.error, zlib.error, windex.IndexError
+)
 
 
 @dataclass
@@ -98,6 +104,7 @@ class SearchIndex:
         self._fast_broken = False
         self._write_lock = threading.RLock()  # writes from other threads (to_thread callers) queue here
         self._failing = False
+        self._cancelled = threading.Event()
 
     @property
     def whoosh_dir(self) -> Path:
@@ -177,6 +184,18 @@ class SearchIndex:
         self._lock_fd = fd
         self.owner = True
 
+    def cancel(self) -> None:
+        """Make a rebuild or repair in the writer thread stop at its next batch, and refuse new ones.
+
+        The daemon calls it when stopping: maintenance at start may take minutes, systemd waits seconds.
+        The index keeps its last committed generation.
+        """
+        self._cancelled.set()
+
+    def _checkpoint(self) -> None:
+        if self._cancelled.is_set():
+            raise SearchError("index maintenance abandoned: the index is closing")
+
     def close(self) -> None:
         """Stop the writer thread (finishing queued writes), close searchers, release the lock."""
         if self._writer is not None:
@@ -216,6 +235,7 @@ class SearchIndex:
     async def _in_writer(self, fn: Callable[[], T]) -> T:
         if self._writer is None:
             raise SearchError("the search index was not opened for writing")
+        self._checkpoint()
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
 
     def _committed(self) -> None:
@@ -284,8 +304,15 @@ class SearchIndex:
         ids = db.read_blocking(sorted_ids)
         procs = self.procs if len(ids) >= PARALLEL_FROM else 1
         ranges = id_ranges(ids, procs)
+
+        def step(done: int) -> None:
+            if progress is not None:
+                progress(done)
+            self._checkpoint()  # after each segment: a cancelled rebuild commits nothing
+
+        self._checkpoint()
         try:
-            count = build_segments(ix, str(self.whoosh_dir), INDEX_NAME, db.url, ranges, procs, progress)
+            count = build_segments(ix, str(self.whoosh_dir), INDEX_NAME, db.url, ranges, procs, step)
         except windex.LockError as exc:
             raise SearchError(f"the search index in {self.whoosh_dir} is locked by another writer") from exc
         self._committed()
@@ -307,7 +334,9 @@ class SearchIndex:
             count = self.reindex(db)
             return CheckReport(in_database=count, in_index=count, repaired=True)
         in_db = db.read_blocking(db_stamps)
+        self._checkpoint()
         index_stamps = self._index_stamps()
+        self._checkpoint()
         report = CheckReport(in_database=len(in_db), in_index=len(index_stamps))
         report.missing = sorted(set(in_db) - set(index_stamps))
         report.extra = sorted(set(index_stamps) - set(in_db))
@@ -328,7 +357,12 @@ class SearchIndex:
         return report
 
     async def check_async(self, db: Any, repair: bool = True) -> CheckReport:
+        """:meth:`check` in the writer thread, as every write is."""
         return await self._in_writer(lambda: self.check(db, repair))
+
+    async def warm_async(self) -> int:
+        """:meth:`warm` in the writer thread (it holds the index's own searcher there)."""
+        return await self._in_writer(self.warm)
 
     def _index_stamps(self) -> dict[str, dt.datetime | None]:
         ix = self._ix
@@ -513,12 +547,15 @@ class SearchIndex:
         except SearchError as exc:
             result.error = str(exc)
             return result
-        except Exception as exc:  # the index itself failed: report it, rebuild later
-            _LOGGER.exception("search failed on the index in %s", self.whoosh_dir)
+        except READ_ERRORS as exc:  # the index's files failed: it is rebuilt from the database
+            _LOGGER.exception("search failed reading the index in %s", self.whoosh_dir)
             self.needs_rebuild = True
-            result.error = (
-                f"the search index could not be read ({exc.__class__.__name__}); it will be rebuilt"
-            )
+            who = "the daemon rebuilds it" + ("" if self.owner else " (or: coolstove papers reindex)")
+            result.error = f"the search index could not be read ({exc.__class__.__name__}); {who}"
+            return result
+        except Exception as exc:  # a bug in evaluating this query: the index is fine, say so
+            _LOGGER.exception("search for %r failed", result.query)
+            result.error = f"this search failed ({exc.__class__.__name__}); the daemon's log has the details"
             return result
         if result.total > self.max_results:
             result.capped = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from daemon.errors import InputError
+from core.errors import InputError
 
 __all__ = ["CategorySpec", "parse_spec"]
 

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from daemon.errors import CoolstoveError, InputError
+from core.errors import CoolstoveError, InputError
 from search.index import SearchIndex
 from search.query import QueryError, parse_date
 from search.web import pages

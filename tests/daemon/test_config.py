@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from daemon.config import Burner, Config, MiioBurner, MqttBurner, http_token, load_config
-from daemon.errors import ConfigError
+from core.config import Burner, Config, MiioBurner, MqttBurner, http_token, load_config
+from core.errors import ConfigError
 
 TOKEN = "00112233445566778899aabbccddeeff"
 ROOT = Path(__file__).resolve().parents[2]

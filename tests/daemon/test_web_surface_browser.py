@@ -41,7 +41,7 @@ def steal(port: int) -> str:
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProc]:
-    from feeds.db import Database
+    from core.database import Database
     from feeds.migrate import upgrade
 
     work = tmp_path_factory.mktemp("surface")

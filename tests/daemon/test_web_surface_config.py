@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.config import load_config
-from daemon.errors import ConfigError
+from core.config import load_config
+from core.errors import ConfigError
 
 
 def test_defaults_are_two_loopback_origins() -> None:

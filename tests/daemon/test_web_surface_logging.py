@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from daemon.logging import RepeatFilter
+from core.logging import RepeatFilter
 
 
 class Clock:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from daemon.config import Config, SimulatedBurner, StorageConfig
-from daemon.database import Database
+from core.config import Config, SimulatedBurner, StorageConfig
+from core.database import Database
 from daemon.http import Guard, make_app
 from devices.api import make_router, refusal_auditor
 from devices.audit import AuditLog

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from stove_rig import Rig, api_client, make_cfg
 
-from daemon.config import StorageConfig, load_config
-from daemon.database import Database
-from daemon.errors import ConfigError
+from core.config import StorageConfig, load_config
+from core.database import Database
+from core.errors import ConfigError
 from devices.audit import AuditLog, _Row
 
 

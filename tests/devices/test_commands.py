@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from daemon.errors import InputError
+from core.errors import InputError
 from devices.commands import parse_at, parse_command, parse_cron, parse_duration
 
 NAMES = ("left", "right")

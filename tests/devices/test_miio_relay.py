@@ -15,11 +15,12 @@ import pytest
 from fakes.miio_peer import DEFAULT_TOKEN, MiioPeer
 from waiting import wait_for
 
-from daemon.config import MiioBurner
-from daemon.errors import ConfigError, DeviceRejected, DeviceUnavailable
+from core.config import MiioBurner
+from core.errors import ConfigError, DeviceRejected, DeviceUnavailable
+from devices.drivers import make_relay
 from devices.miio_link import MiioLink
 from devices.miio_relay import MiioRelay
-from devices.relay import Relay, make_relay
+from devices.relay import Relay
 
 pytestmark = pytest.mark.miio
 

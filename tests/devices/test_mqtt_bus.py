@@ -18,9 +18,9 @@ from stove_rig import make_cfg
 from test_mqtt_link import Watcher
 from waiting import wait_for
 
+from core.config import Config, MqttBurner, MqttConfig, SimulatedBurner
+from core.database import Database
 from daemon.check import check_config
-from daemon.config import Config, MqttBurner, MqttConfig, SimulatedBurner
-from daemon.database import Database
 from devices.audit import AuditLog
 from devices.mqtt_bus import MqttBus, daemon_bus
 from devices.mqtt_link import MqttLink

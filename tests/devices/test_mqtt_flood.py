@@ -24,7 +24,7 @@ from stove_rig import Rig, make_cfg
 from test_mqtt_link import Watcher
 from waiting import wait_for
 
-from daemon.config import MqttConfig
+from core.config import MqttConfig
 from devices.hass import discovery_messages
 from devices.mqtt_link import MqttLink
 

@@ -14,7 +14,7 @@ import pytest
 from stove_rig import Rig, make_cfg
 from waiting import wait_for
 
-from daemon.config import FlameConfig, MqttConfig
+from core.config import FlameConfig, MqttConfig
 from devices.flame import FlameWatcher
 from devices.hass import discovery_messages
 from devices.mqtt_link import MqttLink

@@ -15,10 +15,11 @@ from fakes.tasmota_peer import TasmotaPeer, Zigbee2MqttPeer, decode_pulse_time
 from services import Broker
 from waiting import wait_for
 
-from daemon.config import MqttBurner, MqttConfig
-from daemon.errors import ConfigError, DeviceRejected, DeviceUnavailable
+from core.config import MqttBurner, MqttConfig
+from core.errors import ConfigError, DeviceRejected, DeviceUnavailable
+from devices.drivers import make_relay
 from devices.mqtt_relay import MqttRelay, tasmota_pulse_time, zigbee_on_time
-from devices.relay import Relay, make_relay
+from devices.relay import Relay
 
 pytestmark = pytest.mark.mosquitto
 

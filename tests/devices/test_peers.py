@@ -20,8 +20,8 @@ from miio.exceptions import DeviceException
 from miio.miioprotocol import MiIOProtocol
 from services import Broker
 
-from daemon.config import MiioBurner, MqttBurner, MqttConfig
-from daemon.errors import DeviceUnavailable
+from core.config import MiioBurner, MqttBurner, MqttConfig
+from core.errors import DeviceUnavailable
 from devices.miio_relay import MiioRelay
 from devices.mqtt_relay import MqttRelay
 

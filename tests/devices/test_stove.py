@@ -115,7 +115,7 @@ async def test_failed_release_is_retried_until_it_succeeds(rig: Rig) -> None:
             calls["n"] += 1
             if calls["n"] <= 2:
                 relay.energised = True  # the release did not reach the coil
-                from daemon.errors import DeviceUnavailable
+                from core.errors import DeviceUnavailable
 
                 raise DeviceUnavailable("simulated drop-out")
         await real_set(on, auto_off_s=None)  # no device pulse: only the daemon can release
@@ -215,7 +215,7 @@ async def test_schedules_persist_and_validate(tmp_path: Path) -> None:
     assert (nxt.hour, nxt.minute) == (23, 0)
     import pytest
 
-    from daemon.errors import InputError
+    from core.errors import InputError
 
     for bad in ("25:00", "* * *", "not cron", "", "0 23 * * * * *"):
         with pytest.raises(InputError):

@@ -21,7 +21,7 @@ import time_machine
 from stove_rig import Rig, make_cfg
 from waiting import wait_for
 
-from daemon.errors import InputError
+from core.errors import InputError
 from devices.commands import parse_at, parse_command
 from devices.cron import parse_schedule
 from devices.localtime import classify

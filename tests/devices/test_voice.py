@@ -9,8 +9,8 @@ from fakes.miio_peer import DEFAULT_TOKEN, MiioPeer
 from stove_rig import make_cfg
 from waiting import wait_for
 
-from daemon.config import MiioBurner
-from daemon.database import Database
+from core.config import MiioBurner
+from core.database import Database
 from devices.audit import AuditLog
 from devices.miio_relay import MiioRelay
 from devices.stove import Stove

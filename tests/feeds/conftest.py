@@ -11,8 +11,8 @@ from arxiv_replay import ReplayServer
 from feeds_testkit import make_config
 from sqlalchemy import create_engine, text
 
-from daemon.config import Config
-from daemon.database import Database
+from core.config import Config
+from core.database import Database
 from feeds.migrate import upgrade
 
 

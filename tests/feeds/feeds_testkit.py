@@ -6,7 +6,7 @@ from pathlib import Path
 
 from arxiv_replay import ReplayServer
 
-from daemon.config import Config, PapersConfig, StorageConfig
+from core.config import Config, PapersConfig, StorageConfig
 
 
 def make_config(replay: ReplayServer, data_dir: Path, db_url: str | None = None, **papers: object) -> Config:

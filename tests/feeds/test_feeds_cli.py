@@ -9,11 +9,8 @@ import pytest
 from arxiv_replay import FIXTURES, ReplayServer, Reply, fixture
 from click.testing import CliRunner
 
+from core.errors import CoolstoveError
 from daemon.cli import cli
-from daemon.errors import CoolstoveError
-from feeds.cli import papers
-
-cli.add_command(papers)
 
 
 def write_config(tmp_path: Path, replay: ReplayServer) -> Path:

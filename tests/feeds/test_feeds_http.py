@@ -9,8 +9,8 @@ from collections.abc import Iterable
 import pytest
 from arxiv_replay import ReplayServer, Reply, fixture
 
-from daemon.config import PapersConfig
-from daemon.errors import ConfigError, FetchError
+from core.config import PapersConfig
+from core.errors import ConfigError, FetchError
 from feeds.http import PoliteClient, Priority, conditional_headers, retry_after_seconds
 
 INTERVAL = 0.2

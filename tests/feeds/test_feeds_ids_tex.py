@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.errors import InputError
+from core.errors import InputError
 from feeds.ids import is_arxiv_id, normalize_id, parse_id
 from feeds.tex import clean_abstract, clean_title, split_authors, tex_to_unicode
 

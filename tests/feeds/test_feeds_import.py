@@ -18,8 +18,8 @@ from arxiv_replay import FIXTURES
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from daemon.database import Database
-from daemon.errors import InputError
+from core.database import Database
+from core.errors import InputError
 from feeds import store
 from feeds.importer import import_snapshot
 from feeds.migrate import upgrade

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from arxiv_replay import FIXTURES, fixture
 
-from daemon.errors import ParseError
+from core.errors import ParseError
 from feeds.parse_api import ApiError, parse_api
 from feeds.parse_oai import OaiError, parse_oai
 from feeds.parse_rss import announce_date_of, parse_feed

@@ -15,9 +15,9 @@ import pytest
 from arxiv_replay import ReplayServer, Reply
 from sqlalchemy import func, select
 
-from daemon.config import Config
-from daemon.database import Database
-from daemon.errors import FeedError
+from core.config import Config
+from core.database import Database
+from core.errors import FeedError
 from feeds.http import retry_after_seconds
 from feeds.importer import import_snapshot
 from feeds.models import Paper, Version

@@ -13,8 +13,8 @@ from arxiv_replay import fixture
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.orm import Session
 
-from daemon.database import Database
-from daemon.errors import InputError, StorageError
+from core.database import Database
+from core.errors import InputError, StorageError
 from feeds import store
 from feeds.migrate import current_revision, head_revision, upgrade
 from feeds.models import Announcement, Base, Paper, Star, Version

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from search_data import PAPERS, insert_papers, make_app
 
-from daemon.config import Config
-from feeds.db import Database
+from core.config import Config
+from core.database import Database
 from feeds.models import Base
 from search.index import SearchIndex
 
@@ -39,7 +39,7 @@ def index(tmp_path: Path, filled_db: Database) -> Iterator[SearchIndex]:
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Config:
-    from daemon.config import PapersConfig, StorageConfig
+    from core.config import PapersConfig, StorageConfig
 
     return Config(
         storage=StorageConfig(data_dir=tmp_path), papers=PapersConfig(categories=("cs.LG", "cs.CL"))

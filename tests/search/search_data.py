@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from daemon.config import Config
-from feeds.db import Database
+from core.config import Config
+from core.database import Database
 from feeds.models import Announcement, Paper
 from search.index import SearchIndex
 from search.results import SearchResult

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -11,24 +10,17 @@ import pytest
 from click.testing import CliRunner
 from search_data import PAPERS, insert_papers
 
-from daemon.cli import AppContext
-from daemon.config import Config
-from feeds.db import Database
-from search.cli import register
+from core.clicontext import CliContext
+from core.config import Config
+from core.database import Database
+from daemon.cli_papers import papers
 from search.index import SearchIndex
 
 
 @pytest.fixture
-def papers_group() -> Iterator[click.Group]:
-    @click.group()
-    def papers() -> None:
-        pass
-
-    register(papers)
-    yield papers
-    from feeds.cli import set_commit_hook
-
-    set_commit_hook(None)  # register() hooks the index into CLI crawls; leave no global state behind
+def papers_group() -> click.Group:
+    """``coolstove papers`` as the root assembles it: the crawler's commands and search's."""
+    return papers
 
 
 @pytest.fixture
@@ -43,7 +35,7 @@ def setup(cfg: Config, tmp_path: Path) -> Config:
 
 
 def run(group: click.Group, cfg: Config, *args: str) -> click.testing.Result:
-    ctx = AppContext(None)
+    ctx = CliContext(None)
     ctx._config = cfg
     return CliRunner().invoke(group, list(args), obj=ctx, catch_exceptions=True)
 
@@ -119,3 +111,27 @@ def test_no_database_yet_is_a_clear_error(papers_group: click.Group, cfg: Config
     r = run(papers_group, cfg, "search", "graph")
     assert r.exit_code == 1
     assert "no paper database" in str(r.exception)
+
+
+SNAPSHOT = Path(__file__).resolve().parent.parent / "fixtures" / "arxiv" / "snapshot_small.jsonl"
+
+
+def test_a_cli_import_keeps_the_index_current_through_the_hook_the_root_passes(
+    papers_group: click.Group, setup: Config
+) -> None:
+    run(papers_group, setup, "reindex")
+    assert "0704.0001" not in run(papers_group, setup, "search", "diphoton").output
+    r = run(papers_group, setup, "import", str(SNAPSHOT), "-q")
+    assert r.exit_code == 0, r.output
+    r = run(papers_group, setup, "search", "diphoton", "--json")
+    assert [h["id"] for h in json.loads(r.output)["hits"]] == ["0704.0001"]
+
+
+def test_the_crawler_commands_alone_leave_the_index_alone(setup: Config) -> None:
+    """No hook passed (the feeds group outside the root): nothing global makes the import index."""
+    from feeds.cli import papers as feed_only
+
+    run(papers, setup, "reindex")
+    assert run(feed_only, setup, "import", str(SNAPSHOT), "-q").exit_code == 0
+    r = run(papers, setup, "search", "diphoton", "--json")
+    assert json.loads(r.output)["hits"] == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from search_data import insert_papers
 
-from feeds.db import Database
+from core.database import Database
 from search.index import SearchIndex
 
 WORDS = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 from pathlib import Path
@@ -9,8 +10,8 @@ from pathlib import Path
 import pytest
 from search_data import PAPERS, ids, insert_papers
 
-from daemon.errors import SearchError
-from feeds.db import Database
+from core.database import Database
+from core.errors import SearchError
 from feeds.models import Paper
 from search.index import SearchIndex
 from search.results import plain
@@ -282,3 +283,41 @@ def test_parallel_rebuild_matches_serial(
         assert ix.doc_count() == 300
         assert ids(ix.search("number123")) == ["2403.00123"]
         assert ix.check(db, repair=False).clean
+
+
+def test_a_cancelled_rebuild_commits_nothing_and_refuses_more_work(
+    tmp_path: Path, filled_db: Database
+) -> None:
+    """The daemon's stop cancels maintenance in the writer thread; the last generation stays usable."""
+    with SearchIndex(tmp_path / "ix").open() as ix:
+        ix.reindex(filled_db)
+        before = ids(ix.search("graph"))
+        insert_papers(filled_db, [{"id": "2403.00300", "title": "graph kittens", "abstract": "a graph",
+                                   "authors": ["K"], "categories": "cs.LG", "ann": []}])
+        with pytest.raises(SearchError, match="abandoned"):
+            ix.reindex(filled_db, progress=lambda _n: ix.cancel())  # cancelled between segments
+        assert ids(ix.search("graph")) == before  # the old generation, nothing half-written
+        assert ix.doc_count() == len(PAPERS)
+        with pytest.raises(SearchError, match="abandoned"):
+            asyncio.run(ix.check_async(filled_db))
+
+
+@pytest.mark.parametrize(
+    ("error", "says", "rebuild"),
+    [
+        (OSError(5, "Input/output error"), "could not be read (OSError); the daemon rebuilds it", True),
+        (ValueError("a bug"), "this search failed (ValueError)", False),
+    ],
+)
+def test_only_read_errors_mean_the_index_needs_rebuilding(
+    index: SearchIndex, monkeypatch: pytest.MonkeyPatch, error: Exception, says: str, rebuild: bool
+) -> None:
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise error
+
+    index.fast = False
+    monkeypatch.setattr(index, "_whoosh", fail)
+    result = index.search("graph")
+    assert result.error is not None
+    assert says in result.error
+    assert index.needs_rebuild is rebuild

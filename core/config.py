@@ -46,7 +46,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import EnvSettingsSource
 
-from daemon.errors import ConfigError
+from core.errors import ConfigError
 
 __all__ = [
     "Burner",

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from daemon.errors import StorageError
+from core.errors import StorageError
 
 __all__ = ["Database", "make_engine"]
 

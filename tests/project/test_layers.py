@@ -1,0 +1,51 @@
+"""The layering the README's Development section describes: no import cycle anywhere, and the
+import-linter contracts in pyproject.toml kept (``make test`` runs ``lint-imports`` too; this
+test keeps the promise when pytest runs alone)."""
+
+from __future__ import annotations
+
+import graphlib
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("core", "daemon", "devices", "feeds", "search", "algorithms")
+
+
+def _graph() -> dict[str, set[str]]:
+    graph = grimp.build_graph(*PACKAGES, cache_dir=None)  # type-checking imports count: a cycle is a cycle
+    # `from package import submodule` in a package's __init__ shows as the package importing itself
+    return {m: set(graph.find_modules_directly_imported_by(m)) - {m} for m in graph.modules}
+
+
+def test_no_module_imports_itself_back_through_another() -> None:
+    try:
+        graphlib.TopologicalSorter(_graph()).prepare()
+    except graphlib.CycleError as exc:
+        raise AssertionError(f"import cycle: {' -> '.join(exc.args[1])}") from None
+
+
+def test_the_cycle_check_sees_a_cycle() -> None:
+    """The check above is only worth something if it notices one."""
+    graph = _graph()
+    graph["core.errors"].add("devices.stove")  # as if the foundation imported a feature back
+    with pytest.raises(graphlib.CycleError) as caught:
+        graphlib.TopologicalSorter(graph).prepare()
+    assert "core.errors" in caught.value.args[1]
+
+
+def test_the_import_contracts_are_kept() -> None:
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 broken" in proc.stdout
+
