@@ -20,9 +20,15 @@ system-deps:
 	bash deploy/install-test-deps.sh
 
 # One BLAS thread: on a loaded 2-core machine threaded OpenBLAS makes small linear algebra ~100x slower.
-test: $(STAMP) system-deps
-	$(VENV)/bin/ruff check .
+test: $(STAMP) system-deps lint
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
+
+# Lint, types and the layers (README "Development"): ruff, mypy (strict for core, daemon, devices,
+# feeds), and the import-linter contracts in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

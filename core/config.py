@@ -778,7 +778,8 @@ def _messages(exc: ValidationError, data: Mapping[str, Any], from_env: Mapping[s
             lines.append(msg)
             continue
         line = f"{where} {key}: {_problem(err, loc, key.rpartition('.')[2])}".strip()
-        if len(loc) >= 2 and isinstance(from_env.get(loc[0]), dict) and loc[-1] in from_env[loc[0]]:
+        section = from_env.get(str(loc[0])) if len(loc) >= 2 else None
+        if isinstance(section, dict) and loc[-1] in section:
             line += f" (from {ENV_PREFIX}{str(loc[0]).upper()}__{str(loc[-1]).upper()})"
         lines.append(line)
     return lines

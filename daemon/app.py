@@ -235,7 +235,7 @@ async def _start_http(parts: _Parts, stack: contextlib.AsyncExitStack, papers: P
                          role="stove", pages=papers is not None)
     apps = [("stove", stove_app, cfg.http.host, cfg.http.port)]
     if cfg.http.pages_enabled and papers is not None:
-        pages_app = make_app(cfg, papers.routers(), [], [papers.home_html()], role="pages")
+        pages_app = make_app(cfg, papers.routers(), [papers.home_html()], role="pages")
         apps.append(("pages", pages_app, cfg.http.pages_host, cfg.http.pages_port))
     for name, app, host, port in apps:
         server = HttpServer(app, host, port, cfg.http, name=name)

@@ -30,11 +30,12 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapp
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from core.config import Config, HttpConfig
@@ -101,7 +102,7 @@ class Guard:
 
     def __init__(
         self,
-        app: Any,
+        app: ASGIApp,
         hosts: Iterable[str] | None = None,
         limit: int = MAX_BODY,
         body_timeout_s: float = 10.0,
@@ -195,7 +196,7 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _hooks(app: Any) -> list[RefusalHook]:
+def _hooks(app: ASGIApp) -> list[RefusalHook]:
     return list(getattr(getattr(app, "state", None), "refusal_hooks", []))
 
 
@@ -209,8 +210,7 @@ async def _no_receive() -> Message:
 
 def make_app(
     cfg: Config,
-    routers: list[Any],
-    mounts: list[tuple[str, Any, str]] | None = None,
+    routers: list[APIRouter],
     home_parts: list[str] | None = None,
     refusal_hooks: list[RefusalHook] | None = None,
     *,
@@ -236,7 +236,7 @@ def make_app(
     with_pages = pages and http_cfg.pages_enabled
 
     @app.exception_handler(RequestValidationError)
-    async def refused(request: Request, exc: RequestValidationError) -> Any:
+    async def refused(request: Request, exc: RequestValidationError) -> Response:
         details = [
             {"loc": [_printable(str(p))[:64] for p in e.get("loc", ())], "msg": _printable(str(e.get("msg"))),
              "type": str(e.get("type"))}
@@ -248,7 +248,7 @@ def make_app(
         return JSONResponse({"detail": details}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_refused(request: Request, exc: StarletteHTTPException) -> Any:
+    async def http_refused(request: Request, exc: StarletteHTTPException) -> Response:
         """FastAPI's own refusals (a body it cannot parse is 400) are audited like the others."""
         if exc.status_code in (400, 408, 413, 422) and not getattr(exc, "audited", False):
             for hook in app.state.refusal_hooks:
@@ -257,8 +257,6 @@ def make_app(
 
     for router in routers:
         app.include_router(router)
-    for path, sub, name in mounts or []:
-        app.mount(path, sub, name=name)
 
     def other(request: Request, port: int) -> str:
         """The other listener's origin, under the name this request used (the Host was checked)."""
@@ -435,7 +433,7 @@ class HttpServer:
     """One listener: uvicorn inside the daemon's loop, without its own signal handling."""
 
     def __init__(
-        self, app: Any, host: str, port: int, http: HttpConfig | None = None, name: str = "http"
+        self, app: ASGIApp, host: str, port: int, http: HttpConfig | None = None, name: str = "http"
     ) -> None:
         http = http or HttpConfig()
         self.app = app

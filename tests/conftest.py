@@ -8,6 +8,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+# All of python-miio before any project module: devices.miio_link, imported first, registers only
+# the protocol modules (the daemon's memory saving), and the fakes need `from miio import Device`.
+import miio  # noqa: F401
 import pytest
 from hypothesis import settings
 
