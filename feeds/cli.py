@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-from tqdm import tqdm  # type: ignore[import-untyped]
+from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs (types-tqdm is not installed)
 
 from core.clicontext import CliContext, pass_cli, pass_config
 from core.config import Config

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,6 +50,14 @@ class ImportResult:
         default_factory=list
     )  # per paper, per batch: the benchmark's median
     run_id: int | None = None
+
+
+class _Progress(TypedDict):
+    """What a run's ``detail`` records while it imports: the file's fingerprint and what is committed."""
+
+    file: str
+    line: int
+    bad: int
 
 
 def _fingerprint(path: Path) -> str:
@@ -96,7 +104,7 @@ def import_snapshot(
     fingerprint = _fingerprint(path)
     skip, bad_before = db.read_blocking(lambda s: _resume_point(s, key, fingerprint)) if resume else (0, 0)
     result = ImportResult(path=path, resumed_from=skip, bad=bad_before, lines=skip)
-    state: dict[str, Any] = {"file": fingerprint, "line": skip, "bad": bad_before}
+    state: _Progress = {"file": fingerprint, "line": skip, "bad": bad_before}
     result.run_id = run_id = db.write_blocking(
         lambda s: store.start_run(s, "snapshot", key, detail=json.dumps(state))
     )
@@ -106,7 +114,7 @@ def import_snapshot(
     batch: list[PaperRecord] = []
 
     def flush(reader: SnapshotReader) -> None:
-        pending = {**state, "line": result.lines, "bad": result.bad}
+        pending: _Progress = {**state, "line": result.lines, "bad": result.bad}
         prepared = store.prepare(batch, "snapshot")  # cleaning happens here, outside the transaction
 
         def commit(s: Session) -> list[str]:

@@ -19,13 +19,14 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from feeds.ids import abs_url, pdf_url
 
-__all__ = ["Announcement", "Base", "CrawlRun", "HttpCache", "Paper", "Star", "Version"]
+__all__ = ["Announcement", "Base", "CrawlRun", "HttpCache", "Paper", "Star", "Version", "table_of"]
 
 ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 
@@ -144,3 +145,11 @@ class HttpCache(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     checked: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+def table_of(model: type[Base]) -> Table:
+    """The ``Table`` a model maps, for Core statements (SQLAlchemy types ``__table__`` as FromClause)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a Table")
+    return table

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from core.errors import InputError, ParseError
 from feeds.ids import parse_id
@@ -40,6 +41,20 @@ class OaiPage:
     resumption_token: str | None = None  # None: last page
     response_date: str | None = None
     deleted: list[str] = field(default_factory=list)
+
+
+class _Common(TypedDict):
+    """The ``PaperRecord`` fields both metadata formats carry alike."""
+
+    id: str
+    title_tex: str
+    abstract_tex: str
+    comments: str | None
+    journal_ref: str | None
+    doi: str | None
+    report_no: str | None
+    categories: list[str]
+    license: str | None
 
 
 def _t(el: ET.Element | None, tag: str) -> str | None:
@@ -98,7 +113,7 @@ def _paper_id(raw: str | None) -> str:
         raise ParseError(f"OAI-PMH record id {raw[:80]!r} is not an arXiv id") from exc
 
 
-def _common(el: ET.Element, ns: str, paper_id: str) -> dict[str, object]:
+def _common(el: ET.Element, ns: str, paper_id: str) -> _Common:
     title = _t(el, ns + "title")
     if title is None:
         raise ParseError(f"OAI-PMH record {paper_id} has no title")
@@ -145,7 +160,7 @@ def _raw_record(el: ET.Element) -> PaperRecord:
             updated=versions[-1][1],
             latest_version=versions[-1][0],
             versions=versions,
-            **fields,  # type: ignore[arg-type]
+            **fields,
         )
     )
 
@@ -175,6 +190,6 @@ def _arxiv_record(el: ET.Element) -> PaperRecord:
             updated=last,
             latest_version=2 if updated else 1,  # a lower bound: this format has no version list
             versions=[(1, submitted, None)],
-            **fields,  # type: ignore[arg-type]
+            **fields,
         )
     )

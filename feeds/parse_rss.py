@@ -18,7 +18,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
-import feedparser  # type: ignore[import-untyped]
+import feedparser  # untyped: pyproject [tool.mypy] ignores its missing stubs
 
 from core.errors import InputError, ParseError
 from feeds.ids import parse_id

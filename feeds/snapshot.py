@@ -44,8 +44,8 @@ class SnapshotReader:
         magic = self._raw.read(2)
         self._raw.seek(0)
         self.compressed = magic == b"\x1f\x8b"
-        self._fh: IO[bytes] = (
-            gzip.GzipFile(fileobj=self._raw, mode="rb") if self.compressed else self._raw  # type: ignore[assignment]
+        self._fh: IO[bytes] | gzip.GzipFile = (
+            gzip.GzipFile(fileobj=self._raw, mode="rb") if self.compressed else self._raw
         )
         self.size = self.path.stat().st_size
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -11,10 +11,36 @@ from sqlalchemy.orm import Session
 from feeds.models import Announcement, CrawlRun, Paper, Star
 from feeds.records import utc
 
-__all__ = ["collect_stats", "format_stats"]
+__all__ = ["RunSummary", "Stats", "collect_stats", "format_stats"]
 
 
-def _run(run: CrawlRun) -> dict[str, Any]:
+class RunSummary(TypedDict):
+    """One crawl run, JSON-ready (times as ISO 8601 in UTC)."""
+
+    kind: str
+    key: str
+    status: str
+    started: str | None
+    finished: str | None
+    announce_date: str | None
+    papers: int
+    detail: str | None
+
+
+class Stats(TypedDict):
+    """What ``coolstove papers stats`` prints (``--json``: this, as JSON)."""
+
+    papers: int
+    by_source: dict[str, int]
+    by_primary_category: dict[str, int]
+    announcements: dict[str, dict[str, dict[str, int]]]  # day -> category -> type (and "total") -> count
+    stars: int
+    last_crawl: RunSummary | None
+    latest_runs: list[RunSummary]
+    generated: str
+
+
+def _run(run: CrawlRun) -> RunSummary:
     return {
         "kind": run.kind,
         "key": run.key,
@@ -27,7 +53,7 @@ def _run(run: CrawlRun) -> dict[str, Any]:
     }
 
 
-def collect_stats(s: Session, days: int = 7) -> dict[str, Any]:
+def collect_stats(s: Session, days: int = 7) -> Stats:
     """Counts by source, primary category, and (category, day, type) for the last ``days`` listing days."""
     by_source: dict[str, int] = {
         src: n for src, n in s.execute(select(Paper.source, func.count()).group_by(Paper.source))
@@ -71,7 +97,7 @@ def collect_stats(s: Session, days: int = 7) -> dict[str, Any]:
     }
 
 
-def format_stats(stats: dict[str, Any], top: int = 15) -> str:
+def format_stats(stats: Stats, top: int = 15) -> str:
     """The stats as a short human-readable report."""
     lines = []
     sources = ", ".join(f"{k} {v}" for k, v in sorted(stats["by_source"].items()))

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.errors import InputError, StorageError
-from feeds.models import Announcement, CrawlRun, HttpCache, Paper, Star
+from feeds.models import Announcement, CrawlRun, HttpCache, Paper, Star, table_of
 from feeds.records import AnnouncementRecord
 from feeds.upsert import (
     SOURCES,
@@ -127,7 +127,7 @@ def save_http_cache(
     """Store validators in the same transaction as the data they describe (never ahead of it)."""
     if etag is None and last_modified is None:
         return
-    stmt = dialect_insert(session, HttpCache.__table__)  # type: ignore[arg-type]
+    stmt = dialect_insert(session, table_of(HttpCache))
     row = {"url": url, "etag": etag, "last_modified": last_modified, "checked": now or utcnow()}
     stmt = stmt.on_conflict_do_update(
         index_elements=["url"],

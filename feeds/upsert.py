@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.errors import StorageError
-from feeds.models import Announcement, Paper, Version
+from feeds.models import Announcement, Paper, Version, table_of
 from feeds.records import AnnouncementRecord, PaperRecord
 from feeds.tex import clean_abstract, clean_title
 
@@ -46,10 +47,11 @@ __all__ = [
     "write_prepared",
 ]
 
+T = TypeVar("T")
 SOURCES = ("rss", "api", "oai", "snapshot")
-PAPERS: Table = Paper.__table__  # type: ignore[assignment]
-VERSIONS: Table = Version.__table__  # type: ignore[assignment]
-ANNOUNCEMENTS: Table = Announcement.__table__  # type: ignore[assignment]
+PAPERS = table_of(Paper)
+VERSIONS = table_of(Version)
+ANNOUNCEMENTS = table_of(Announcement)
 _OVERWRITE = (
     "title",
     "title_tex",
@@ -74,21 +76,21 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def dialect_insert(session: Session, table: Table) -> Any:
+UpsertInsert = sqlite.Insert | postgresql.Insert
+"""An INSERT that knows ON CONFLICT: ``excluded``, ``on_conflict_do_update``, ``on_conflict_do_nothing``."""
+
+
+def dialect_insert(session: Session, table: Table) -> UpsertInsert:
     """The dialect's INSERT that knows ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
     name = session.get_bind().dialect.name
     if name == "sqlite":
-        from sqlalchemy.dialects import sqlite
-
         return sqlite.insert(table)
     if name == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
         return postgresql.insert(table)
     raise StorageError(f"unsupported database dialect {name!r} (use SQLite or PostgreSQL)")
 
 
-def chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
+def chunks(seq: Sequence[T], n: int) -> Iterable[Sequence[T]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
 
@@ -179,7 +181,7 @@ def upsert_papers(
     return write_prepared(session, prepare(records, source, now=now))
 
 
-def _complete_stmt(session: Session) -> Any:
+def _complete_stmt(session: Session) -> UpsertInsert:
     stmt = dialect_insert(session, PAPERS)
     ex = stmt.excluded
     set_: dict[str, Any] = {c: ex[c] for c in _OVERWRITE}
@@ -189,7 +191,7 @@ def _complete_stmt(session: Session) -> Any:
     )
 
 
-def _versions_stmt(session: Session) -> Any:
+def _versions_stmt(session: Session) -> UpsertInsert:
     stmt = dialect_insert(session, VERSIONS)
     ex = stmt.excluded
     return stmt.on_conflict_do_update(
@@ -201,7 +203,9 @@ def _versions_stmt(session: Session) -> Any:
     )
 
 
-def _execute_many(session: Session, build: Any, rows: list[dict[str, Any]]) -> None:
+def _execute_many(
+    session: Session, build: Callable[[Session], UpsertInsert], rows: list[dict[str, Any]]
+) -> None:
     """executemany of an upsert; on SQLite straight through the driver (the bulk import's hot path).
 
     SQLAlchemy's per-row parameter processing costs more than SQLite's own
@@ -223,7 +227,7 @@ def _execute_many(session: Session, build: Any, rows: list[dict[str, Any]]) -> N
     session.connection().exec_driver_sql(sql, params)
 
 
-_SQLITE_SQL: dict[Any, tuple[str, list[str]]] = {}
+_SQLITE_SQL: dict[tuple[Callable[[Session], UpsertInsert], tuple[str, ...]], tuple[str, list[str]]] = {}
 
 
 def _sqlite_value(v: Any) -> Any:
@@ -241,7 +245,7 @@ def _upsert_complete(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def _upsert_partial(session: Session, batch: PreparedBatch) -> None:
-    existing: dict[str, Any] = {}
+    existing: dict[str, Row[Any]] = {}
     for chunk in chunks(batch.ids, _IN_CHUNK):
         q = select(PAPERS.c.id, PAPERS.c.latest_version, PAPERS.c.categories).where(PAPERS.c.id.in_(chunk))
         existing.update({row.id: row for row in session.execute(q)})

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import pairwise
 from pickle import dumps
 from typing import Any
 
-from whoosh.analysis import Token, Tokenizer
+from whoosh.analysis import Analyzer, Token
 from whoosh.analysis.filters import STOP_WORDS
 from whoosh.formats import Positions
 from whoosh.lang.porter import stem as _porter_stem
@@ -55,7 +55,13 @@ def stem(word: str) -> str:
     return got
 
 
-class PaperAnalyzer(Tokenizer):
+class _Token(Token):
+    """Whoosh's ``Token``, declaring the ``original`` its tokenizers set when asked to keep it."""
+
+    original: str
+
+
+class PaperAnalyzer(Analyzer):
     """Tokenize, fold, drop stop words (positions stay consecutive) and stem, in one pass."""
 
     def __init__(self, stoplist: frozenset[str] = STOP_WORDS, minsize: int = MIN_SIZE) -> None:
@@ -86,7 +92,7 @@ class PaperAnalyzer(Tokenizer):
             append(got if got is not None else stem(word))
         return out
 
-    def __call__(  # type: ignore[override]
+    def __call__(
         self,
         value: str,
         positions: bool = False,
@@ -99,9 +105,9 @@ class PaperAnalyzer(Tokenizer):
         mode: str = "",
         **kwargs: Any,
     ) -> Iterator[Token]:
-        t = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        t = _Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
         if not tokenize:
-            words: Any = [(value, 0, len(value))]
+            words: Iterable[tuple[str, int, int]] = [(value, 0, len(value))]
         else:
             words = ((m.group(), m.start(), m.end()) for m in TOKEN_RE.finditer(value))
         pos = start_pos

@@ -27,9 +27,12 @@ import threading
 from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy.orm import Session
+from whoosh.codec.base import Segment
 from whoosh.filedb.filestore import FileStorage
+from whoosh.index import Index
 from whoosh.writing import SegmentWriter
 
 __all__ = ["SEGMENT_PAPERS", "CompactPool", "build_segments", "id_ranges"]
@@ -75,9 +78,9 @@ class BulkWriter(SegmentWriter):
     sorted; it is never committed through ``commit()`` (no segment merging).
     """
 
-    def __init__(self, ix: Any, **kwargs: Any) -> None:
+    def __init__(self, ix: Index, **kwargs: Any) -> None:
         super().__init__(ix, **kwargs)
-        self.pool = CompactPool()  # type: ignore[assignment]
+        self.pool = CompactPool()  # type: ignore[assignment]  # duck-types Whoosh's PostingPool
 
 
 def id_ranges(ids: list[str], parts: int, cap: int = SEGMENT_PAPERS) -> list[tuple[str, str, int]]:
@@ -90,7 +93,9 @@ def id_ranges(ids: list[str], parts: int, cap: int = SEGMENT_PAPERS) -> list[tup
     return [(ids[i], ids[min(i + size, len(ids)) - 1], min(size, len(ids) - i)) for i in starts]
 
 
-def build_part(index_path: str, indexname: str, db_url: str, lo: str, hi: str) -> tuple[int, Any]:
+def build_part(
+    index_path: str, indexname: str, db_url: str, lo: str, hi: str
+) -> tuple[int, Segment | None]:
     """Worker: index the papers with ``lo <= id <= hi`` into a new segment; returns (count, segment)."""
     from core.database import Database
     from search.documents import iter_documents
@@ -101,7 +106,7 @@ def build_part(index_path: str, indexname: str, db_url: str, lo: str, hi: str) -
     count = 0
     try:
 
-        def feed(session: Any) -> int:
+        def feed(session: Session) -> int:
             n = 0
             for doc in iter_documents(session, lo, hi):
                 writer.add_document(**doc)
@@ -122,7 +127,7 @@ def build_part(index_path: str, indexname: str, db_url: str, lo: str, hi: str) -
 
 
 def build_segments(
-    ix: Any,
+    ix: Index,
     index_path: str,
     indexname: str,
     db_url: str,
@@ -131,9 +136,11 @@ def build_segments(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Index every range (in ``procs`` processes, or here when 1) and commit them as the whole index."""
-    writer = ix.writer(timeout=60.0)  # the lock, held until the one commit below
+    # the lock, held until the one commit below; a file index's writer is a SegmentWriter (its private
+    # _close_segment and _commit_toc publish the parts' segments)
+    writer = cast(SegmentWriter, ix.writer(timeout=60.0))
     try:
-        results: list[tuple[int, Any]] = []
+        results: list[tuple[int, Segment | None]] = []
         if procs <= 1 or len(ranges) <= 1:
             for lo, hi, _n in ranges:
                 results.append(build_part(index_path, indexname, db_url, lo, hi))

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, Subquery, func, select
 from sqlalchemy.orm import Session
 
 from search.schema import paper_document
@@ -28,7 +28,7 @@ __all__ = [
 BATCH = 2000
 
 
-def announced_subquery(lo: str | None = None, hi: str | None = None) -> Any:
+def announced_subquery(lo: str | None = None, hi: str | None = None) -> Subquery:
     from feeds.models import Announcement
 
     stmt = select(Announcement.paper_id.label("pid"), func.min(Announcement.date).label("announced"))
@@ -37,7 +37,7 @@ def announced_subquery(lo: str | None = None, hi: str | None = None) -> Any:
     return stmt.group_by(Announcement.paper_id).subquery()
 
 
-def doc_select(ids: list[str] | None = None, lo: str | None = None, hi: str | None = None) -> Any:
+def doc_select(ids: list[str] | None = None, lo: str | None = None, hi: str | None = None) -> Select[Any]:
     from feeds.models import Paper
 
     ann = announced_subquery(lo, hi)
@@ -58,7 +58,7 @@ def doc_select(ids: list[str] | None = None, lo: str | None = None, hi: str | No
     return stmt
 
 
-def row_document(row: Any) -> dict[str, Any]:
+def row_document(row: Row[Any]) -> dict[str, Any]:
     return paper_document(
         id=row.id,
         title=row.title,
@@ -99,7 +99,7 @@ def db_stamps(session: Session) -> dict[str, dt.datetime | None]:
     return {r.id: naive_utc(r.updated or r.submitted) for r in rows}
 
 
-def paper_texts(session: Session, ids: list[str]) -> dict[str, Any]:
+def paper_texts(session: Session, ids: list[str]) -> dict[str, Row[Any]]:
     from feeds.models import Paper
 
     stmt = select(

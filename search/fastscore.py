@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+from whoosh.searching import Searcher
 from whoosh.util.numeric import byte_to_length
 
 __all__ = ["FastResult", "Unsupported", "fast_search"]
@@ -169,7 +170,7 @@ def clear_caches() -> None:
             cache.used = 0
 
 
-def warm(searcher: Any, fields: tuple[str, ...], *, fill: float = 0.75, pause_s: float = 0.0005) -> int:
+def warm(searcher: Searcher, fields: tuple[str, ...], *, fill: float = 0.75, pause_s: float = 0.0005) -> int:
     """Decode the most frequent terms' postings before anyone searches for them.
 
     The first query on a common word otherwise pays for decoding its whole
@@ -208,7 +209,7 @@ Part = tuple[np.ndarray, np.ndarray]
 
 
 class _Segment:
-    def __init__(self, top: Any, reader: Any) -> None:
+    def __init__(self, top: Searcher, reader: Any) -> None:
         self.top = top
         self.reader = reader
         self.size = reader.doc_count_all()
@@ -307,7 +308,7 @@ def _minus(part: Part, remove: np.ndarray, size: int) -> Part:
 
 
 def fast_search(
-    searcher: Any,
+    searcher: Searcher,
     q: wq.Query,
     *,
     limit: int,

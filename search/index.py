@@ -33,12 +33,15 @@ from typing import Any, TypeVar
 from whoosh import index as windex
 from whoosh import query as wq
 from whoosh.filedb.filestore import FileStorage
+from whoosh.qparser import QueryParser
+from whoosh.searching import Searcher
 
 from core.errors import SearchError
 from search.build import build_segments, id_ranges
 from search.documents import db_stamps, load_documents, naive_utc, paper_texts, sorted_ids
 from search.fastscore import Unsupported, fast_search
 from search.highlight import TermMatcher, highlight, highlight_both
+from search.ports import PaperReader
 from search.query import ParsedQuery, QueryError, date_filter, make_parser, parse_query, words_query
 from search.results import Hit, SearchResult
 from search.schema import SCHEMA_VERSION, make_schema
@@ -93,10 +96,10 @@ class SearchIndex:
         self.needs_rebuild = False
         self.owner = False
         self._ix: windex.Index | None = None
-        self._parser: Any = None
+        self._parser: QueryParser | None = None
         self._lock_fd: int | None = None
         self._local = threading.local()
-        self._searchers: list[Any] = []
+        self._searchers: list[Searcher] = []
         self._searchers_lock = threading.Lock()
         self._generation = 0  # bumped after each commit made by this process
         self._writer: ThreadPoolExecutor | None = None
@@ -241,7 +244,7 @@ class SearchIndex:
     def _committed(self) -> None:
         self._generation += 1
 
-    async def update(self, db: Any, ids: list[str]) -> None:
+    async def update(self, db: PaperReader, ids: list[str]) -> None:
         """Re-index these papers after a committed crawl batch (one commit); never raises into the crawler.
 
         Papers no longer in the database are removed. A failure is logged once
@@ -284,11 +287,11 @@ class SearchIndex:
         self._committed()
         _LOGGER.debug("indexed %d papers, removed %d", len(docs), len(set(ids) - found))
 
-    async def rebuild(self, db: Any) -> int:
+    async def rebuild(self, db: PaperReader) -> int:
         """:meth:`reindex` in the writer thread (what the daemon calls when ``needs_rebuild``)."""
         return await self._in_writer(lambda: self.reindex(db))
 
-    def reindex(self, db: Any, *, progress: Callable[[int], None] | None = None) -> int:
+    def reindex(self, db: PaperReader, *, progress: Callable[[int], None] | None = None) -> int:
         """Rebuild the whole index from the database (blocking); returns the number of papers.
 
         Readers keep the old generation until the single final commit. Work is
@@ -298,7 +301,7 @@ class SearchIndex:
         with self._write_lock:
             return self._reindex_locked(db, progress)
 
-    def _reindex_locked(self, db: Any, progress: Callable[[int], None] | None) -> int:
+    def _reindex_locked(self, db: PaperReader, progress: Callable[[int], None] | None) -> int:
         ix = self._require_owner()
         started = time.monotonic()
         ids = db.read_blocking(sorted_ids)
@@ -325,7 +328,7 @@ class SearchIndex:
         _LOGGER.info("search index rebuilt: %d papers in %.1f s (%d processes)", count, elapsed, procs)
         return count
 
-    def check(self, db: Any, repair: bool = True) -> CheckReport:
+    def check(self, db: PaperReader, repair: bool = True) -> CheckReport:
         """Compare index and database by id and update date; optionally repair (one commit, blocking).
 
         An index that has to be rebuilt anyway (new, corrupt, outdated) is rebuilt instead.
@@ -356,7 +359,7 @@ class SearchIndex:
             )
         return report
 
-    async def check_async(self, db: Any, repair: bool = True) -> CheckReport:
+    async def check_async(self, db: PaperReader, repair: bool = True) -> CheckReport:
         """:meth:`check` in the writer thread, as every write is."""
         return await self._in_writer(lambda: self.check(db, repair))
 
@@ -378,7 +381,7 @@ class SearchIndex:
         return out
 
     # ------------------------------------------------------------ reading
-    def _searcher(self) -> Any:
+    def _searcher(self) -> Searcher:
         ix = self._ix
         if ix is None:
             raise SearchError("the search index has not been built yet (coolstove papers reindex)")
@@ -439,7 +442,7 @@ class SearchIndex:
         sort: str = "relevance",
         page: int = 1,
         pagelen: int = 20,
-        db: Any = None,
+        db: PaperReader | None = None,
     ) -> SearchResult:
         """Run a user query; bad input gives an empty result whose ``error`` says why (never raises).
 
@@ -458,7 +461,9 @@ class SearchIndex:
         result.terms = parsed.terms
         return self._run(result, parsed.query, parsed.matchers, categories, exclude, since, until, db)
 
-    def related(self, paper_id: str, limit: int = 10, *, db: Any = None, page: int = 1) -> SearchResult:
+    def related(
+        self, paper_id: str, limit: int = 10, *, db: PaperReader | None = None, page: int = 1
+    ) -> SearchResult:
         """Cool Papers' [REL]: the paper's ten key terms (by Bo1 against the index) as an OR query."""
         result = SearchResult(query=f"related:{paper_id}", page=page, pagelen=limit)
         if db is None:
@@ -503,7 +508,7 @@ class SearchIndex:
         exclude: Iterable[str] | None,
         since: dt.date | None,
         until: dt.date | None,
-        db: Any,
+        db: PaperReader | None,
     ) -> SearchResult:
         if since and until and since > until:
             result.error = "the start date is after the end date"
@@ -535,7 +540,7 @@ class SearchIndex:
                 ann = announced[docnum] if announced is not None else None
                 hits.append(
                     Hit(
-                        id=s.stored_fields(docnum)["id"],
+                        id=reader.stored_fields(docnum)["id"],  # what Searcher copies from its reader
                         rank=rank,
                         score=round(float(score), 4) if score is not None else None,
                         announced=ann.date() if isinstance(ann, dt.datetime) else None,
@@ -565,7 +570,13 @@ class SearchIndex:
         return result
 
     def _fast(
-        self, s: Any, q: wq.Query, limit: int, flt: Any, mask: Any, sort_new: bool
+        self,
+        s: Searcher,
+        q: wq.Query,
+        limit: int,
+        flt: wq.Query | None,
+        mask: wq.Query | None,
+        sort_new: bool,
     ) -> tuple[int, bool, list[int], list[float | None]] | None:
         """The NumPy path (:mod:`search.fastscore`), or None where it does not apply."""
         if not self.fast:
@@ -585,7 +596,7 @@ class SearchIndex:
 
     @staticmethod
     def _whoosh(
-        s: Any, q: wq.Query, limit: int, flt: Any, mask: Any, sort_new: bool
+        s: Searcher, q: wq.Query, limit: int, flt: wq.Query | None, mask: wq.Query | None, sort_new: bool
     ) -> tuple[int, bool, list[int], list[float | None]]:
         kwargs: dict[str, Any] = {"limit": limit, "filter": flt, "mask": mask, "terms": False}
         if sort_new:
@@ -598,7 +609,7 @@ class SearchIndex:
             return len(found), True, docnums, scores
         return found.estimated_min_length(), False, docnums, scores
 
-    def _fill(self, hits: list[Hit], matchers: dict[str, TermMatcher], db: Any) -> None:
+    def _fill(self, hits: list[Hit], matchers: dict[str, TermMatcher], db: PaperReader) -> None:
         rows = db.read_blocking(lambda s: paper_texts(s, [h.id for h in hits]))
         empty = TermMatcher()
         author_m = matchers.get("authors", empty)

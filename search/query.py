@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from whoosh import query as wq
 from whoosh.fields import Schema
-from whoosh.qparser import MultifieldParser
+from whoosh.qparser import MultifieldParser, QueryParser
 
 from search.analysis import fold, stem
 from search.highlight import TermMatcher
@@ -224,11 +224,12 @@ def _has_positive(q: wq.Query) -> bool:
     return any(_has_positive(c) for c in q.children())
 
 
-def make_parser(schema: Schema) -> MultifieldParser:
+def make_parser(schema: Schema) -> QueryParser:
+    """Whoosh's ``MultifieldParser`` (a function returning a ``QueryParser``) over the text fields."""
     return MultifieldParser(list(TEXT_FIELDS), schema)
 
 
-def parse_query(text: str, parser: MultifieldParser) -> ParsedQuery:
+def parse_query(text: str, parser: QueryParser) -> ParsedQuery:
     """Check and parse a user query; raise :class:`QueryError` with a readable message."""
     if not isinstance(text, str):
         raise QueryError("the query must be text")

@@ -55,7 +55,7 @@ ALIASES = {
 
 def make_schema() -> fields.Schema:
     analyzer = PaperAnalyzer()
-    text_fields: dict[str, Any] = {}
+    text_fields: dict[str, fields.TEXT] = {}
     for name, boost in FIELD_BOOSTS.items():
         field = fields.TEXT(analyzer=analyzer, phrase=True, field_boost=boost)
         field.format = FastPositions(field_boost=boost)

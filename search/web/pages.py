@@ -12,7 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import ColumnElement, Row, SQLColumnExpression, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
 from feeds.ids import abs_url, pdf_url
@@ -81,7 +81,7 @@ class PaperView:
         return pdf_url(self.id)
 
 
-def _view(row: Any, announce_type: str | None = None) -> PaperView:
+def _view(row: Row[Any], announce_type: str | None = None) -> PaperView:
     return PaperView(
         id=row.id,
         title=row.title,
@@ -97,9 +97,9 @@ def _view(row: Any, announce_type: str | None = None) -> PaperView:
     )
 
 
-def _category_clause(column: Any, names: tuple[str, ...]) -> Any:
+def _category_clause(column: SQLColumnExpression[str], names: tuple[str, ...]) -> ColumnElement[bool]:
     """``cs`` means every ``cs.*`` category; anything else is exact."""
-    clauses = []
+    clauses: list[ColumnElement[bool]] = []
     archives = [n for n in names if "." not in n]
     exact = [n for n in names if n not in archives]
     if exact:
@@ -148,7 +148,7 @@ def day_list(session: Session, spec: CategorySpec, date: dt.date | None) -> DayL
         .where(where, Announcement.date == date)
     )
     order = {c: i for i, c in enumerate(spec.include)}
-    best: dict[str, tuple[tuple[int, int, int], Any]] = {}
+    best: dict[str, tuple[tuple[int, int, int], Row[Any]]] = {}
     for row in session.execute(stmt):
         key = (TYPE_RANK.get(row.type, 9), order.get(row.category, len(order)), row.position or 0)
         old = best.get(row.id)

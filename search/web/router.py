@@ -21,10 +21,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
 
+from core.config import Config
 from core.errors import CoolstoveError, InputError
 from search.index import SearchIndex
+from search.ports import PaperDatabase
 from search.query import QueryError, parse_date
+from search.results import Hit
 from search.web import pages
 from search.web.atom import FeedEntry, atom_feed
 from search.web.catspec import CategorySpec, parse_spec
@@ -83,12 +87,12 @@ def _same_origin(request: Request) -> bool:
     return True  # no browser sent this (curl, tests): nothing to forge
 
 
-def make_router(cfg: Any, db: Any, index: SearchIndex, fetch: Fetch | None = None) -> APIRouter:
+def make_router(cfg: Config, db: PaperDatabase, index: SearchIndex, fetch: Fetch | None = None) -> APIRouter:
     """The router for ``app.include_router(make_router(...))``; it mounts its own static files too."""
     env = templates()
     router = APIRouter()
     router.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="papers-static")
-    categories = tuple(getattr(getattr(cfg, "papers", None), "categories", ()) or ())
+    categories = cfg.papers.categories
 
     def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("configured", categories)
@@ -347,7 +351,8 @@ def make_router(cfg: Any, db: Any, index: SearchIndex, fetch: Fetch | None = Non
             return error(404, str(exc))
         if wants_json:
             return Response(json.dumps({"id": pid, "starred": starred}), media_type="application/json")
-        nxt = _safe_next((form.get("next") or [None])[0], f"/arxiv/{pid}")
+        nexts = form.get("next")
+        nxt = _safe_next(nexts[0] if nexts else None, f"/arxiv/{pid}")
         return RedirectResponse(nxt, status_code=303)
 
     return router
@@ -384,25 +389,27 @@ def _parse_ids(spec: str) -> list[str] | None:
     return ids
 
 
-def _day_with_stars(session: Any, cats: CategorySpec, day: dt.date | None) -> pages.DayList:
+def _day_with_stars(session: Session, cats: CategorySpec, day: dt.date | None) -> pages.DayList:
     listing = pages.day_list(session, cats, day)
     pages.mark_starred(session, listing.papers())
     return listing
 
 
-def _stars_on_hits(session: Any, hits: list[Any]) -> None:
+def _stars_on_hits(session: Session, hits: list[Hit]) -> None:
     stars = pages.starred_ids(session, [h.id for h in hits])
     for h in hits:
         h.starred = h.id in stars
 
 
-def _set_star(session: Any, paper_id: str, on: bool) -> bool:
+def _set_star(session: Session, paper_id: str, on: bool) -> bool:
     from feeds.store import set_star
 
     return set_star(session, paper_id, on)
 
 
-def _entry(base: str, p: pages.PaperView, updated: Any, published: Any) -> FeedEntry:
+def _entry(
+    base: str, p: pages.PaperView, updated: dt.datetime | dt.date | None, published: dt.datetime | None
+) -> FeedEntry:
     return FeedEntry(
         p.id, p.title, p.abstract, p.authors, p.categories, updated, published, f"{base}/arxiv/{p.id}"
     )
