@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 from core.errors import InputError
 from devices.commands import parse_command, parse_duration
-from devices.stove import Stove
+from devices.stove import Stove, TimerBook
 
 __all__ = ["DEADLINE_HEADER", "Refused", "make_router", "refusal_auditor"]
 
@@ -137,6 +137,18 @@ def make_router(stove: Stove, token: str) -> APIRouter:
             await stove.reject(src, burner, action, msg)
             raise Refused(408, msg)
 
+    async def timer_book(src: str | None = None, burner: str = "all", action: str = "") -> TimerBook:
+        """The stove's timers; attached before the daemon serves HTTP, so a 503 here is a start-up bug.
+
+        With ``src`` (a change was asked for) the refusal is audited like any other.
+        """
+        if stove.timers is None:
+            msg = "timers are not available"
+            if src is not None:
+                await stove.reject(src, burner, action, msg)
+            raise Refused(503, msg)
+        return stove.timers
+
     api = APIRouter(prefix="/api/stove", tags=["stove"], dependencies=[Depends(auth)])
 
     async def run(body: dict[str, Any], src: str, limit: str | None) -> dict[str, Any]:
@@ -180,28 +192,30 @@ def make_router(stove: Stove, token: str) -> APIRouter:
 
     @api.get("/schedules", summary="Recurring cuts")
     async def schedules() -> list[dict[str, Any]]:
-        return stove.timers.schedules()  # type: ignore[no-any-return]
+        return (await timer_book()).schedules()
 
     @api.post("/schedules", status_code=201, summary="Add a recurring cut")
     async def add_schedule(
         req: ScheduleRequest, src: str = Depends(source), limit: str | None = Depends(deadline)
     ) -> dict[str, Any]:
         await fresh(limit, src, req.burner, "schedule_add")
+        timers = await timer_book(src, req.burner, "schedule_add")
         try:
-            entry = await stove.timers.add_schedule(req.burner, req.cron)
+            entry = await timers.add_schedule(req.burner, req.cron)
         except InputError as exc:
             await stove.reject(src, req.burner, "schedule_add", _printable(str(exc)))
             raise Refused(422, _printable(str(exc))) from None
         await stove.audit.record(source=src, burner=req.burner, action="schedule_add", result="ok",
                                  detail=f"{entry['id']} {entry['cron']}")
-        return entry  # type: ignore[no-any-return]
+        return entry
 
     @api.delete("/schedules/{sid}", summary="Remove a recurring cut")
     async def remove_schedule(
         sid: str = Path(..., max_length=16), src: str = Depends(source), limit: str | None = Depends(deadline)
     ) -> dict[str, Any]:
         await fresh(limit, src, "all", "schedule_remove")
-        if not await stove.timers.remove_schedule(sid):
+        timers = await timer_book(src, "all", "schedule_remove")
+        if not await timers.remove_schedule(sid):
             msg = f"no schedule {_printable(sid)!r}"
             await stove.reject(src, "all", "schedule_remove", msg)
             raise Refused(404, msg)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import DateTime, Float, Integer, String, Text, delete, func, select
+from sqlalchemy import CursorResult, DateTime, Delete, Float, Integer, String, Text, delete, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core.database import Database
@@ -197,10 +197,10 @@ class AuditLog:
 
     def _prune(self, s: Session) -> int:
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.max_age_days)
-        gone = s.execute(delete(_Row).where(_Row.ts < cutoff)).rowcount or 0
+        gone = _deleted(s, delete(_Row).where(_Row.ts < cutoff))
         newest = s.scalar(select(func.max(_Row.id)))
         if newest is not None:
-            gone += s.execute(delete(_Row).where(_Row.id <= newest - self.max_rows)).rowcount or 0
+            gone += _deleted(s, delete(_Row).where(_Row.id <= newest - self.max_rows))
         if gone:
             _LOGGER.info("audit log: %d old row(s) pruned (keeping %g days, at most %d rows)",
                          gone, self.max_age_days, self.max_rows)
@@ -254,3 +254,10 @@ def _safe(text: str, limit: int) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
     return text
+
+
+def _deleted(s: Session, statement: Delete) -> int:
+    """How many rows a DELETE removed (SQLAlchemy answers DML with a ``CursorResult``)."""
+    result = s.execute(statement)
+    assert isinstance(result, CursorResult)
+    return result.rowcount or 0

@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from core.config import FlameConfig
-from devices.stove import Stove
+from devices.stove import EventListener, Stove
 
 __all__ = ["FlameWatcher"]
 
@@ -26,7 +25,7 @@ class FlameWatcher:
         self,
         cfg: FlameConfig,
         stove: Stove,
-        alert: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+        alert: EventListener | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

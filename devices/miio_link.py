@@ -29,11 +29,11 @@ import asyncio
 import logging
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
 
-import construct  # type: ignore[import-untyped]
+import construct  # type: ignore[import-untyped]  # construct ships no type information
 
 
 def _import_miio_core() -> None:
@@ -72,10 +72,13 @@ from miio.protocol import Message  # noqa: E402
 
 from core.errors import DeviceError, DeviceRejected, DeviceUnavailable  # noqa: E402
 
-__all__ = ["MIIO_PORT", "MiioLink", "guard_miio_logging"]
+__all__ = ["MIIO_PORT", "MiioLink", "MiotValue", "guard_miio_logging"]
 
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
+#: What a MIoT property can be set to (python-miio's ``set_property_by``); reads give ``object``:
+#: whatever JSON the device answered, for the caller to check.
+MiotValue = bool | int | float | str
 
 MIIO_PORT = 54321  # hard-coded in python-miio, for the handshake and for commands
 _HELLO = bytes.fromhex("21310020" + "ff" * 28)
@@ -116,6 +119,7 @@ class _BoundedProtocol(MiIOProtocol):
     """
 
     def __init__(self, ip: str, token: str, *, timeout: float, handshake_attempts: int) -> None:
+        # python-miio annotates ``timeout`` as int; it is a socket timeout and takes fractions of a second.
         super().__init__(ip, token, timeout=timeout)  # type: ignore[arg-type]
         self.handshake_attempts = max(1, handshake_attempts)
 
@@ -181,6 +185,7 @@ class MiioLink:
         #: Outer bound of one call: python-miio tries ``retries + 1`` sends; each may need
         #: a fresh handshake of up to ``handshake_attempts`` hellos; every wait is ``timeout_s``.
         self.call_bound_s = (self.retries + 1) * (handshake_attempts + 1) * self.timeout_s + 0.5
+        # ``timeout``: an int in python-miio's annotation, a float socket timeout in fact (as above).
         device = MiotDevice(host, token, timeout=self.timeout_s, model=model, mapping={})  # type: ignore[arg-type]
         device.retry_count = self.retries
         device._protocol = _BoundedProtocol(
@@ -267,24 +272,24 @@ class MiioLink:
         return re.sub(re.escape(self._token), "<token>", text, flags=re.IGNORECASE)
 
     # ------------------------------------------------------------ MIoT properties
-    async def get_properties(self, label: str, *props: tuple[int, int]) -> list[Any]:
+    async def get_properties(self, label: str, *props: tuple[int, int]) -> list[object]:
         """Values of MIoT properties ``(siid, piid)``, in order; a per-property error is a refusal."""
         what = "get " + ",".join(f"{s}.{p}" for s, p in props)
         request = [{"did": f"{s}-{p}", "siid": s, "piid": p} for s, p in props]
         answer = await self.call(label, what, lambda dev: dev.send("get_properties", request))
         items = _result_items(answer, props, label, what)
-        values = []
+        values: list[object] = []
         for (siid, piid), item in zip(props, items, strict=True):
             if "value" not in item:
                 raise DeviceRejected(f"{label}: answer to {what} has no value for {siid}.{piid}")
             values.append(item["value"])
         return values
 
-    async def get_property(self, label: str, siid: int, piid: int) -> Any:
+    async def get_property(self, label: str, siid: int, piid: int) -> object:
         (value,) = await self.get_properties(label, (siid, piid))
         return value
 
-    async def set_property(self, label: str, siid: int, piid: int, value: Any) -> None:
+    async def set_property(self, label: str, siid: int, piid: int, value: MiotValue) -> None:
         """Write one MIoT property; the device's per-property code must be 0."""
         what = f"set {siid}.{piid}={value!r}"
         answer = await self.call(label, what, lambda dev: dev.set_property_by(siid, piid, value))
@@ -306,9 +311,11 @@ def _error_text(exc: MiioDeviceError) -> str:
     return f"error {code}" + (f" ({message})" if message else "")
 
 
-def _result_items(answer: Any, props: Any, name: str, what: str) -> list[dict[str, Any]]:
+def _result_items(
+    answer: Any, wanted: Iterable[tuple[int, int]], name: str, what: str
+) -> list[dict[str, Any]]:
     """The per-property results of a MIoT answer; any ``code != 0`` raises DeviceRejected."""
-    props = list(props)
+    props = list(wanted)
     well_formed = isinstance(answer, list) and all(isinstance(i, dict) for i in answer)
     if not well_formed or len(answer) != len(props):
         raise DeviceRejected(f"{name}: unexpected answer to {what}: {str(answer)[:200]}")

@@ -20,9 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import Any
 
-from core.config import Burner
+from core.config import MiioBurner
 from core.errors import ConfigError, DeviceRejected
 from devices.miio_link import MiioLink
 from devices.relay import Relay
@@ -35,7 +34,7 @@ _LOGGER = logging.getLogger(__name__)
 class MiioRelay(Relay):
     """``Relay`` on a MIoT property of a miio device (``driver = "miio"``)."""
 
-    def __init__(self, burner: Burner, *, link: MiioLink | None = None) -> None:
+    def __init__(self, burner: MiioBurner, *, link: MiioLink | None = None) -> None:
         if not burner.host or not burner.token:
             raise ConfigError(f"burner {burner.name!r}: driver miio needs host and token")
         self.name = burner.name
@@ -125,7 +124,7 @@ class MiioRelay(Relay):
                 )
 
 
-def _as_bool(value: Any, name: str) -> bool:
+def _as_bool(value: object, name: str) -> bool:
     """A switch property: MIoT says bool; some firmwares answer 0/1."""
     if isinstance(value, bool):
         return value

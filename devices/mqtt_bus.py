@@ -35,7 +35,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.client import MQTTErrorCode, topic_matches_sub
+from aiomqtt.types import PahoSocket
+from paho.mqtt.client import Client as PahoClient
+from paho.mqtt.client import MQTTErrorCode, MQTTMessage, topic_matches_sub
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from core.backoff import Backoff
@@ -95,7 +97,7 @@ class _DirectClient(aiomqtt.Client):
         super().__init__(*args, **kwargs)
         self._deliver = deliver
 
-    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+    def _on_socket_open(self, client: PahoClient, userdata: Any, sock: PahoSocket) -> None:
         def callback() -> None:
             try:
                 for _ in range(self.READ_BATCH):
@@ -117,14 +119,12 @@ class _DirectClient(aiomqtt.Client):
         self._loop.call_soon_threadsafe(self._loop.add_reader, sock.fileno(), callback)
         self._loop.call_soon_threadsafe(create_misc_task)
 
-    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+    def _on_message(self, client: PahoClient, userdata: Any, message: MQTTMessage) -> None:
         if self._deliver is None:
             super()._on_message(client, userdata, message)
             return
         try:
-            self._deliver(aiomqtt.Message(message.topic, message.payload, qos=message.qos,
-                                          retain=message.retain, mid=message.mid,
-                                          properties=getattr(message, "properties", None)))
+            self._deliver(aiomqtt.Message._from_paho_message(message))  # aiomqtt's own conversion
         except Exception:  # paho would re-raise out of its read loop and drop the connection
             _LOGGER.exception("cannot deliver an MQTT message")
 

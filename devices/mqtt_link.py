@@ -38,6 +38,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from core.config import Config, MqttConfig
 from core.errors import DeviceRejected, DeviceUnavailable, InputError
 from devices.commands import MAX_PAYLOAD, Command, load_command_json, parse_command
+from devices.flame import FlameWatcher
 from devices.hass import discovery_messages
 from devices.mqtt_bus import MqttBus, make_client
 from devices.stove import Stove
@@ -95,7 +96,9 @@ class MqttLink:
     #: Refusals that found even the refusal queue full are written as one row per this window.
     overflow_window_s = 5.0
 
-    def __init__(self, cfg: Config, stove: Stove, flame: Any = None, *, bus: MqttBus | None = None) -> None:
+    def __init__(
+        self, cfg: Config, stove: Stove, flame: FlameWatcher | None = None, *, bus: MqttBus | None = None
+    ) -> None:
         self.cfg = cfg
         self.mqtt = cfg.mqtt
         self.stove = stove

@@ -42,7 +42,7 @@ from typing import Any
 import aiomqtt
 
 from core.backoff import Backoff
-from core.config import Burner, MqttConfig
+from core.config import MqttBurner, MqttConfig
 from core.errors import ConfigError, DeviceRejected, DeviceUnavailable
 from devices.mqtt_bus import MqttBus
 from devices.relay import Relay
@@ -96,7 +96,7 @@ class MqttRelay(Relay):
 
     def __init__(
         self,
-        burner: Burner,
+        burner: MqttBurner,
         mqtt: MqttConfig | MqttBus | None,
         *,
         reconnect_min_s: float = 0.5,

@@ -31,13 +31,18 @@ from core.errors import DeviceError, DeviceUnavailable, InputError
 from devices.audit import AuditLog
 from devices.commands import Command
 from devices.drivers import make_relay
+from devices.mqtt_bus import MqttBus
 from devices.relay import Relay
 
-__all__ = ["BurnerGuard", "Stove", "TimerBook"]
+__all__ = ["BurnerGuard", "EventListener", "Listener", "Stove", "TimerBook"]
 
 
 class TimerBook(Protocol):
-    """What the stove asks of its timers (``devices.timers.Timers``, which attaches itself at start)."""
+    """What the stove and its users ask of its timers (``devices.timers.Timers``, attached at start).
+
+    Countdowns and owed cuts for the stove itself, owed cuts for the voice and
+    flame inputs, and the recurring schedules for the HTTP API.
+    """
 
     def deadline(self, burner: str) -> dt.datetime | None: ...
 
@@ -50,6 +55,15 @@ class TimerBook(Protocol):
     async def cancel(self, burner: str) -> list[str]: ...
 
     async def extend(self, burner: str, by_s: float) -> dt.datetime: ...
+
+    async def owe_now(self, burners: list[str], source: str) -> None: ...
+
+    def schedules(self) -> list[dict[str, Any]]: ...
+
+    async def add_schedule(self, burner: str, cron: str) -> dict[str, Any]: ...
+
+    async def remove_schedule(self, sid: str) -> bool: ...
+
 
 _LOGGER = logging.getLogger(__name__)
 RELEASE_RETRY_MAX_S = 30.0
@@ -115,7 +129,7 @@ class Stove:
         audit: AuditLog,
         *,
         relays: dict[str, Relay] | None = None,
-        mqtt_bus: object | None = None,
+        mqtt_bus: MqttBus | None = None,
     ) -> None:
         self.cfg = cfg
         self.audit = audit
@@ -127,7 +141,7 @@ class Stove:
         self._listeners: list[Listener] = []
         self.timers: TimerBook | None = None  # attached by Timers.start()
         self._event_listeners: list[EventListener] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
     # ------------------------------------------------------------ listeners
@@ -424,9 +438,9 @@ class Stove:
             try:
                 coil = await g.relay.read()
             except DeviceError as exc:
-                was = g.reachable
+                was_reachable = g.reachable
                 self._mark_unreachable(g, exc)
-                if was is not False:
+                if was_reachable is not False:
                     await self.changed(g.name)
                 continue
             was = (g.reachable, g.energised)

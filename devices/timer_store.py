@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import pickle
 from dataclasses import dataclass
+from typing import overload
 
 from sqlalchemy import DateTime, Float, String, delete, inspect, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -30,6 +31,14 @@ _LOGGER = logging.getLogger(__name__)
 
 class _Base(DeclarativeBase):
     pass
+
+
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def _aware(value: dt.datetime | None) -> dt.datetime | None: ...
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -110,10 +119,10 @@ class TimerStore:
 
         def read(s: Session) -> TimerData:
             return TimerData(
-                [Deadline(r.burner, _aware(r.due_at), r.relative_s, _aware(r.created_at))  # type: ignore[arg-type]
+                [Deadline(r.burner, _aware(r.due_at), r.relative_s, _aware(r.created_at))
                  for r in s.scalars(select(DeadlineRow))],
-                [Owed(r.burner, _aware(r.since), r.source) for r in s.scalars(select(OwedRow))],  # type: ignore[arg-type]
-                [Schedule(r.id, r.burner, r.cron, _aware(r.created_at), _aware(r.last_slot))  # type: ignore[arg-type]
+                [Owed(r.burner, _aware(r.since), r.source) for r in s.scalars(select(OwedRow))],
+                [Schedule(r.id, r.burner, r.cron, _aware(r.created_at), _aware(r.last_slot))
                  for r in s.scalars(select(ScheduleRow))],
             )
 

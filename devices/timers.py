@@ -70,7 +70,7 @@ class _Countdown:
     mono_due: float | None  # monotonic deadline for "cut in N" set in this process
 
 
-class _ScheduleTrigger(BaseTrigger):  # type: ignore[misc]
+class _ScheduleTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 has no type information
     """APScheduler's view of a :class:`CronSchedule`: the same object that checked it computes it."""
 
     def __init__(self, schedule: CronSchedule, zone: dt.tzinfo) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from core.config import MiioBurner
 from core.errors import DeviceError
 from devices.stove import BurnerGuard, Stove
 
@@ -25,8 +26,10 @@ async def watch_voice(stove: Stove, g: BurnerGuard) -> None:
     The cut comes first and is owed (retried until the relay confirms); only
     then is the switch put back on. While putting it back fails, the same "off"
     is not taken for a new command: the stove is cut once per voice command,
-    never every poll.
+    never every poll. Only a miio burner has a voice switch: for any other this returns at once.
     """
+    if not isinstance(g.cfg, MiioBurner):
+        return
     interval = g.cfg.voice_poll_s
     failing = False
     handled_off = False  # this "off" was already turned into a cut; only the reset is pending

@@ -60,7 +60,7 @@ async def running_link(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        rig.timers.shutdown()
+        await rig.timers.shutdown()
         rig.db.close()
 
 

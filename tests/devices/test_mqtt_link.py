@@ -57,11 +57,11 @@ class Watcher:
 async def linked(tmp_path: Path, broker: Any, unique_topic: str) -> AsyncIterator[tuple[Rig, MqttLink, str]]:
     cfg = make_cfg(tmp_path)
     # model_copy skips validation: cut_after_min = 0 (below the config's bound) cuts on the first message
-    flame = FlameConfig(topic=f"{unique_topic}/hood").model_copy(update={"cut_after_min": 0.0})
+    flame_cfg = FlameConfig(topic=f"{unique_topic}/hood").model_copy(update={"cut_after_min": 0.0})
     cfg = cfg.model_copy(update=dict(
         mqtt=MqttConfig(enabled=True, host=broker.host, port=broker.port, base_topic=unique_topic,
                         discovery_prefix=f"{unique_topic}-ha"),
-        flame=flame,
+        flame=flame_cfg,
     ))
     rig = Rig(cfg)
     await rig.start()
@@ -76,7 +76,7 @@ async def linked(tmp_path: Path, broker: Any, unique_topic: str) -> AsyncIterato
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    rig.timers.shutdown()
+    await rig.timers.shutdown()
     rig.db.close()
 
 

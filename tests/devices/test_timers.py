@@ -182,8 +182,13 @@ async def test_a_due_cut_stays_owed_until_the_relay_confirms(tmp_path: Path) -> 
         rig.relays["left"].offline = False
         await wait_for(lambda: cut_times(rig, "left"), timeout=20)
         await wait_for(lambda: rig.stove.status("left")["owed"] is None, timeout=3)
-        with sqlite3.connect(rig.cfg.storage.stove_db) as con:
-            assert con.execute("SELECT count(*) FROM stove_owed").fetchone() == (0,)
+
+        def owed_rows() -> int:
+            with sqlite3.connect(rig.cfg.storage.stove_db) as con:
+                return int(con.execute("SELECT count(*) FROM stove_owed").fetchone()[0])
+
+        # The debt leaves memory first, then the disk (through the writer thread): wait for both.
+        await wait_for(lambda: owed_rows() == 0, timeout=3)
         assert len([e for e in events if e["event"] == "cut_failed"]) == 1, (
             "reported once, then every few min"
         )
