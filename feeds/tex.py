@@ -4,7 +4,7 @@ arXiv metadata carries accents as TeX (``Schr\\"odinger``, ``Bal\\'azs``,
 ``{\\o}``) and hard line breaks from the submission form. Search must match
 "Schrödinger", and the page must not show backslashes, so accents become
 Unicode (composed, NFC) and wrapped lines are joined. Maths (``$...$``,
-``\\(...\\)``, ``\\[...\\]``) is left untouched for MathJax.
+``\\(...\\)``, ``\\[...\\]``) is left untouched for KaTeX, which renders it in the paper pages.
 """
 
 from __future__ import annotations

@@ -35,6 +35,9 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import Index
 from whoosh.writing import SegmentWriter
 
+from core.database import Database
+from search.documents import iter_documents
+
 __all__ = ["SEGMENT_PAPERS", "CompactPool", "build_segments", "id_ranges"]
 
 _LOGGER = logging.getLogger(__name__)
@@ -97,9 +100,6 @@ def build_part(
     index_path: str, indexname: str, db_url: str, lo: str, hi: str
 ) -> tuple[int, Segment | None]:
     """Worker: index the papers with ``lo <= id <= hi`` into a new segment; returns (count, segment)."""
-    from core.database import Database
-    from search.documents import iter_documents
-
     ix = FileStorage(index_path, supports_mmap=False).open_index(indexname=indexname)
     writer = BulkWriter(ix, _lk=False)
     db = Database(db_url)

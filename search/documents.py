@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Row, Select, Subquery, func, select
 from sqlalchemy.orm import Session
 
+from feeds.models import Announcement, Paper
 from search.schema import paper_document
 
 __all__ = [
@@ -29,7 +30,6 @@ BATCH = 2000
 
 
 def announced_subquery(lo: str | None = None, hi: str | None = None) -> Subquery:
-    from feeds.models import Announcement
 
     stmt = select(Announcement.paper_id.label("pid"), func.min(Announcement.date).label("announced"))
     if lo is not None and hi is not None:
@@ -38,7 +38,6 @@ def announced_subquery(lo: str | None = None, hi: str | None = None) -> Subquery
 
 
 def doc_select(ids: list[str] | None = None, lo: str | None = None, hi: str | None = None) -> Select[Any]:
-    from feeds.models import Paper
 
     ann = announced_subquery(lo, hi)
     stmt = select(
@@ -85,13 +84,11 @@ def iter_documents(session: Session, lo: str, hi: str) -> Iterator[dict[str, Any
 
 
 def sorted_ids(session: Session) -> list[str]:
-    from feeds.models import Paper
 
     return list(session.execute(select(Paper.id).order_by(Paper.id)).scalars())
 
 
 def db_stamps(session: Session) -> dict[str, dt.datetime | None]:
-    from feeds.models import Paper
 
     rows = session.execute(
         select(Paper.id, Paper.updated, Paper.submitted).execution_options(yield_per=10000)
@@ -100,7 +97,6 @@ def db_stamps(session: Session) -> dict[str, dt.datetime | None]:
 
 
 def paper_texts(session: Session, ids: list[str]) -> dict[str, Row[Any]]:
-    from feeds.models import Paper
 
     stmt = select(
         Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, Paper.updated

@@ -40,11 +40,12 @@ from core.errors import SearchError
 from search.build import build_segments, id_ranges
 from search.documents import db_stamps, load_documents, naive_utc, paper_texts, sorted_ids
 from search.fastscore import Unsupported, fast_search
+from search.fastscore import warm as warm_postings
 from search.highlight import TermMatcher, highlight, highlight_both
 from search.ports import PaperReader
 from search.query import ParsedQuery, QueryError, date_filter, make_parser, parse_query, words_query
 from search.results import Hit, SearchResult
-from search.schema import SCHEMA_VERSION, make_schema
+from search.schema import SCHEMA_VERSION, TEXT_FIELDS, make_schema
 
 __all__ = ["CheckReport", "SearchIndex"]
 
@@ -408,12 +409,9 @@ class SearchIndex:
 
     def warm(self) -> int:
         """Pre-decode the commonest terms (see :func:`search.fastscore.warm`); never raises."""
-        from search.fastscore import warm
-        from search.schema import TEXT_FIELDS
-
         started = time.perf_counter()
         try:
-            n = warm(self._searcher(), TEXT_FIELDS)
+            n = warm_postings(self._searcher(), TEXT_FIELDS)
         except Exception as exc:  # a warm-up is an optimisation: failing it changes nothing else
             _LOGGER.warning("search index warm-up skipped: %s", exc)
             return 0

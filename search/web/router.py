@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 
 from core.config import Config
 from core.errors import CoolstoveError, InputError
+from feeds.ids import normalize_id
+from feeds.store import set_star
 from search.index import SearchIndex
 from search.ports import PaperDatabase
 from search.query import QueryError, parse_date
@@ -48,9 +50,7 @@ Fetch = Callable[[list[str]], Awaitable[list[str]]]
 
 
 def _normalize_id(text: str) -> str:
-    """The crawler's id normaliser (imported late: feeds.ids is the one authority on ids)."""
-    from feeds.ids import normalize_id
-
+    """The crawler's id normaliser (feeds.ids is the one authority on ids)."""
     return normalize_id(text)
 
 
@@ -402,8 +402,6 @@ def _stars_on_hits(session: Session, hits: list[Hit]) -> None:
 
 
 def _set_star(session: Session, paper_id: str, on: bool) -> bool:
-    from feeds.store import set_star
-
     return set_star(session, paper_id, on)
 
 
