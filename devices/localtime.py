@@ -23,6 +23,8 @@ import datetime as dt
 import os
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import tzlocal
+
 __all__ = ["classify", "local_zone", "next_local_time", "resolve_local", "to_local_naive"]
 
 
@@ -35,9 +37,7 @@ def local_zone() -> dt.tzinfo:
         except (ZoneInfoNotFoundError, ValueError):
             pass
     try:
-        import tzlocal  # APScheduler's own dependency: reads /etc/localtime portably
-
-        return tzlocal.get_localzone()
+        return tzlocal.get_localzone()  # reads /etc/localtime portably
     except Exception:  # an unreadable zone must not stop the stove guard: UTC is explicit
         return dt.UTC
 

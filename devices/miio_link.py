@@ -26,9 +26,12 @@ is the token itself for a device that is not yet provisioned.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import re
 import socket
+import sys
+import types
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
@@ -46,10 +49,6 @@ def _import_miio_core() -> None:
     submodules below import normally while the integrations stay unloaded.
     Harmless if ``miio`` was imported already (tests, other callers).
     """
-    import importlib.util
-    import sys
-    import types
-
     if "miio" in sys.modules:
         return
     spec = importlib.util.find_spec("miio")

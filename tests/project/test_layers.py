@@ -4,6 +4,7 @@ test keeps the promise when pytest runs alone)."""
 
 from __future__ import annotations
 
+import ast
 import graphlib
 import subprocess
 import sys
@@ -49,3 +50,21 @@ def test_the_import_contracts_are_kept() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 broken" in proc.stdout
 
+
+
+# The root's start order is the one reason to import inside a function (README "Layout and layers").
+LATE_IMPORTS_ALLOWED = {("daemon/app.py", "_papers"), ("daemon/app.py", "_start_http")}
+
+
+def test_imports_are_at_module_level() -> None:
+    """Late imports hid the old cycles; only the allowed start-order ones remain."""
+    late = set()
+    for package in PACKAGES[:-1]:  # algorithms is checked by its own tests
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            for func in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                    for node in ast.walk(func):
+                        if isinstance(node, ast.Import | ast.ImportFrom):
+                            late.add((rel, func.name))
+    assert late == LATE_IMPORTS_ALLOWED
