@@ -23,7 +23,7 @@ from core.database import Database
 from core.errors import ConfigError
 from core.logging import setup_logging
 from daemon.datalock import DataLock
-from daemon.supervisor import Restart, supervise
+from daemon.supervisor import Restart, stop_tasks, supervise
 from devices.audit import AuditLog
 from devices.flame import FlameWatcher
 from devices.mqtt_bus import MqttBus, daemon_bus
@@ -170,12 +170,7 @@ def _close_link(parts: _Parts) -> Callable[[], Awaitable[None]]:
 
 def _cancel_tasks(parts: _Parts) -> Callable[[], Awaitable[None]]:
     async def cancel() -> None:
-        for task in parts.tasks:
-            task.cancel()
-        if parts.tasks:
-            _, pending = await asyncio.wait(parts.tasks, timeout=parts.cfg.shutdown_grace_s)
-            for task in pending:
-                _LOGGER.error("%s did not stop within %.0f s", task.get_name(), parts.cfg.shutdown_grace_s)
+        await stop_tasks(parts.tasks, parts.cfg.shutdown_grace_s)
 
     return cancel
 

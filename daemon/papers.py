@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from core.config import Config
 from core.database import Database
 from core.errors import SearchError
-from daemon.supervisor import Restart, supervise
+from daemon.supervisor import Restart, stop_tasks, supervise
 from feeds.migrate import upgrade
 from feeds.service import FeedService
 from search.index import SearchIndex
@@ -72,12 +72,7 @@ class Papers:
 
     async def close(self) -> None:
         """Stop the tasks, then the crawler, the index (abandoning any maintenance) and the database."""
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=self.cfg.shutdown_grace_s)
-            for task in pending:
-                _LOGGER.error("%s did not stop within %.0f s", task.get_name(), self.cfg.shutdown_grace_s)
+        await stop_tasks(self._tasks, self.cfg.shutdown_grace_s)
         self._tasks.clear()
         await self.feed.aclose()
         self.index.cancel()  # a rebuild or repair in the writer thread stops at its next batch

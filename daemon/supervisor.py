@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from core.backoff import Backoff
 
-__all__ = ["Restart", "supervise"]
+__all__ = ["Restart", "stop_tasks", "supervise"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -65,3 +65,13 @@ async def supervise(
                 return
             _LOGGER.warning("%s stopped by itself; restarting", name)
         await backoff.sleep()
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], grace_s: float) -> None:
+    """Cancel the tasks and wait for them for ``grace_s``; name any that outlive it (never hang a stop)."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=grace_s)
+        for task in pending:
+            _LOGGER.error("%s did not stop within %.0f s", task.get_name(), grace_s)

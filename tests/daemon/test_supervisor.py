@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import pytest
 
-from daemon.supervisor import Restart, supervise
+from daemon.supervisor import Restart, stop_tasks, supervise
 
 FAST = {"initial_delay": 0.01, "max_delay": 0.02}
 
@@ -105,3 +106,26 @@ async def test_cancelling_the_supervisor_cancels_the_part() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert cancelled.is_set()
+
+
+async def test_stop_tasks_never_hangs_on_a_task_that_ignores_cancellation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    async def polite() -> None:
+        await asyncio.Event().wait()
+
+    tasks = [asyncio.create_task(stubborn(), name="stubborn"), asyncio.create_task(polite(), name="polite")]
+    await asyncio.sleep(0)
+    await asyncio.wait_for(stop_tasks(tasks, 0.1), 2)
+    assert tasks[1].cancelled()
+    assert not tasks[0].done()
+    assert [r.getMessage() for r in caplog.records] == ["stubborn did not stop within 0 s"]
+    release.set()
+    await tasks[0]
