@@ -77,6 +77,11 @@ class FetchError(FeedError):
         self.url = url
 
 
+class ArxivUnreachable(FetchError):
+    """arXiv could not be connected to at all (no route, refused, DNS, connect timeout): not retried here;
+    requests fail at once until the next probe."""
+
+
 class ParseError(FeedError):
     """A response is not in the format arXiv documents (or is arXiv's error entry)."""
 

@@ -6,6 +6,11 @@ priority queue (a person waiting for a paper, then today's list, then
 history), starts them at least ``min_interval_s`` apart (measured between
 request starts), and backs off on 429/5xx honouring ``Retry-After``.
 httpx's exceptions are translated here and nowhere else.
+
+When arXiv cannot be connected to at all (offline, DNS, refused, connect timeout) the request fails at
+once instead of retrying for a minute, and so does every request after it until ``PROBE_EVERY_S`` has
+passed: then the next request in the queue is the one probe for all of them. Waiting people get an
+answer in seconds; arXiv still sees at most one connection attempt per interval.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from core.config import PapersConfig
-from core.errors import ConfigError, FetchError
+from core.errors import ArxivUnreachable, ConfigError, FetchError
 
 __all__ = [
+    "CONNECT_TIMEOUT_S",
     "MAX_RESPONSE_BYTES",
+    "PROBE_EVERY_S",
     "HttpResult",
     "PoliteClient",
     "Priority",
@@ -39,6 +46,8 @@ _LOGGER = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ARXIV_MIN_INTERVAL_S = 3.0
+CONNECT_TIMEOUT_S = 5.0  # a reachable arXiv connects in well under a second
+PROBE_EVERY_S = 30.0  # while unreachable, one request per this long tries the connection
 
 
 class Priority(enum.IntEnum):
@@ -125,6 +134,7 @@ class PoliteClient:
         transport: httpx.AsyncBaseTransport | None = None,
         max_bytes: int = MAX_RESPONSE_BYTES,
         max_wait_s: float = 900.0,
+        probe_every_s: float = PROBE_EVERY_S,
     ) -> None:
         """``min_interval_s`` exists for tests only; the configured interval may never go below 3 s."""
         if papers.min_interval_s < ARXIV_MIN_INTERVAL_S:
@@ -135,7 +145,7 @@ class PoliteClient:
         self.max_wait_s = max_wait_s
         self._client = httpx.AsyncClient(
             headers={"User-Agent": papers.user_agent},
-            timeout=httpx.Timeout(papers.timeout_s),
+            timeout=httpx.Timeout(papers.timeout_s, connect=min(papers.timeout_s, CONNECT_TIMEOUT_S)),
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             follow_redirects=True,
             transport=transport,
@@ -145,6 +155,8 @@ class PoliteClient:
         self._worker: asyncio.Task[None] | None = None
         self._next_allowed = 0.0
         self._closed = False
+        self.probe_every_s = probe_every_s
+        self._unreachable: tuple[float, str] | None = None  # (loop time of the failed attempt, why)
         # loop.time() of recent request starts, for logs and tests (bounded: the daemon runs for months)
         self.request_starts: deque[float] = deque(maxlen=1000)
 
@@ -195,6 +207,14 @@ class PoliteClient:
             job = await self._queue.get()
             if job.future.done():  # the caller gave up (cancelled)
                 continue
+            if self._unreachable is not None:
+                failed_at, why = self._unreachable
+                retry_in = failed_at + self.probe_every_s - loop.time()
+                if retry_in > 0:  # no connection attempt: the last one failed moments ago
+                    job.future.set_exception(ArxivUnreachable(
+                        f"arXiv cannot be reached ({why}); next attempt in {retry_in:.0f} s", url=job.url
+                    ))
+                    continue
             wait = self._next_allowed - loop.time()
             if wait > 0:
                 self._queue.put_nowait(job)  # something more urgent may arrive while we wait
@@ -205,6 +225,14 @@ class PoliteClient:
             self._next_allowed = start + self.interval
             try:
                 result = await self._send(job)
+            except ArxivUnreachable as exc:
+                if self._unreachable is None:
+                    _LOGGER.warning("%s; requests fail at once, one probe per %g s", exc,
+                                    self.probe_every_s)
+                cause = exc.__cause__
+                self._unreachable = (loop.time(), f"{type(cause).__name__}: {cause}" if cause else str(exc))
+                if not job.future.done():
+                    job.future.set_exception(exc)
             except _Retry as retry:
                 self._retry(job, retry, loop.time())
             except FetchError as exc:
@@ -215,6 +243,9 @@ class PoliteClient:
                 if not job.future.done():
                     job.future.set_exception(FetchError(f"unexpected error: {exc!r}", url=job.url))
             else:
+                if self._unreachable is not None:
+                    _LOGGER.info("arXiv reachable again")
+                    self._unreachable = None
                 _LOGGER.debug("GET %s -> %s (%.2f s)", result.url, result.status, loop.time() - start)
                 if not job.future.done():
                     job.future.set_result(result)
@@ -275,6 +306,10 @@ class PoliteClient:
                         )
                     chunks.append(chunk)
                 return HttpResult(str(resp.url), resp.status_code, b"".join(chunks), resp.headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing reached arXiv: do not retry
+            raise ArxivUnreachable(
+                f"arXiv cannot be reached ({exc.__class__.__name__}: {exc})", url=job.url
+            ) from exc
         except httpx.TimeoutException as exc:
             raise _Retry(f"timeout ({exc.__class__.__name__})", None) from exc
         except (httpx.TransportError, httpx.DecodingError) as exc:

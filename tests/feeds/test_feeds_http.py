@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import Iterable
 
+import httpx
 import pytest
 from arxiv_replay import ReplayServer, Reply, fixture
 
 from core.config import PapersConfig
-from core.errors import ConfigError, FetchError
+from core.errors import ArxivUnreachable, ConfigError, FetchError
 from feeds.http import PoliteClient, Priority, conditional_headers, retry_after_seconds
 
 INTERVAL = 0.2
@@ -134,13 +136,63 @@ async def test_truncated_body_is_retried(replay: ReplayServer, client: PoliteCli
     assert result.content == body
 
 
-async def test_connection_refused_becomes_fetch_error() -> None:
-    client = PoliteClient(papers(max_retries=1), min_interval_s=0.05)
+class Counting(httpx.AsyncHTTPTransport):
+    """The real transport, counting the connections it is asked to make."""
+
+    attempts = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.attempts += 1
+        return await super().handle_async_request(request)
+
+
+REFUSED = "http://127.0.0.1:9/nothing-listens-here"
+
+
+async def test_connection_refused_fails_at_once_without_retries() -> None:
+    transport = Counting()
+    client = PoliteClient(papers(max_retries=3), min_interval_s=0.05, transport=transport)
     try:
-        with pytest.raises(FetchError, match="connection error"):
-            await client.get("http://127.0.0.1:9/nothing-listens-here")
+        with pytest.raises(ArxivUnreachable, match="cannot be reached"):
+            await client.get(REFUSED)
     finally:
         await client.aclose()
+    assert transport.attempts == 1  # it was four attempts, 45 s apart in all at arXiv's 3 s interval
+
+
+async def test_one_probe_serves_the_whole_queue_while_arxiv_is_unreachable() -> None:
+    transport = Counting()
+    client = PoliteClient(papers(), min_interval_s=0.05, transport=transport, probe_every_s=60)
+    try:
+        results = await asyncio.gather(
+            *(client.get(REFUSED, priority=Priority.USER) for _ in range(5)), return_exceptions=True
+        )
+    finally:
+        await client.aclose()
+    assert all(isinstance(r, ArxivUnreachable) for r in results)
+    assert transport.attempts == 1
+    assert "next attempt in 60 s" in str(results[-1])
+
+
+async def test_after_the_probe_interval_a_request_tries_again_and_success_clears_it(
+    replay: ReplayServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    replay.add("/paper", Reply(body=b"ok"))
+    caplog.set_level(logging.INFO, "feeds.http")
+    client = PoliteClient(papers(), min_interval_s=0.05, probe_every_s=0.3)
+    try:
+        with pytest.raises(ArxivUnreachable):
+            await client.get(REFUSED)
+        with pytest.raises(ArxivUnreachable, match="next attempt in"):
+            await client.get(replay.url("/paper"))  # within the interval: not even tried
+        assert replay.hits == []
+        await asyncio.sleep(0.35)
+        assert (await client.get(replay.url("/paper"))).content == b"ok"  # the probe, and it works
+        assert (await client.get(replay.url("/paper"))).content == b"ok"
+    finally:
+        await client.aclose()
+    assert len(replay.hits) == 2
+    assert "arXiv reachable again" in caplog.text
 
 
 async def test_oversized_response_is_refused(replay: ReplayServer) -> None:
