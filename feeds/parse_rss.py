@@ -24,7 +24,7 @@ from core.errors import InputError, ParseError
 from feeds.ids import parse_id
 from feeds.records import AnnouncementRecord, PaperRecord, check_record
 from feeds.tex import split_authors
-from feeds.xmlsafe import check_xml_bytes
+from feeds.xmlsafe import parse_xml
 
 __all__ = ["ANNOUNCE_TYPES", "FeedDay", "announce_date_of", "parse_feed"]
 
@@ -93,7 +93,7 @@ def _is_fatal(exc: BaseException | None) -> bool:
 def parse_feed(content: bytes, category: str) -> FeedDay:
     """Parse one category's feed into records (partial) and announcements."""
     what = f"feed {category}"
-    check_xml_bytes(content, what)
+    parse_xml(content, what)  # defusedxml first: refuses any DTD (in any encoding) before feedparser reads it
     try:
         d = feedparser.parse(content, sanitize_html=False, resolve_relative_uris=False)
     except Exception as exc:  # feedparser is lenient, but never let a library bug crash a crawl
