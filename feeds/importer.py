@@ -4,8 +4,12 @@ Each batch commits together with the import's progress (the last line it
 covers) in the ``crawl_runs`` row, so after a kill the database holds whole
 batches only and says where to pick up; re-running the same unchanged file
 resumes there (and re-running from the start is harmless anyway: every upsert
-is idempotent). Bad lines are reported by number and skipped; too many of
-them means this is not a snapshot, and the import stops.
+is idempotent). Bad lines are reported by number and skipped, whatever is
+wrong with them: unreadable JSON, a record no paper has, or one the database
+refuses (the failed batch is halved until that record stands alone, and the
+rest of the batch is written); too many of them means this is not a snapshot,
+and the import stops. A failing database (locked, gone, full) is no bad line:
+it stops the import.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from sqlalchemy import select
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from core.database import Database
@@ -111,11 +116,11 @@ def import_snapshot(
     if skip:
         _LOGGER.info("resuming the import of %s after line %d", path, skip)
     t0 = time.perf_counter()
-    batch: list[PaperRecord] = []
+    batch: list[tuple[int, PaperRecord]] = []  # with line numbers: a record that cannot be stored is named
 
-    def flush(reader: SnapshotReader) -> None:
-        pending: _Progress = {**state, "line": result.lines, "bad": result.bad}
-        prepared = store.prepare(batch, "snapshot")  # cleaning happens here, outside the transaction
+    def write(records: list[PaperRecord], progress_: _Progress | None) -> list[str]:
+        """One transaction: these papers, the run's count and (if given) its resume point."""
+        prepared = store.prepare(records, "snapshot")  # cleaning happens here, outside the transaction
 
         def commit(s: Session) -> list[str]:
             ids = store.write_prepared(s, prepared)
@@ -123,18 +128,52 @@ def import_snapshot(
             if run is None:
                 raise StorageError("the import's crawl run vanished")
             run.papers = (run.papers or 0) + len(ids)
-            run.detail = json.dumps(pending)
+            if progress_ is not None:
+                run.detail = json.dumps(progress_)
             return ids
 
+        return db.write_blocking(commit)
+
+    def salvage(items: list[tuple[int, PaperRecord]]) -> list[str]:
+        """Write what can be written of a batch that failed, halving it; each record that fails alone is
+        a bad line. No resume point is written here: the caller's last commit carries it."""
+        try:
+            return write([rec for _, rec in items], None)
+        except Exception as exc:
+            if _systemic(exc):
+                raise
+            if len(items) > 1:
+                mid = len(items) // 2
+                return salvage(items[:mid]) + salvage(items[mid:])
+            _bad_line(result, BadLine(items[0][0], f"cannot be stored: {_describe(exc)}"), max_bad, path)
+            return []
+
+    def flush(reader: SnapshotReader) -> None:
+        pending: _Progress = {**state, "line": result.lines, "bad": result.bad}
         t, cpu = time.perf_counter(), time.process_time()
-        ids = db.write_blocking(commit)
+        try:
+            ids = write([rec for _, rec in batch], pending)
+        except Exception as exc:
+            if _systemic(exc) or not batch:
+                raise
+            _LOGGER.warning(
+                "%s: the batch up to line %d failed (%s); looking for the bad lines",
+                path.name,
+                result.lines,
+                _describe(exc),
+            )
+            ids = salvage(batch)
+            if not ids and len(batch) > 1:  # no record of it storable alone: not the records' fault
+                raise exc
+            pending["bad"] = result.bad
+            write([], pending)
         spent = time.perf_counter() - t
         result.db_cpu_seconds += time.process_time() - cpu
         result.db_seconds += spent
         if batch:
             result.batch_db_seconds.append(spent / len(batch))
         state.update(pending)  # only what is committed counts as done
-        result.papers += len(batch)
+        result.papers += len(ids)
         batch.clear()
         if on_commit is not None:
             on_commit(ids)
@@ -148,7 +187,7 @@ def import_snapshot(
                 if isinstance(item, BadLine):
                     _bad_line(result, item, max_bad, path)
                     continue
-                batch.append(item)
+                batch.append((line_no, item))
                 if len(batch) >= batch_size:
                     flush(reader)
             if batch or result.lines > state["line"]:
@@ -167,6 +206,21 @@ def import_snapshot(
         "imported %d papers from %s in %.1f s (%d bad lines)", result.papers, path, result.seconds, result.bad
     )
     return result
+
+
+def _systemic(exc: BaseException) -> bool:
+    """The database or the machine failed (locked, gone, disk full), not one record: stop, don't skip."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (OperationalError, InterfaceError, DisconnectionError, OSError, MemoryError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return isinstance(exc, StorageError) and exc.__cause__ is None  # e.g. "the database is closed"
+
+
+def _describe(exc: BaseException) -> str:
+    cause = exc.__cause__ if isinstance(exc, StorageError) and exc.__cause__ is not None else exc
+    return f"{cause.__class__.__name__}: {str(cause).splitlines()[0][:300] if str(cause) else ''}"
 
 
 def _bad_line(result: ImportResult, item: BadLine, max_bad: int, path: Path) -> None:

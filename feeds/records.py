@@ -97,8 +97,9 @@ def parse_w3c(text: str) -> dt.datetime:
 def check_record(rec: PaperRecord) -> PaperRecord:
     """Refuse what the schema cannot hold or no arXiv paper has, before it reaches a batch.
 
-    One hostile record must not fail a whole transaction on PostgreSQL (NUL
-    bytes, over-long categories), so each parser calls this per record.
+    One hostile record must not fail a whole transaction (NUL bytes on
+    PostgreSQL, lone surrogates anywhere, over-long categories), so each parser
+    calls this per record.
     """
     if not rec.categories:
         raise ParseError(f"{rec.id}: no categories")
@@ -122,6 +123,14 @@ def check_record(rec: PaperRecord) -> PaperRecord:
     )
     if any(t is not None and "\x00" in t for t in texts):
         raise ParseError(f"{rec.id}: NUL character in the metadata")
+    for t in texts:
+        if t is not None and not t.isascii():
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800" in JSON): no database stores it
+                raise ParseError(
+                    f"{rec.id}: {exc.object[exc.start : exc.end]!r} is a lone surrogate, not a character"
+                ) from None
     for _, _, size in rec.versions:
         if size is not None and len(size) > 32:
             raise ParseError(f"{rec.id}: version size {size[:40]!r} is too long")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +87,9 @@ class SnapshotReader:
                 if line_no <= skip:
                     continue
                 yield line_no, line
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise InputError(f"{self.path}: cannot read past line {line_no}: {exc}") from exc
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            what = "not a valid gzip file" if self.compressed and not _io_error(exc) else "read error"
+            raise InputError(f"{self.path}: cannot read past line {line_no}: {what} ({exc})") from exc
 
     def records(self, skip: int = 0) -> Iterator[tuple[int, PaperRecord | BadLine]]:
         for line_no, line in self.lines(skip):
@@ -97,17 +99,27 @@ class SnapshotReader:
                 yield line_no, parse_line(line, line_no)
 
 
+def _io_error(exc: BaseException) -> bool:
+    """The disk failed (EIO, ENOSPC, ...), as opposed to the gzip stream being damaged."""
+    return isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno is not None
+
+
 def parse_line(line: bytes, line_no: int) -> PaperRecord | BadLine:
+    """One line as a record, or a BadLine saying why not, whatever went wrong with it."""
     try:
         obj = json.loads(line)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return BadLine(line_no, f"not valid JSON ({exc})")
+    except RecursionError:
+        return BadLine(line_no, "not valid JSON (nested too deeply)")
     if not isinstance(obj, dict):
         return BadLine(line_no, f"expected a JSON object, got {type(obj).__name__}")
     try:
         return record_from_json(obj)
     except (ParseError, InputError) as exc:
         return BadLine(line_no, str(exc))
+    except Exception as exc:  # a record no rule foresaw must cost its line, not the import
+        return BadLine(line_no, f"unreadable record ({exc.__class__.__name__}: {str(exc)[:200]})")
 
 
 def _str(obj: dict[str, Any], key: str, required: bool = False) -> str | None:

@@ -241,3 +241,77 @@ def test_a_truncated_gzip_is_a_clear_error_after_whole_batches(sqlite_db: Databa
     run = sqlite_db.read_blocking(lambda s: s.scalars(select(CrawlRun)).one())
     assert run.status == "error"
     assert json.loads(run.detail)["line"] == n
+
+
+def _lines_with(tmp_path: Path, bad: dict[int, str]) -> Path:
+    """The fixture's four records as 6 lines, line ``n`` replaced by ``bad[n]`` (1-based)."""
+    good = (FIXTURES / "snapshot_small.jsonl").read_text().splitlines()
+    lines = [*good, *(json.dumps({**json.loads(good[i]), "id": f"2001.0000{i}"}) for i in (1, 2))]
+    for n, text in bad.items():
+        lines[n - 1] = text
+    path = tmp_path / "s.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_lone_surrogate_costs_its_line_not_the_import(sqlite_db: Database, tmp_path: Path) -> None:
+    """The issue's record: ``"\\ud800"`` in a title is valid JSON but no database can store it."""
+    good = (FIXTURES / "snapshot_small.jsonl").read_text().splitlines()
+    hostile = json.dumps({**json.loads(good[2]), "title": "Broken \ud800 title"})
+    assert "\\ud800" in hostile  # the escape as it sits in the file
+    path = _lines_with(tmp_path, {3: hostile})
+    result = import_snapshot(sqlite_db, path, batch_size=4)
+    assert (result.papers, result.bad, result.lines) == (5, 1, 6)
+    assert result.bad_samples[0].line_no == 3
+    assert "lone surrogate" in result.bad_samples[0].reason
+    ids = sqlite_db.read_blocking(lambda s: set(s.scalars(select(Paper.id))))
+    assert json.loads(good[2])["id"] not in ids
+    assert len(ids) == 5
+    run = sqlite_db.read_blocking(lambda s: s.scalars(select(CrawlRun)).one())
+    assert (run.status, json.loads(run.detail)["bad"]) == ("ok", 1)
+    again = import_snapshot(sqlite_db, path, batch_size=4)  # every re-run passes the same way
+    assert (again.papers, again.bad) == (5, 1)
+
+
+def test_a_record_the_database_refuses_is_a_bad_line_and_its_batch_is_kept(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    """Whatever the error: a record that passes every check but fails in the database (here a real
+    SQLite trigger refuses it) is found by halving its batch, named by line, and the rest is written."""
+    path = _lines_with(tmp_path, {})
+    refused = json.loads(path.read_text().splitlines()[4])["id"]
+
+    def trigger(s: Session) -> None:
+        s.connection().exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON papers "
+            f"WHEN NEW.id = '{refused}' BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"
+        )
+
+    sqlite_db.write_blocking(trigger)
+    result = import_snapshot(sqlite_db, path, batch_size=6)
+    assert (result.papers, result.bad) == (5, 1)
+    assert result.bad_samples[0].line_no == 5
+    assert "refused by the test trigger" in result.bad_samples[0].reason
+    ids = sqlite_db.read_blocking(lambda s: set(s.scalars(select(Paper.id))))
+    assert len(ids) == 5
+    assert refused not in ids
+    run = sqlite_db.read_blocking(lambda s: s.scalars(select(CrawlRun)).one())
+    assert (run.status, run.papers, json.loads(run.detail)["line"]) == ("ok", 5, 6)
+
+
+@pytest.mark.parametrize("damage", ["header", "stream"])
+def test_an_invalid_gzip_is_an_input_error_naming_the_file(
+    sqlite_db: Database, tmp_path: Path, damage: str
+) -> None:
+    packed = bytearray(gzip.compress((FIXTURES / "snapshot_small.jsonl").read_bytes()))
+    if damage == "header":
+        packed[2] = 0x63  # the compression method byte: not deflate
+    else:
+        packed[12:40] = bytes(28)  # zeros inside the deflate stream: zlib.error, not an OSError
+    gz = tmp_path / "broken.jsonl.gz"
+    gz.write_bytes(bytes(packed))
+    with pytest.raises(InputError, match="not a valid gzip file") as info:
+        import_snapshot(sqlite_db, gz)
+    assert str(gz) in str(info.value)
+    run = sqlite_db.read_blocking(lambda s: s.scalars(select(CrawlRun)).one())
+    assert run.status == "error"
