@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import html
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from importlib import resources
 from typing import Any
 
 import uvicorn
@@ -47,6 +49,7 @@ __all__ = [
     "SECURITY_HEADERS",
     "Guard",
     "HttpServer",
+    "home_page",
     "host_name",
     "make_app",
 ]
@@ -54,6 +57,7 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 STOVE_PREFIXES = ("/stove", "/api/stove", "/static/stove")
+HOME_CSS = "/static/home.css"  # the home page's look, served by both origins
 PAGE_PREFIXES = ("/arxiv", "/search", "/stars", "/static/papers")
 
 # KaTeX sets inline styles (style="…") and loads its fonts from its own folder: styles are not script.
@@ -192,6 +196,35 @@ class Guard:
         await response({"type": "http"}, _no_receive, send)
 
 
+def home_page(parts: list[tuple[str, str, str]], extra: str = "") -> str:
+    """The HTML at ``/`` on either origin: the parts as (href, name, what it is), then ``extra``.
+
+    ``extra`` is already-escaped HTML (a part's home section); everything else is escaped here. The look is
+    the paper pages' (``/static/home.css``), on the stove's origin too.
+    """
+    items = "".join(
+        f'<li><a href="{html.escape(href, quote=True)}">{html.escape(name)}</a>'
+        f' <span class="note">— {html.escape(note)}</span></li>'
+        for href, name, note in parts
+    )
+    bar = "".join(f'<a href="{html.escape(href, quote=True)}">{html.escape(name)}</a>'
+                  for href, name, _ in parts)
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<title>coolstove</title>\n<link rel="icon" href="data:,">\n'
+        f'<link rel="stylesheet" href="{HOME_CSS}">\n'
+        '</head>\n<body>\n'
+        f'<header class="top"><a href="/" class="home">coolstove</a>{bar}</header>\n'
+        f'<main>\n<h1>coolstove</h1>\n<ul class="parts">{items}</ul>\n{extra}\n</main>\n</body>\n</html>\n'
+    )
+
+
+@functools.cache
+def _home_css() -> str:
+    return resources.files("daemon").joinpath("static", "home.css").read_text(encoding="utf-8")
+
+
 def _printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -258,6 +291,11 @@ def make_app(
     for router in routers:
         app.include_router(router)
 
+    @app.get(HOME_CSS, include_in_schema=False)
+    async def home_css() -> Response:
+        return Response(_home_css(), media_type="text/css; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
     def other(request: Request, port: int) -> str:
         """The other listener's origin, under the name this request used (the Host was checked)."""
         name = host_name(request.headers.get("host", "")) or "127.0.0.1"
@@ -283,14 +321,11 @@ def make_app(
 
             @app.get("/", response_class=HTMLResponse, include_in_schema=False)
             async def stove_home(request: Request) -> str:
-                papers = ""
+                parts = [("/stove", "Stove", "the gas-stove guard: cut a burner now, later, or every night")]
                 if with_pages:
-                    url = html.escape(other(request, http_cfg.pages_port) + "/", quote=True)
-                    papers = f" · <a href=\"{url}\">Papers</a> (their own origin)"
-                return (
-                    "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
-                    f"<title>coolstove</title><h1>coolstove</h1><p><a href=/stove>Stove</a>{papers}</p>"
-                )
+                    url = other(request, http_cfg.pages_port) + "/"
+                    parts.append((url, "Papers", "the arXiv reader (on its own origin)"))
+                return home_page(parts)
 
     else:
 
@@ -316,13 +351,12 @@ def make_app(
 
         @app.get("/", response_class=HTMLResponse, include_in_schema=False)
         async def pages_home(request: Request) -> str:
-            url = html.escape(other(request, http_cfg.port) + "/stove", quote=True)
-            return (
-                "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>"
-                "<title>coolstove</title><link rel=stylesheet href=/static/papers/papers.css>"
-                f"<h1>coolstove</h1><p><a href=\"{url}\">Stove</a> (its own origin) · "
-                f"<a href=/search>Search papers</a> · <a href=/stars>Stars</a></p>{extra}"
-            )
+            parts = [
+                (other(request, http_cfg.port) + "/stove", "Stove", "the gas-stove guard (its own origin)"),
+                ("/search", "Search papers", "by words, authors, categories and dates"),
+                ("/stars", "Stars", "the papers you starred"),
+            ]
+            return home_page(parts, extra)
 
     return app
 

@@ -2,21 +2,168 @@
 (function () {
   "use strict";
 
-  function renderMath(root) {
-    if (typeof window.renderMathInElement !== "function") return;
-    root.querySelectorAll(".tex").forEach(function (el) {
-      window.renderMathInElement(el, {
-        delimiters: [
-          { left: "$$", right: "$$", display: true },
-          { left: "\\[", right: "\\]", display: true },
-          { left: "$", right: "$", display: false },
-          { left: "\\(", right: "\\)", display: false },
-        ],
-        throwOnError: false,
-        trust: false,
-      });
+  // ---------------------------------------------------------------- maths
+  // Abstracts are their authors' TeX as arXiv keeps it: macros of their own (\Q, \rsun), a $ that
+  // closes nothing, formulas wider than a phone. What KaTeX knows it renders; an undefined macro shows
+  // as its own source in the text's colour; a $ that pairs with nothing stays a $; a formula wider
+  // than its line scrolls in a box of its own, and nothing else moves.
+  var DELIMITERS = [
+    { left: "$$", right: "$$", display: true },
+    { left: "\\[", right: "\\]", display: true },
+    { left: "$", right: "$", display: false },
+    { left: "\\(", right: "\\)", display: false },
+  ];
+  var LITERAL = "tex-literal"; // a $ shown as a $ (auto-render leaves these alone)
+  var macros = {}; // "\rsun" -> "\rsun" as text; one table for the whole page
+  var tried = {}; // control sequences already looked up
+
+  // Each control sequence KaTeX does not define becomes a macro that prints its own name.
+  function defineUnknown(text) {
+    var re = /\\([A-Za-z]+)/g, m;
+    while ((m = re.exec(text)) !== null) {
+      var name = "\\" + m[1];
+      if (Object.prototype.hasOwnProperty.call(tried, name)) continue;
+      tried[name] = true;
+      try {
+        window.katex.renderToString(name, { throwOnError: true, macros: {} });
+      } catch (e) {
+        if (e instanceof window.katex.ParseError && /Undefined control sequence/.test(e.message)) {
+          macros[name] = "{\\text{\\textbackslash " + m[1] + "}}";
+        }
+      }
+    }
+  }
+
+  // How much a would-be formula reads like prose: words of three letters or more not after a backslash.
+  function prose(math) {
+    var words = math.match(/(^|[\s(])[A-Za-z]{3,}(?=[\s,.;:)]|$)/g) || [];
+    return words.length + (/^\s|\s$/.test(math) ? 1 : 0);
+  }
+
+  // Where a text's $ must be shown as a $: an escaped \$ outside maths, and, when the single $ are
+  // odd in number, the one without which the others pair into the least prose-like formulas (only
+  // one outside every formula is a candidate: an even number of $ before it).
+  function literalDollars(text) {
+    var singles = [], escaped = [], i;
+    for (i = 0; i < text.length; i++) {
+      var c = text.charAt(i);
+      if (c === "\\") {
+        if (text.charAt(i + 1) === "$") escaped.push(i);
+        i++;
+      } else if (c === "$") {
+        if (text.charAt(i + 1) === "$") i++;
+        else singles.push(i);
+      }
+    }
+    var cuts = [];
+    if (singles.length % 2 === 1) {
+      var best = -1, bestScore = Infinity;
+      for (var k = 0; k < singles.length; k += 2) {
+        var rest = singles.slice(0, k).concat(singles.slice(k + 1)), score = 0;
+        for (var p = 0; p + 1 < rest.length; p += 2) score += prose(text.slice(rest[p] + 1, rest[p + 1]));
+        if (score < bestScore) { best = k; bestScore = score; }
+      }
+      cuts.push({ at: singles[best], length: 1 });
+      singles.splice(best, 1);
+    }
+    escaped.forEach(function (at) {
+      var before = singles.filter(function (s) { return s < at; }).length;
+      if (before % 2 === 0) cuts.push({ at: at, length: 2 });
     });
-    document.body.classList.add("math-rendered");
+    return cuts.sort(function (x, y) { return x.at - y.at; });
+  }
+
+  function markLiteralDollars(el) {
+    var walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT, {
+      acceptNode: function (n) {
+        return n.parentElement.closest(".katex, ." + LITERAL) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT;
+      },
+    });
+    var nodes = [];
+    while (walker.nextNode()) nodes.push(walker.currentNode);
+    nodes.forEach(function (node) {
+      var text = node.nodeValue, cuts = literalDollars(text);
+      if (!cuts.length) return;
+      var frag = document.createDocumentFragment(), last = 0;
+      cuts.forEach(function (cut) {
+        if (cut.at > last) frag.appendChild(document.createTextNode(text.slice(last, cut.at)));
+        var span = document.createElement("span");
+        span.className = LITERAL;
+        span.textContent = "$";
+        frag.appendChild(span);
+        last = cut.at + cut.length;
+      });
+      if (last < text.length) frag.appendChild(document.createTextNode(text.slice(last)));
+      node.replaceWith(frag);
+    });
+  }
+
+  // The block a formula's line belongs to (a title link is inline: its heading).
+  function lineBox(el) {
+    var box = el;
+    while (box.parentElement && getComputedStyle(box).display === "inline") box = box.parentElement;
+    return box;
+  }
+
+  // Put each inline formula that sticks out of its line into a scroll box (display maths scroll by CSS).
+  function containWide(el) {
+    var box = lineBox(el), rect = box.getBoundingClientRect();
+    var left = rect.left + box.clientLeft, right = left + box.clientWidth;
+    var wide = [];
+    el.querySelectorAll(".katex").forEach(function (k) {
+      if (k.parentElement.closest(".katex, .katex-display, .math-wide")) return;
+      var pieces = k.querySelectorAll(".katex-html > .katex-base, .katex-html > .base");
+      for (var i = 0; i < pieces.length; i++) {
+        var r = pieces[i].getBoundingClientRect();
+        if (r.right > right + 0.5 || r.left < left - 0.5) { wide.push(k); return; }
+      }
+    });
+    wide.forEach(function (k) {
+      var scroller = document.createElement("span");
+      scroller.className = "math-wide";
+      k.parentNode.insertBefore(scroller, k);
+      scroller.appendChild(k);
+    });
+  }
+
+  function containAll() {
+    document.querySelectorAll(".tex").forEach(containWide);
+  }
+
+  function renderMath(root) {
+    var done = function () { document.body.classList.add("math-rendered"); };
+    if (typeof window.renderMathInElement !== "function" || !window.katex) { done(); return; }
+    var elements = root.querySelectorAll(".tex");
+    elements.forEach(function (el) { defineUnknown(el.textContent); });
+    elements.forEach(function (el) {
+      markLiteralDollars(el);
+      try {
+        window.renderMathInElement(el, {
+          delimiters: DELIMITERS,
+          ignoredClasses: [LITERAL],
+          macros: Object.assign({}, macros), // an abstract's \gdef stays in that abstract
+          // what KaTeX still cannot parse stays its plain source, delimiters and all, not red
+          throwOnError: true,
+          errorCallback: function () {},
+          trust: false,
+        });
+      } catch (e) {
+        // a KaTeX bug on one abstract leaves that abstract as text, not the page
+      }
+    });
+    containAll(); // measuring lays the page out, which asks for KaTeX's fonts ...
+    var fonts = document.fonts;
+    if (fonts && fonts.ready) {
+      fonts.ready.then(function () { containAll(); done(); }, done); // ... and their widths count
+    } else {
+      done();
+    }
+    var pending = false;
+    window.addEventListener("resize", function () {
+      if (pending) return;
+      pending = true;
+      window.requestAnimationFrame(function () { pending = false; containAll(); });
+    });
   }
 
   // Stars: the same POST the form makes, without leaving the page.
