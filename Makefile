@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install -q -c requirements.lock -e '.[test]'
 	touch $(STAMP)
 
+# `make run` keeps its data in ./data of the checkout (a daemon run any other way uses the per-user or
+# systemd folder); COOLSTOVE_STORAGE__DATA_DIR set in the environment still wins.
 run: $(STAMP)
-	$(VENV)/bin/coolstove run
+	COOLSTOVE_STORAGE__DATA_DIR="$${COOLSTOVE_STORAGE__DATA_DIR:-$(CURDIR)/data}" $(VENV)/bin/coolstove run
 
 system-deps:
 	bash deploy/install-test-deps.sh

@@ -1,5 +1,11 @@
 """What every ``coolstove`` subcommand receives: the configuration, loaded on first use, and the hooks
 the composition root wires between features (so a feature's CLI never imports another feature).
+
+Two views of the configuration: ``loaded_config`` is the file and the environment as they are (what
+``coolstove run`` and ``config check`` use); ``config`` is what a client command uses, and when its data
+folder is only a default (no ``[storage] data_dir``, no ``COOLSTOVE_STORAGE__DATA_DIR``) it points at the
+running daemon found through its record (:func:`core.config.find_daemon`): that daemon's data folder,
+token file and address, whatever the working directory.
 """
 
 from __future__ import annotations
@@ -11,9 +17,9 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import click
 
-from core.config import Config, load_config
+from core.config import Config, DaemonRecord, find_daemon, load_config, runtime_files
 
-__all__ = ["CliContext", "CommitHook", "CommitHookFactory", "pass_cli", "pass_config"]
+__all__ = ["CliContext", "CommitHook", "CommitHookFactory", "looked_in", "pass_cli", "pass_config"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,12 +35,28 @@ class CliContext:
 
     config_path: str | None
     on_commit: CommitHookFactory | None = None
+    #: The running daemon the client view points at (None: none found, or the data folder is explicit).
+    daemon: DaemonRecord | None = field(default=None, init=False)
+    _loaded: Config | None = field(default=None, init=False, repr=False)
     _config: Config | None = field(default=None, init=False, repr=False)
 
     @property
+    def loaded_config(self) -> Config:
+        """The configuration as the file and the environment give it (the daemon's own commands)."""
+        if self._loaded is None:
+            self._loaded = load_config(self.config_path)
+        return self._loaded
+
+    @property
     def config(self) -> Config:
+        """The client commands' view: at the running daemon when the data folder is only a default."""
         if self._config is None:
-            self._config = load_config(self.config_path)
+            cfg = self.loaded_config
+            if cfg.data_dir_default:
+                self.daemon = find_daemon()
+                if self.daemon is not None:
+                    cfg = cfg.at_daemon(self.daemon)
+            self._config = cfg
         return self._config
 
     def commit_hook(self) -> CommitHook | None:
@@ -66,3 +88,11 @@ def pass_config(f: Callable[Concatenate[Config, P], R]) -> Callable[P, R]:
         return f(_context().config, *args, **kwargs)
 
     return wrapper
+
+
+def looked_in(cfg: Config) -> str:
+    """Where a client command looked for data, for its "there is nothing" messages."""
+    where = f"the data folder {cfg.storage.data_dir} ({cfg.data_dir_from})"
+    if cfg.data_dir_default:
+        where += f"; no running daemon is recorded in {' or '.join(str(p) for p in runtime_files())}"
+    return where

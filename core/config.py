@@ -1,8 +1,17 @@
 """Configuration: one TOML file, environment overrides, secrets from outside it.
 
 The file is found from ``--config``, else ``$COOLSTOVE_CONFIG``; with neither the
-embedded defaults apply (data in ``./data``, one simulated burner), so a newcomer
-sees the daemon work before writing any config. Scalars of any section can be
+embedded defaults apply (one simulated burner), so a newcomer sees the daemon work
+before writing any config.
+
+The data folder is ``[storage] data_dir`` or ``COOLSTOVE_STORAGE__DATA_DIR`` when
+set; otherwise it never depends on the working directory: systemd's
+``$STATE_DIRECTORY`` (``StateDirectory=coolstove``: ``/var/lib/coolstove``), else
+``$XDG_DATA_HOME/coolstove``, else ``~/.local/share/coolstove``. A running daemon
+records where it runs (pid, data folder, listeners, where its HTTP token comes
+from; never the token) in ``daemon.json`` in ``$RUNTIME_DIRECTORY`` (systemd's
+``RuntimeDirectory=coolstove``) or ``$XDG_RUNTIME_DIR/coolstove``; the CLI reads
+it (:func:`find_daemon`) when its own data folder is only a default. Scalars of any section can be
 overridden as ``COOLSTOVE_<SECTION>__<KEY>`` (lists comma-separated; a flame key
 as ``COOLSTOVE_STOVE__FLAME__<KEY>``). ``COOLSTOVE_STOVE__<KEY>`` overrides a
 burner key on every burner that has it (``COOLSTOVE_STOVE__PULSE_S=4``).
@@ -22,7 +31,9 @@ module that knows file-system paths.
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import re
 import secrets as _secrets
 import tomllib
@@ -49,8 +60,11 @@ from pydantic_settings import EnvSettingsSource
 from core.errors import ConfigError
 
 __all__ = [
+    "RUNTIME_FILE",
+    "SYSTEM_RUNTIME_DIR",
     "Burner",
     "Config",
+    "DaemonRecord",
     "FlameConfig",
     "HttpConfig",
     "MiioBurner",
@@ -60,9 +74,17 @@ __all__ = [
     "SearchConfig",
     "SimulatedBurner",
     "StorageConfig",
+    "daemon_runtime_dir",
+    "default_data_dir",
+    "find_daemon",
     "http_token",
     "load_config",
+    "read_daemon_record",
+    "read_http_token",
     "read_secret",
+    "runtime_files",
+    "secret_source",
+    "token_file",
 ]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -70,6 +92,11 @@ TOKEN_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 CATEGORY_RE = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
 MAX_PULSE_S = 60.0
 ENV_PREFIX = "COOLSTOVE_"
+APP = "coolstove"
+TOKEN_FILE = "http-token"  # noqa: S105 - a file name, not a password
+RUNTIME_FILE = "daemon.json"
+#: Where the system daemon's runtime record is (the unit's ``RuntimeDirectory=coolstove``).
+SYSTEM_RUNTIME_DIR = Path("/run/coolstove")
 # help text, not a password
 SECRET_HELP = "set it in the environment or a systemd credential (see deploy/README.md)"  # noqa: S105
 
@@ -240,8 +267,62 @@ class FlameConfig(_Model):
 # ---------------------------------------------------------------- storage, http, papers, search
 
 
+# ---------------------------------------------------------------- where things live
+
+
+def _first_dir(value: str | None) -> Path | None:
+    """The first of systemd's colon-separated ``*_DIRECTORY`` paths (the one named first in the unit)."""
+    first = (value or "").split(":")[0]
+    return Path(first) if first and os.path.isabs(first) else None
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    home = env.get("HOME", "")
+    return Path(home) if os.path.isabs(home) else Path(pwd.getpwuid(os.getuid()).pw_dir)
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> tuple[Path, str]:
+    """The data folder when none is configured, and where that default came from (for messages).
+
+    Never the working directory: ``$STATE_DIRECTORY`` (systemd's ``StateDirectory=``), else
+    ``$XDG_DATA_HOME/coolstove`` (an absolute path, as the XDG spec asks), else ``~/.local/share/coolstove``.
+    """
+    env = os.environ if env is None else env
+    state = _first_dir(env.get("STATE_DIRECTORY"))
+    if state is not None:
+        return state, "systemd's $STATE_DIRECTORY"
+    xdg = env.get("XDG_DATA_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / APP, "the default, $XDG_DATA_HOME/coolstove"
+    return _home(env) / ".local" / "share" / APP, "the default, ~/.local/share/coolstove"
+
+
+def daemon_runtime_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """Where a daemon records that it runs: ``$RUNTIME_DIRECTORY`` (systemd), else
+    ``$XDG_RUNTIME_DIR/coolstove``; None when neither is set."""
+    env = os.environ if env is None else env
+    systemd_dir = _first_dir(env.get("RUNTIME_DIRECTORY"))
+    if systemd_dir is not None:
+        return systemd_dir
+    xdg = env.get("XDG_RUNTIME_DIR", "")
+    return Path(xdg) / APP if os.path.isabs(xdg) else None
+
+
+def runtime_files(env: Mapping[str, str] | None = None) -> list[Path]:
+    """Where the CLI looks for a running daemon's record, in order: the user's own, then the system's."""
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_RUNTIME_DIR", "")
+    dirs = [_first_dir(env.get("RUNTIME_DIRECTORY")), Path(xdg) / APP if os.path.isabs(xdg) else None,
+            SYSTEM_RUNTIME_DIR]
+    return [d / RUNTIME_FILE for d in dict.fromkeys(d for d in dirs if d is not None)]
+
+
+def _default_data_dir() -> Path:
+    return default_data_dir()[0]
+
+
 class StorageConfig(_Model):
-    data_dir: Annotated[Path, Field(strict=False)] = Path("data")
+    data_dir: Path = Field(default_factory=_default_data_dir, strict=False)
     #: Audit rows older than this many days are pruned (at start, then hourly).
     audit_max_age_days: Annotated[float, Field(gt=0, le=36_500)] = 365.0
     #: At most this many audit rows are kept; the oldest go first.
@@ -419,13 +500,21 @@ class Config(_Model):
         SimulatedBurner(name="burner"),
     )
     flame: FlameConfig = FlameConfig()
-    storage: StorageConfig = StorageConfig()
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     http: HttpConfig = HttpConfig()
     papers: PapersConfig = PapersConfig()
     search: SearchConfig = SearchConfig()
     log_level: LogLevel = "INFO"
     shutdown_grace_s: GraceSeconds = 10.0
     source: Path | None = None
+    #: Where ``storage.data_dir`` came from, for messages ("[storage] data_dir in FILE", "the default, …").
+    data_dir_from: str = "set in code"
+    #: True when the data folder is only a default: the CLI then looks for a running daemon's.
+    data_dir_default: bool = False
+    #: Where ``http.token`` came from (``$COOLSTOVE_HTTP_TOKEN`` or a credential file); None: not set.
+    token_from: str | None = None
+    #: Where the daemon records that it runs (``daemon_runtime_dir``); None: it does not.
+    runtime_dir: Path | None = None
 
     @property
     def papers_db_url(self) -> str:
@@ -436,6 +525,16 @@ class Config(_Model):
             if b.name == name:
                 return b
         raise ConfigError(f"unknown burner {name!r}")
+
+    def at_daemon(self, daemon: DaemonRecord) -> Config:
+        """This configuration pointed at a running daemon: its data folder and its listeners."""
+        http = {"listen": daemon.listen, "pages_listen": daemon.pages_listen}
+        return self.model_copy(update={
+            "storage": self.storage.model_copy(update={"data_dir": daemon.data_dir}),
+            "http": self.http.model_copy(update=http),
+            "data_dir_from": f"the running daemon's, pid {daemon.pid}, recorded in {daemon.path}",
+            "data_dir_default": False,
+        })
 
 
 # ---------------------------------------------------------------- the file's shape
@@ -463,7 +562,7 @@ class _File(_Model):
 
     mqtt: MqttConfig = MqttConfig()
     stove: _Stove = _Stove()
-    storage: StorageConfig = StorageConfig()
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     http: HttpConfig = HttpConfig()
     papers: PapersConfig = PapersConfig()
     search: SearchConfig = SearchConfig()
@@ -507,6 +606,18 @@ def _env_name(name: str) -> str:
 # ---------------------------------------------------------------- secrets
 
 
+def secret_source(name: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Where :func:`read_secret` finds ``name`` (``$COOLSTOVE_<NAME>`` or the credential's path), or None."""
+    env = os.environ if env is None else env
+    key = ENV_PREFIX + _env_name(name)
+    if env.get(key):
+        return f"${key}"
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+    if cred_dir and (Path(cred_dir) / name).is_file():
+        return f"the credential {name} ({Path(cred_dir) / name})"
+    return None
+
+
 def read_secret(name: str, env: Mapping[str, str] | None = None) -> str | None:
     """A secret from ``$COOLSTOVE_<NAME>`` or ``$CREDENTIALS_DIRECTORY/<name>``."""
     env = os.environ if env is None else env
@@ -521,15 +632,34 @@ def read_secret(name: str, env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def http_token(cfg: Config) -> str:
-    """The HTTP bearer token; generated once into the data folder if none is configured.
+def token_file(cfg: Config) -> Path:
+    """The data folder's HTTP token file (used when no token is configured)."""
+    return cfg.storage.data_dir / TOKEN_FILE
 
-    The CLI reads the same file, so on one machine the daemon and the CLI agree
-    without the user ever handling the token.
+
+def read_http_token(cfg: Config) -> str | None:
+    """The HTTP token as the CLI finds it: configured, or the data folder's file; None when neither.
+
+    Never creates anything (the daemon makes the file at its first start). Raises OSError when the file
+    is there but cannot be read (the system daemon's, for a user).
     """
     if cfg.http.token:
         return cfg.http.token
-    path = cfg.storage.data_dir / "http-token"
+    try:
+        return token_file(cfg).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
+def http_token(cfg: Config) -> str:
+    """The daemon's HTTP bearer token; generated once into the data folder if none is configured.
+
+    The CLI reads the same file (:func:`read_http_token`, found through the daemon's record), so on one
+    machine the daemon and the CLI agree without the user ever handling the token.
+    """
+    if cfg.http.token:
+        return cfg.http.token
+    path = token_file(cfg)
     if path.is_file():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -538,6 +668,55 @@ def http_token(cfg: Config) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(token)
     return token
+
+
+# ---------------------------------------------------------------- the running daemon's record
+
+
+class DaemonRecord(BaseModel):
+    """What a running daemon tells the CLI (``daemon.json``): never the token, only where it comes from."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    pid: Annotated[int, Field(gt=0)]
+    data_dir: Path
+    listen: str  # HOST:PORT as bound (port 0 in the config is the real port here)
+    pages_listen: str = "off"
+    token_from: str  # the token file's path, or the variable/credential that holds it
+    config: str | None = None
+    path: Path | None = Field(default=None, exclude=True)  # where this record was read
+
+    @property
+    def base_url(self) -> str:
+        return _base_url(*_split_listen(self.listen))
+
+    def alive(self) -> bool:
+        """Whether its pid still runs (a daemon killed with -9 leaves its record behind)."""
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # someone else's process: the system daemon under its own user
+        return True
+
+
+def read_daemon_record(path: Path) -> DaemonRecord | None:
+    """The record at ``path``, or None if there is none or it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return DaemonRecord.model_validate({**data, "path": path}) if isinstance(data, dict) else None
+    except (OSError, ValueError):  # ValueError: bad JSON, and pydantic's ValidationError
+        return None
+
+
+def find_daemon(env: Mapping[str, str] | None = None) -> DaemonRecord | None:
+    """The first live daemon recorded in :func:`runtime_files`; stale records (dead pid) are skipped."""
+    for path in runtime_files(env):
+        record = read_daemon_record(path)
+        if record is not None and record.alive():
+            return record
+    return None
 
 
 # ---------------------------------------------------------------- environment overrides
@@ -854,6 +1033,17 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
                 burner_keys,
             )
 
+    # The data folder: the file's or the override's, else a default that is not the working directory.
+    storage = data.get("storage")
+    if "storage" not in data or (isinstance(storage, dict) and "data_dir" not in storage):
+        data_dir, data_dir_from = default_data_dir(env)
+        data["storage"] = {**(storage or {}), "data_dir": data_dir}
+        data_dir_default = True
+    else:
+        env_dir = isinstance(overrides.get("storage"), dict) and "data_dir" in overrides["storage"]
+        data_dir_from = f"{ENV_PREFIX}STORAGE__DATA_DIR" if env_dir else f"[storage] data_dir in {source}"
+        data_dir_default = False
+
     # A present [mqtt] section is enabled unless it says otherwise.
     if isinstance(data.get("mqtt"), dict):
         data["mqtt"].setdefault("enabled", True)
@@ -894,4 +1084,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         log_level=parsed.daemon.log_level,
         shutdown_grace_s=parsed.daemon.shutdown_grace_s,
         source=source,
+        data_dir_from=data_dir_from,
+        data_dir_default=data_dir_default,
+        token_from=secret_source("http-token", env) if parsed.http.token else None,
+        runtime_dir=daemon_runtime_dir(env),
     )

@@ -12,17 +12,18 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core import systemd
-from core.config import Config, MiioBurner, http_token
+from core.config import Config, DaemonRecord, MiioBurner, http_token, token_file
 from core.database import Database
 from core.errors import ConfigError
 from core.logging import setup_logging
-from daemon.datalock import DataLock
+from daemon.datalock import DataLock, RuntimeRecord
 from daemon.supervisor import Restart, stop_tasks, supervise
 from devices.audit import AuditLog
 from devices.flame import FlameWatcher
@@ -101,10 +102,12 @@ class _Parts:
 
 async def _guard(cfg: Config, stop: asyncio.Event) -> int:
     parts = _Parts(cfg, Database(f"sqlite:///{cfg.storage.stove_db.resolve()}"))
+    record = RuntimeRecord(cfg.runtime_dir)
     async with contextlib.AsyncExitStack() as stack:
         try:
             await _start(parts, stack)
             assert parts.stove is not None
+            _publish(parts, record)  # before READY: whoever waits for READY finds the record
             systemd.notify("READY=1")
             systemd.notify(f"STATUS=guarding {len(parts.stove.burners)} burner(s)")
             interval = systemd.watchdog_interval()
@@ -114,9 +117,33 @@ async def _guard(cfg: Config, stop: asyncio.Event) -> int:
             await stop.wait()
             _LOGGER.info("stopping")
         finally:  # before the stack unwinds: a start that failed half-way stops (and says so) too
+            record.remove()  # the CLI no longer finds a daemon that is going away
             systemd.notify("STOPPING=1")
     _LOGGER.info("stopped")
     return 0
+
+
+def _publish(parts: _Parts, record: RuntimeRecord) -> None:
+    """Tell the CLI where this daemon runs: data folder, listeners, where its token comes from (never the
+    token). The daemon guards the stove without it, so a runtime folder it cannot write is only logged."""
+    cfg = parts.cfg
+    bound = {s.name: f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}" for s in parts.servers}
+    data_dir = cfg.storage.data_dir.resolve()
+    token_from = (cfg.token_from or "the configured [http] token") if cfg.http.token else str(
+        token_file(cfg).resolve())
+    _LOGGER.info("data in %s (%s)", data_dir, cfg.data_dir_from)
+    try:
+        record.write(DaemonRecord(
+            pid=os.getpid(), data_dir=data_dir, listen=bound.get("stove", cfg.http.listen),
+            pages_listen=bound.get("pages", "off"), token_from=token_from,
+            config=str(cfg.source.resolve()) if cfg.source else None,
+        ))
+    except OSError as exc:
+        _LOGGER.warning("cannot record where the daemon runs in %s (the CLI will not find it): %s",
+                        record.path, exc)
+        return
+    if record.path is not None:
+        _LOGGER.info("recorded in %s", record.path)
 
 
 async def _quietly(what: str, fn: Callable[[], Awaitable[object]]) -> None:

@@ -1,4 +1,8 @@
-"""``coolstove run`` and ``coolstove config check``: the daemon's own commands."""
+"""``coolstove run`` and ``coolstove config check``: the daemon's own commands.
+
+Both use the configuration as loaded (``CliContext.loaded_config``), never a running daemon's record:
+a daemon decides its own data folder.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ import sys
 
 import click
 
-from core.clicontext import pass_config
-from core.config import Config
+from core.clicontext import CliContext, pass_cli
 from daemon.app import run_daemon
 from daemon.check import check_config
 
@@ -15,10 +18,10 @@ __all__ = ["config", "run"]
 
 
 @click.command()
-@pass_config
-def run(cfg: Config) -> None:
+@pass_cli
+def run(cli: CliContext) -> None:
     """Run the daemon in the foreground (systemd supervises it)."""
-    sys.exit(run_daemon(cfg))
+    sys.exit(run_daemon(cli.loaded_config))
 
 
 @click.group()
@@ -28,9 +31,9 @@ def config() -> None:
 
 @config.command("check")
 @click.option("--offline", is_flag=True, help="Only validate the file; do not contact devices or the broker.")
-@pass_config
-def config_check(cfg: Config, offline: bool) -> None:
+@pass_cli
+def config_check(cli: CliContext, offline: bool) -> None:
     """Validate the config, then reach every configured device and the broker."""
-    ok = check_config(cfg, offline=offline, echo=click.echo)
+    ok = check_config(cli.loaded_config, offline=offline, echo=click.echo)
     if not ok:
         raise click.exceptions.Exit(1)

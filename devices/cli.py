@@ -3,6 +3,10 @@
 The CLI never touches a relay itself: the daemon owns the relays, timers and
 audit log, so a command from here is audited like any other. When nothing
 answers, it says the daemon is not running instead of printing a traceback.
+
+It finds the daemon and its token through the daemon's record (see
+``core.clicontext``) and never creates a token: with none to send it says where it
+looked, and a refused token (401) names the CLI's token and the daemon's.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from typing import Any
 import click
 import httpx
 
-from core.clicontext import pass_config
-from core.config import Config, http_token
+from core.clicontext import looked_in, pass_config
+from core.config import Config, find_daemon, read_http_token, runtime_files, token_file
 from core.errors import DaemonNotRunning, InputError
 
 __all__ = ["stove"]
@@ -29,10 +33,7 @@ def _request(cfg: Config, method: str, path: str, body: dict[str, Any] | None = 
     gave up on is never carried out later behind its back.
     """
     url = cfg.http.base_url + path
-    try:
-        token = http_token(cfg)
-    except OSError as exc:
-        raise DaemonNotRunning(f"cannot read the daemon's HTTP token: {exc}") from exc
+    token = _token(cfg)
     wait_s = cfg.http.client_timeout_s
     deadline = time.time() + wait_s
     headers = {"Authorization": f"Bearer {token}", "X-Coolstove-Source": "cli",
@@ -57,9 +58,7 @@ def _request(cfg: Config, method: str, path: str, body: dict[str, Any] | None = 
             "check with `coolstove stove status` whether the command was carried out"
         ) from exc
     if r.status_code == 401:
-        raise DaemonNotRunning(
-            "the daemon refused the HTTP token (set COOLSTOVE_HTTP_TOKEN to the daemon's token)"
-        )
+        raise DaemonNotRunning(_refused(cfg))
     try:
         data = r.json()
     except ValueError:
@@ -70,6 +69,53 @@ def _request(cfg: Config, method: str, path: str, body: dict[str, Any] | None = 
             detail = "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in detail)
         raise InputError(str(detail))
     return data
+
+
+def _token(cfg: Config) -> str:
+    """The token to send: configured, or the data folder's file. Never made here (that is the daemon's)."""
+    try:
+        token = read_http_token(cfg)
+    except OSError as exc:
+        raise DaemonNotRunning(
+            f"cannot read the daemon's HTTP token {token_file(cfg)}: {exc.strerror or exc} "
+            "(the system daemon's is readable by root only: use sudo, or set COOLSTOVE_HTTP_TOKEN)"
+        ) from exc
+    if token is None:
+        missing = (f"no HTTP token: {token_file(cfg)} does not exist and COOLSTOVE_HTTP_TOKEN is not set "
+                   f"(looked in {looked_in(cfg)}). ")
+        daemon = find_daemon()
+        if daemon is not None and daemon.data_dir == cfg.storage.data_dir:
+            raise DaemonNotRunning(
+                missing + f"The running daemon recorded in {daemon.path} (pid {daemon.pid}) takes its token "
+                f"from {daemon.token_from}: set COOLSTOVE_HTTP_TOKEN to it"
+            )
+        raise DaemonNotRunning(
+            missing + "No daemon has run on this data folder: start one with `coolstove run` (or "
+            "`systemctl start coolstove`), or point the CLI at the daemon's data folder with [storage] "
+            "data_dir or COOLSTOVE_STORAGE__DATA_DIR"
+        )
+    return token
+
+
+def _refused(cfg: Config) -> str:
+    """A 401: which token the CLI sent, and where the daemon's is (from its record, never the token)."""
+    mine = cfg.token_from or str(token_file(cfg))
+    text = f"the daemon on {cfg.http.base_url} refused the HTTP token the CLI sent (from {mine}). "
+    daemon = find_daemon()
+    if daemon is not None:
+        there = "that daemon" if daemon.base_url == cfg.http.base_url else f"the daemon on {daemon.base_url}"
+        return text + (
+            f"The running daemon recorded in {daemon.path} (pid {daemon.pid}, {there}) takes its token "
+            f"from {daemon.token_from}: set COOLSTOVE_HTTP_TOKEN to it, or run the CLI on the daemon's data "
+            f"folder {daemon.data_dir} (COOLSTOVE_STORAGE__DATA_DIR, or no data folder setting at all)"
+        )
+    looked = " or ".join(str(p) for p in runtime_files())
+    return text + (
+        f"No running daemon is recorded in {looked}, so where its token is cannot be told: it is the "
+        "http-token file in the daemon's data folder, or its COOLSTOVE_HTTP_TOKEN or http-token "
+        "credential. Set COOLSTOVE_HTTP_TOKEN to it, or point the CLI at the daemon's data folder with "
+        "COOLSTOVE_STORAGE__DATA_DIR"
+    )
 
 
 def _when(iso: str | None) -> str:

@@ -1,8 +1,11 @@
 """``coolstove papers …``: crawl, fetch, import and stats (the root adds search's commands beside them).
 
-Each command opens the configured database (migrating it first), does one
-job and prints what happened; errors surface as CoolstoveError so
-``coolstove``'s main prints them and exits 1.
+The writing commands (crawl, fetch, import) open the configured database,
+creating and migrating it first; ``stats`` only reads: it never creates a
+database or a folder and never migrates, and says so (naming the path and how
+to make one) when there is nothing to read. Each command does one job and
+prints what happened; errors surface as CoolstoveError so ``coolstove``'s main
+prints them and exits 1.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ from pathlib import Path
 import click
 from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs (types-tqdm is not installed)
 
-from core.clicontext import CliContext, pass_cli, pass_config
+from core.clicontext import CliContext, looked_in, pass_cli, pass_config
 from core.config import Config
 from core.database import Database
-from core.errors import FeedError, InputError
+from core.errors import FeedError, InputError, StorageError
 from feeds.ids import normalize_id
 from feeds.importer import import_snapshot
-from feeds.migrate import upgrade
+from feeds.migrate import current_revision, head_revision, upgrade
 from feeds.service import CrawlResult, FeedService
 from feeds.stats import collect_stats, format_stats
 from feeds.store import get_papers
@@ -34,8 +37,32 @@ CATEGORY_RE = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
 
 
 def _open(cfg: Config) -> Database:
+    """The database for a writing command: created and migrated as needed."""
     upgrade(cfg.papers_db_url)
     return Database(cfg.papers_db_url)
+
+
+CREATE_HINT = "create it with `coolstove papers crawl` or `coolstove papers import FILE` (or run the daemon)"
+
+
+def _open_existing(cfg: Config) -> Database:
+    """The database for a reading command: it must exist at the current schema; nothing is created."""
+    url = cfg.papers_db_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            where = looked_in(cfg) if cfg.papers.database_url is None else "[papers] database_url"
+            raise StorageError(f"no paper database at {path} ({where}): {CREATE_HINT}")
+    where = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else "[papers] database_url"
+    revision, head = current_revision(url), head_revision()
+    if revision is None:
+        raise StorageError(f"the paper database at {where} is empty: {CREATE_HINT}")
+    if revision != head:
+        raise StorageError(
+            f"the paper database at {where} is at schema {revision}, this coolstove reads {head}: a read "
+            "does not migrate; `coolstove papers crawl` (or the daemon's next start) migrates it"
+        )
+    return Database(url)
 
 
 def _categories(values: Sequence[str]) -> list[str]:
@@ -227,8 +254,8 @@ def import_(cli: CliContext, file: str, batch_size: int, max_bad: int, restart: 
 )
 @pass_config
 def stats(cfg: Config, as_json: bool, days: int) -> None:
-    """Counts by category and day; the last crawl."""
-    db = _open(cfg)
+    """Counts by category and day; the last crawl (reads only: a missing database is an error)."""
+    db = _open_existing(cfg)
     try:
         data = db.read_blocking(lambda s: collect_stats(s, days))
     finally:

@@ -36,6 +36,7 @@ class DaemonProc:
             "COOLSTOVE_HTTP_TOKEN": self.token,
             "COOLSTOVE_PAPERS__ENABLED": "false",
             "COOLSTOVE_STORAGE__DATA_DIR": str(workdir / "data"),
+            "XDG_RUNTIME_DIR": str(workdir / "run"),  # its daemon.json here, never in the user's own
             **(env or {}),
         }
         self.env.pop("COOLSTOVE_CONFIG", None)
@@ -45,7 +46,7 @@ class DaemonProc:
         self._sock: socket.socket | None = None
         self.log_path = workdir / "daemon.log"
 
-    def start(self, wait_ready: bool = True, timeout: float = 20.0) -> None:
+    def start(self, wait_ready: bool = True, timeout: float = 20.0, umask: int = -1) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.notify_path.unlink()
         self.notifications = []
@@ -59,7 +60,7 @@ class DaemonProc:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "daemon.cli", "--config", str(self.config_path), "run"],
-            cwd=self.workdir, env=env, stdout=log, stderr=log,
+            cwd=self.workdir, env=env, stdout=log, stderr=log, umask=umask,
         )
         if wait_ready:
             self.wait_notify("READY=1", timeout)

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from core.config import Burner, Config, MiioBurner, MqttBurner, http_token, load_config
+from core.config import (
+    Burner,
+    Config,
+    MiioBurner,
+    MqttBurner,
+    find_daemon,
+    http_token,
+    load_config,
+    read_daemon_record,
+    read_http_token,
+    runtime_files,
+)
 from core.errors import ConfigError
 
 TOKEN = "00112233445566778899aabbccddeeff"
@@ -21,9 +35,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_embedded_defaults() -> None:
-    cfg = load_config(env={})
+    cfg = load_config(env={"HOME": "/home/ada"})
     assert [b.driver for b in cfg.burners] == ["simulated"]
-    assert cfg.storage.data_dir == Path("data")
+    assert cfg.storage.data_dir == Path("/home/ada/.local/share/coolstove"), "per user, not ./data"
+    assert cfg.data_dir_default is True
     assert cfg.mqtt.enabled is False
     assert cfg.http.host == "127.0.0.1", "the HTTP API binds to localhost by default"
 
@@ -163,6 +178,86 @@ def test_http_token_generated_once_with_private_mode(tmp_path: Path) -> None:
     assert (tmp_path / "http-token").stat().st_mode & 0o777 == 0o600
 
 
+def test_read_http_token_never_creates_one(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    cfg = load_config(env={"COOLSTOVE_STORAGE__DATA_DIR": str(data)})
+    assert read_http_token(cfg) is None
+    assert not data.exists(), "the CLI's read made no folder"
+    token = http_token(cfg)  # the daemon's: makes it
+    assert read_http_token(cfg) == token
+    env_cfg = load_config(env={"COOLSTOVE_STORAGE__DATA_DIR": str(data), "COOLSTOVE_HTTP_TOKEN": "from-env"})
+    assert read_http_token(env_cfg) == "from-env"
+    assert env_cfg.token_from == "$COOLSTOVE_HTTP_TOKEN"
+
+
+# ---------------------------------------------------------------- the data folder's default and overrides
+
+
+@pytest.mark.parametrize(
+    ("env", "expected", "origin"),
+    [
+        ({"HOME": "/home/ada"}, "/home/ada/.local/share/coolstove", "~/.local/share/coolstove"),
+        ({"HOME": "/home/ada", "XDG_DATA_HOME": "/xdg"}, "/xdg/coolstove", "$XDG_DATA_HOME"),
+        ({"HOME": "/home/ada", "XDG_DATA_HOME": "rel/xdg"}, "/home/ada/.local/share/coolstove",
+         "~/.local/share/coolstove"),  # the XDG spec: a relative path is ignored
+        ({"HOME": "/home/ada", "XDG_DATA_HOME": "/xdg", "STATE_DIRECTORY": "/var/lib/coolstove"},
+         "/var/lib/coolstove", "$STATE_DIRECTORY"),
+        ({"STATE_DIRECTORY": "/var/lib/coolstove:/var/lib/other"}, "/var/lib/coolstove", "$STATE_DIRECTORY"),
+    ],
+)
+def test_default_data_folder(env: dict[str, str], expected: str, origin: str) -> None:
+    cfg = load_config(env=env)
+    assert cfg.storage.data_dir == Path(expected)
+    assert origin in cfg.data_dir_from
+    assert cfg.data_dir_default is True
+
+
+def test_explicit_data_folder_wins(tmp_path: Path) -> None:
+    defaults = {"HOME": "/home/ada", "XDG_DATA_HOME": "/xdg", "STATE_DIRECTORY": "/var/lib/coolstove"}
+    p = write(tmp_path, '[storage]\ndata_dir = "/srv/from-file"\n')
+    cfg = load_config(p, env=defaults)
+    assert cfg.storage.data_dir == Path("/srv/from-file")
+    assert cfg.data_dir_from == f"[storage] data_dir in {p}"
+    assert cfg.data_dir_default is False
+    cfg = load_config(p, env={**defaults, "COOLSTOVE_STORAGE__DATA_DIR": "/srv/from-env"})
+    assert cfg.storage.data_dir == Path("/srv/from-env")
+    assert cfg.data_dir_from == "COOLSTOVE_STORAGE__DATA_DIR"
+    assert cfg.data_dir_default is False
+    cfg = load_config(env={**defaults, "COOLSTOVE_STORAGE__AUDIT_MAX_ROWS": "1000"})
+    assert (cfg.storage.data_dir, cfg.storage.audit_max_rows) == (Path("/var/lib/coolstove"), 1000), (
+        "another [storage] override keeps the default folder"
+    )
+    assert cfg.data_dir_default is True
+
+
+def test_runtime_folders() -> None:
+    assert load_config(env={"XDG_RUNTIME_DIR": "/run/user/7"}).runtime_dir == Path("/run/user/7/coolstove")
+    assert load_config(env={"XDG_RUNTIME_DIR": "/run/user/7", "RUNTIME_DIRECTORY": "/run/coolstove"}
+                       ).runtime_dir == Path("/run/coolstove")
+    assert load_config(env={}).runtime_dir is None, "nowhere to record: the daemon records nothing"
+    assert runtime_files({"XDG_RUNTIME_DIR": "/run/user/7"}) == [
+        Path("/run/user/7/coolstove/daemon.json"), Path("/run/coolstove/daemon.json")]
+
+
+def test_daemon_record_stale_or_broken_is_ignored(tmp_path: Path) -> None:
+    run = tmp_path / "coolstove"
+    run.mkdir()
+    env = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    record = run / "daemon.json"
+    record.write_text(json.dumps({"pid": os.getpid(), "data_dir": "/srv/d", "listen": "127.0.0.1:9",
+                                  "token_from": "/srv/d/http-token"}))
+    found = find_daemon(env)
+    assert found is not None
+    assert (found.data_dir, found.base_url, found.path) == (Path("/srv/d"), "http://127.0.0.1:9", record)
+    proc = subprocess.Popen(["true"])  # a pid that has exited
+    proc.wait()
+    record.write_text(record.read_text().replace(str(os.getpid()), str(proc.pid)))
+    assert read_daemon_record(record) is not None
+    assert find_daemon(env) is None, "a record whose pid is dead is stale"
+    record.write_text("{not json")
+    assert find_daemon(env) is None
+
+
 # ---------------------------------------------------------------- the schema's holes, each a test
 
 MIIO = "[[stove.burners]]\nname = 'left'\ndriver = 'miio'\nhost = 'h'\n"
@@ -274,16 +369,21 @@ def test_models_are_frozen_and_secrets_stay_out_of_reprs(tmp_path: Path) -> None
     assert TOKEN not in str(cfg.model_dump()), "secrets are not dumped either"
 
 
-def test_embedded_defaults_in_full() -> None:
-    cfg = load_config(env={})
-    assert cfg == Config()
+def test_embedded_defaults_in_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("STATE_DIRECTORY", "XDG_DATA_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", "/home/ada")
+    cfg = load_config(env={"HOME": "/home/ada"})
+    assert cfg.model_copy(update={"data_dir_from": "set in code", "data_dir_default": False}) == Config(), (
+        "the loaded defaults are the model's (a Config built in code takes its data folder from os.environ)"
+    )
     assert cfg.source is None
     assert [type(b).__name__ for b in cfg.burners] == ["SimulatedBurner"]
     assert cfg.burners[0].name == "burner"
     assert cfg.http.base_url == "http://127.0.0.1:8470"
     assert cfg.http.pages_base_url == "http://127.0.0.1:8471"
-    assert cfg.storage.data_dir == Path("data")
-    assert cfg.papers_db_url.endswith("/data/papers.db")
+    assert cfg.storage.data_dir == Path("/home/ada/.local/share/coolstove")
+    assert cfg.papers_db_url == "sqlite:////home/ada/.local/share/coolstove/papers.db"
 
 
 def test_burner_models_validate_when_built_in_code() -> None:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from core.errors import CoolstoveError
 from daemon.cli import cli
+from feeds.migrate import BASE_REVISION, current_revision, head_revision, upgrade
 
 
 def write_config(tmp_path: Path, replay: ReplayServer) -> Path:
@@ -145,3 +146,31 @@ def test_help_lists_every_command() -> None:
     assert result.exit_code == 0
     for name in ("crawl", "fetch", "import", "stats"):
         assert name in result.output
+
+
+def test_stats_without_a_database_creates_nothing(config: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    code, out, err = run(config, "stats")
+    assert code == 1
+    assert out == ""
+    assert f"no paper database at {data / 'papers.db'}" in err
+    assert f"[storage] data_dir in {config}" in err, "says where the folder came from"
+    assert "`coolstove papers crawl` or `coolstove papers import FILE`" in err
+    assert not data.exists(), "a read makes no folder and no database"
+
+
+def test_stats_does_not_migrate_an_old_database(config: Path, tmp_path: Path) -> None:
+    db = tmp_path / "data" / "papers.db"
+    url = f"sqlite:///{db}"
+    upgrade(url, BASE_REVISION)
+    code, _, err = run(config, "stats")
+    assert code == 1
+    head = head_revision()
+    assert f"the paper database at {db} is at schema {BASE_REVISION}, this coolstove reads {head}" in err
+    assert current_revision(url) == BASE_REVISION, "the read left it as it was"
+    code, out, _ = run(config, "import", str(FIXTURES / "snapshot_small.jsonl"), "-q")  # a write migrates
+    assert code == 0
+    assert current_revision(url) == head_revision()
+    code, out, _ = run(config, "stats", "--json")
+    assert code == 0
+    assert json.loads(out)["papers"] == 4
