@@ -14,6 +14,7 @@ it stops the import.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -58,11 +59,18 @@ class ImportResult:
 
 
 class _Progress(TypedDict):
-    """What a run's ``detail`` records while it imports: the file's fingerprint and what is committed."""
+    """What a run's ``detail`` records while it imports: the file's fingerprint and what is committed.
+
+    ``generation`` is the write generation of the last committed batch and ``notified`` the one up to
+    which ``on_commit`` (the search index, when this process owns it) has returned: a run killed between
+    the two leaves papers no index saw, and the run that resumes it hands them to ``on_commit`` first.
+    """
 
     file: str
     line: int
     bad: int
+    generation: int
+    notified: int
 
 
 def _fingerprint(path: Path) -> str:
@@ -70,8 +78,8 @@ def _fingerprint(path: Path) -> str:
     return f"{st.st_size}:{int(st.st_mtime)}"
 
 
-def _resume_point(s: Session, key: str, fingerprint: str) -> tuple[int, int]:
-    """(line, bad) where the last unfinished import of this very file stopped; (0, 0) if none."""
+def _resume_point(s: Session, key: str, fingerprint: str) -> _Progress | None:
+    """Where the last unfinished import of this very file stopped; None if none."""
     run = s.scalars(
         select(CrawlRun)
         .where(CrawlRun.kind == "snapshot", CrawlRun.key == key)
@@ -79,14 +87,38 @@ def _resume_point(s: Session, key: str, fingerprint: str) -> tuple[int, int]:
         .limit(1)
     ).first()
     if run is None or run.status == "ok" or not run.detail:
-        return 0, 0
+        return None
     try:
         state = json.loads(run.detail)
     except ValueError:
-        return 0, 0
+        return None
     if not isinstance(state, dict) or state.get("file") != fingerprint:
-        return 0, 0
-    return int(state.get("line", 0)), int(state.get("bad", 0))
+        return None
+    generation = int(state.get("generation", 0))
+    return {
+        "file": fingerprint,
+        "line": int(state.get("line", 0)),
+        "bad": int(state.get("bad", 0)),
+        "generation": generation,
+        "notified": int(state.get("notified", generation)),
+    }
+
+
+def _begin(s: Session, key: str, fingerprint: str, resume: bool) -> tuple[_Progress, _Progress | None, int]:
+    """Mark runs whose process died aborted, find the resume point, start this run (one transaction)."""
+    aborted = store.abort_stale_runs(s)
+    if aborted:
+        _LOGGER.warning("crawl runs %s were left running by a process that is gone: marked aborted", aborted)
+    previous = _resume_point(s, key, fingerprint) if resume else None
+    now = store.current_generation(s)
+    state: _Progress = {
+        "file": fingerprint,
+        "line": previous["line"] if previous else 0,
+        "bad": previous["bad"] if previous else 0,
+        "generation": now,
+        "notified": now,
+    }
+    return state, previous, store.start_run(s, "snapshot", key, detail=json.dumps(state))
 
 
 def import_snapshot(
@@ -107,19 +139,19 @@ def import_snapshot(
         raise InputError(f"{path} is not a file")
     key = str(path)
     fingerprint = _fingerprint(path)
-    skip, bad_before = db.read_blocking(lambda s: _resume_point(s, key, fingerprint)) if resume else (0, 0)
-    result = ImportResult(path=path, resumed_from=skip, bad=bad_before, lines=skip)
-    state: _Progress = {"file": fingerprint, "line": skip, "bad": bad_before}
-    result.run_id = run_id = db.write_blocking(
-        lambda s: store.start_run(s, "snapshot", key, detail=json.dumps(state))
-    )
+    state, previous, run_id = db.write_blocking(lambda s: _begin(s, key, fingerprint, resume))
+    skip = state["line"]
+    result = ImportResult(path=path, resumed_from=skip, bad=state["bad"], lines=skip, run_id=run_id)
     if skip:
         _LOGGER.info("resuming the import of %s after line %d", path, skip)
+    if previous is not None and on_commit is not None:
+        _notify_unseen(db, previous, on_commit)
     t0 = time.perf_counter()
     batch: list[tuple[int, PaperRecord]] = []  # with line numbers: a record that cannot be stored is named
 
     def write(records: list[PaperRecord], progress_: _Progress | None) -> list[str]:
-        """One transaction: these papers, the run's count and (if given) its resume point."""
+        """One transaction: these papers, the run's count and (if given) its resume point, which records
+        this transaction's write generation (and, with no ``on_commit`` here, that nothing is owed)."""
         prepared = store.prepare(records, "snapshot")  # cleaning happens here, outside the transaction
 
         def commit(s: Session) -> list[str]:
@@ -129,6 +161,9 @@ def import_snapshot(
                 raise StorageError("the import's crawl run vanished")
             run.papers = (run.papers or 0) + len(ids)
             if progress_ is not None:
+                progress_["generation"] = store.current_generation(s)  # ours, or the newest if none
+                if on_commit is None:
+                    progress_["notified"] = progress_["generation"]
                 run.detail = json.dumps(progress_)
             return ids
 
@@ -177,6 +212,7 @@ def import_snapshot(
         batch.clear()
         if on_commit is not None:
             on_commit(ids)
+            state["notified"] = state["generation"]  # written with the next batch, or at the end
         if progress is not None:
             progress(reader.position, result.papers)
 
@@ -206,6 +242,20 @@ def import_snapshot(
         "imported %d papers from %s in %.1f s (%d bad lines)", result.papers, path, result.seconds, result.bad
     )
     return result
+
+
+def _notify_unseen(db: Database, previous: _Progress, on_commit: Callable[[list[str]], None]) -> None:
+    """Hand ``on_commit`` what the interrupted run committed but never handed it (it was killed between
+    a commit and the index update): the papers stamped after its ``notified`` generation."""
+    after: tuple[int, str | None] = (previous["notified"], None)
+    until = previous["generation"]
+    while True:
+        chunk = db.read_blocking(functools.partial(store.changed_since, after=after, until=until))
+        if not chunk:
+            return
+        _LOGGER.info("handing %d papers the interrupted import committed to the index", len(chunk))
+        on_commit([pid for _, pid in chunk])
+        after = chunk[-1]
 
 
 def _systemic(exc: BaseException) -> bool:

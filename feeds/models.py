@@ -13,6 +13,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     ForeignKey,
@@ -26,7 +27,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from feeds.ids import abs_url, pdf_url
 
-__all__ = ["Announcement", "Base", "CrawlRun", "HttpCache", "Paper", "Star", "Version", "table_of"]
+__all__ = [
+    "Announcement",
+    "Base",
+    "CrawlRun",
+    "Generation",
+    "HttpCache",
+    "Paper",
+    "PaperDay",
+    "Star",
+    "Version",
+    "table_of",
+]
 
 ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 
@@ -57,6 +69,8 @@ class Paper(Base):
     latest_version: Mapped[int] = mapped_column(Integer, default=1)
     source: Mapped[str] = mapped_column(String(16), default="api")  # rss | api | oai | snapshot
     fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # the write generation (``Generation``) of the transaction that last changed the paper (migration 0003)
+    generation: Mapped[int | None] = mapped_column(BigInteger)
 
     versions: Mapped[list[Version]] = relationship(
         back_populates="paper", order_by="Version.version", cascade="all, delete-orphan", lazy="selectin"
@@ -65,8 +79,12 @@ class Paper(Base):
         back_populates="paper", cascade="all, delete-orphan", lazy="selectin"
     )
 
-    # added by migration 0002: the crawler looks up feed-only papers (source='rss') on every run
-    __table_args__ = (Index("ix_papers_source", "source"),)
+    # added by migration 0002: the crawler looks up feed-only papers (source='rss') on every run;
+    # by 0003: the daemon reads what changed since the generation it last indexed
+    __table_args__ = (
+        Index("ix_papers_source", "source"),
+        Index("ix_papers_generation", "generation", "id"),
+    )
 
     @property
     def category_list(self) -> list[str]:
@@ -111,6 +129,38 @@ class Announcement(Base):
     )
 
 
+class PaperDay(Base):
+    """A paper with no announcement listed by its own dates (migration 0003): a snapshot, OAI or API paper
+    on the day of its first version (``new``/``cross``) and of its latest (``replace``/``replace-cross``).
+
+    Kept by the store in the transaction of every paper write, for papers without any announcement
+    only: once arXiv's listing of a paper is crawled, that listing is where the paper is shown.
+    """
+
+    __tablename__ = "paper_days"
+
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)  # UTC day of the version
+    type: Mapped[str] = mapped_column(String(16))  # one of ANNOUNCE_TYPES
+
+    __table_args__ = (Index("ix_paper_days_category_date", "category", "date"),)
+
+
+class Generation(Base):
+    """One row counting the transactions that wrote papers (migration 0003).
+
+    Every paper write, by any process, bumps it and stamps the papers it changes
+    with the new value, in the same transaction; writers serialize on this row,
+    so a reader that sees value N knows every paper stamped up to N is committed.
+    """
+
+    __tablename__ = "generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class Star(Base):
     __tablename__ = "stars"
 
@@ -128,10 +178,13 @@ class CrawlRun(Base):
     key: Mapped[str] = mapped_column(Text)  # category, id list, date range or file
     started: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | empty | error
+    # running | ok | empty | error | cancelled | aborted (its process died)
+    status: Mapped[str] = mapped_column(String(16), default="running")
     detail: Mapped[str | None] = mapped_column(Text)
     announce_date: Mapped[dt.date | None] = mapped_column(Date)
     papers: Mapped[int] = mapped_column(Integer, default=0)
+    # who runs it (host:pid:start), so a run whose process died is marked aborted (migration 0003)
+    owner: Mapped[str | None] = mapped_column(String(160))
 
     __table_args__ = (Index("ix_crawl_runs_kind_key", "kind", "key"),)
 

@@ -271,6 +271,7 @@ class FeedService:
         self, category: str, set_spec: str, from_: dt.date, until: dt.date | None, prefix: str
     ) -> int:
         key = f"{set_spec} {from_}..{until or ''}"
+        await self.abort_stale_runs()
         run_id = await self.db.write(lambda s: store.start_run(s, "oai", key))
         n = 0
         try:
@@ -288,6 +289,13 @@ class FeedService:
             raise
         await self._finish_run(run_id, "ok" if n else "empty", None, n)
         return n
+
+    async def abort_stale_runs(self) -> list[int]:
+        """Mark ``aborted`` the runs left ``running`` by a crawl or import whose process is gone."""
+        aborted = await self.db.write(store.abort_stale_runs)
+        if aborted:
+            _LOGGER.warning("crawl runs %s were left running by a process now gone: marked aborted", aborted)
+        return aborted
 
     async def _write_oai_page(self, records: list[PaperRecord], run_id: int) -> list[str]:
         return await self.db.write(lambda s: self._store_oai_page(s, records, run_id))
@@ -328,6 +336,7 @@ class FeedService:
             _LOGGER.info("arXiv feed disabled ([papers] enabled = false)")
             return
         await asyncio.to_thread(upgrade, self.db.url)
+        await self.abort_stale_runs()
         categories = list(self.cfg.papers.categories)
         _LOGGER.info(
             "arXiv feed running for %s (one request per %.1f s)", ", ".join(categories), self.http.interval

@@ -9,17 +9,21 @@ one batch writes lands whole or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from collections.abc import Sequence
+from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from core.errors import InputError, StorageError
-from feeds.models import Announcement, CrawlRun, HttpCache, Paper, Star, table_of
+from feeds.models import Announcement, CrawlRun, Generation, HttpCache, Paper, Star, table_of
 from feeds.records import AnnouncementRecord
 from feeds.upsert import (
     SOURCES,
     PreparedBatch,
+    bump_generation,
     chunks,
     dialect_insert,
     paper_row,
@@ -33,6 +37,10 @@ from feeds.upsert import (
 __all__ = [
     "SOURCES",
     "PreparedBatch",
+    "abort_stale_runs",
+    "bump_generation",
+    "changed_since",
+    "current_generation",
     "existing_ids",
     "finish_run",
     "get_http_cache",
@@ -43,6 +51,7 @@ __all__ = [
     "missing_announcements",
     "paper_row",
     "prepare",
+    "process_tag",
     "record_run",
     "save_http_cache",
     "set_star",
@@ -112,6 +121,36 @@ def ids_needing_details(
     return sorted(out)[:limit]
 
 
+# ---------------------------------------------------------------- write generations
+
+
+def current_generation(session: Session) -> int:
+    """The newest committed write generation (0: nothing written since migration 0003)."""
+    return int(session.scalar(select(Generation.value).where(Generation.id == 1)) or 0)
+
+
+def changed_since(
+    session: Session, after: tuple[int, str | None], until: int, limit: int = 2000
+) -> list[tuple[int, str]]:
+    """(generation, id) of papers changed after ``after`` up to generation ``until``, oldest first.
+
+    ``after`` is ``(generation, None)`` for "all of that generation is done", or the last
+    ``(generation, id)`` taken, so a reader pages through a large import at its own pace.
+    """
+    gen, last_id = after
+    later = Paper.generation > gen
+    q = (
+        select(Paper.generation, Paper.id)
+        .where(
+            later if last_id is None else or_(later, and_(Paper.generation == gen, Paper.id > last_id)),
+            Paper.generation <= until,
+        )
+        .order_by(Paper.generation, Paper.id)
+        .limit(limit)
+    )
+    return [(int(g), pid) for g, pid in session.execute(q)]
+
+
 # ---------------------------------------------------------------- HTTP validators
 
 
@@ -143,9 +182,71 @@ def save_http_cache(
 # ---------------------------------------------------------------- crawl runs
 
 
+def _start_ticks(pid: int) -> str:
+    """When a process started, in clock ticks since boot (Linux); "" where /proc does not say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22, counted after the command name
+
+
+def process_tag(pid: int | None = None) -> str:
+    """``host:pid:start`` of this (or another) process: what a ``running`` crawl run is owned by."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()[:100]}:{pid}:{_start_ticks(pid)}"
+
+
+def _owner_gone(owner: str | None) -> bool:
+    """Whether the process that owns a run has ended: unknown owners (rows older than migration 0003)
+    count as ended; a process on another host is never judged."""
+    if not owner:
+        return True
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return True
+    host, pid, ticks = parts[0], int(parts[1]), parts[2]
+    if host != socket.gethostname()[:100]:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        pass
+    return bool(ticks) and _start_ticks(pid) != ticks  # the pid was reused by a newer process
+
+
+def abort_stale_runs(session: Session, *, kinds: Sequence[str] | None = None) -> list[int]:
+    """Mark ``running`` runs whose process has ended (killed, crashed, machine restarted) ``aborted``.
+
+    An import keeps its resume point in ``detail``, so an aborted import still resumes.
+    """
+    q = select(CrawlRun).where(CrawlRun.status == "running")
+    if kinds is not None:
+        q = q.where(CrawlRun.kind.in_(list(kinds)))
+    aborted: list[int] = []
+    for run in session.scalars(q):
+        if _owner_gone(run.owner):
+            run.status = "aborted"
+            run.finished = utcnow()
+            aborted.append(run.id)
+    session.flush()
+    return aborted
+
+
 def start_run(session: Session, kind: str, key: str, *, detail: str | None = None) -> int:
-    """A ``running`` row that later batches update; survives a crash as evidence of it."""
-    run = CrawlRun(kind=kind, key=key[:2000], started=utcnow(), status="running", detail=detail, papers=0)
+    """A ``running`` row that later batches update, owned by this process: survives a crash as evidence
+    of it, and is marked ``aborted`` by :func:`abort_stale_runs` once the process is gone."""
+    run = CrawlRun(
+        kind=kind,
+        key=key[:2000],
+        started=utcnow(),
+        status="running",
+        detail=detail,
+        papers=0,
+        owner=process_tag(),
+    )
     session.add(run)
     session.flush()
     return run.id

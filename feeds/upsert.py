@@ -5,6 +5,12 @@ Every function takes a Session that is already in a transaction
 changes nothing: papers are keyed by version-less id, versions by (paper,
 n), announcements by (paper, category, date).
 
+Every transaction that writes papers bumps the one ``generation`` row and
+stamps the papers it changes with the new value (``papers.generation``), so
+another process (the daemon) sees what changed since it last looked. Papers
+without announcements get their ``paper_days`` (the days of their first and
+latest version) rewritten in the same transaction; an announcement removes them.
+
 Two merge rules:
 
 - *complete* records (API, OAI, snapshot) replace the paper's metadata, but
@@ -25,19 +31,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import Row, Table, bindparam, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from core.errors import StorageError
-from feeds.models import Announcement, Paper, Version, table_of
+from feeds.models import Announcement, Generation, Paper, PaperDay, Version, table_of
 from feeds.records import AnnouncementRecord, PaperRecord
 from feeds.tex import clean_abstract, clean_title
 
 __all__ = [
     "SOURCES",
     "PreparedBatch",
+    "bump_generation",
     "chunks",
+    "day_rows",
     "dialect_insert",
     "paper_row",
     "prepare",
@@ -52,6 +60,9 @@ SOURCES = ("rss", "api", "oai", "snapshot")
 PAPERS = table_of(Paper)
 VERSIONS = table_of(Version)
 ANNOUNCEMENTS = table_of(Announcement)
+DAYS = table_of(PaperDay)
+GENERATION = table_of(Generation)
+_GENERATION_KEY = "coolstove.generation"
 _OVERWRITE = (
     "title",
     "title_tex",
@@ -65,6 +76,7 @@ _OVERWRITE = (
     "latest_version",
     "source",
     "fetched_at",
+    "generation",
 )
 # A partial record (the daily feed) does not know when its version was made: keep ``updated``.
 _PARTIAL_OVERWRITE = tuple(c for c in _OVERWRITE if c != "updated")
@@ -88,6 +100,57 @@ def dialect_insert(session: Session, table: Table) -> UpsertInsert:
     if name == "postgresql":
         return postgresql.insert(table)
     raise StorageError(f"unsupported database dialect {name!r} (use SQLite or PostgreSQL)")
+
+
+def bump_generation(session: Session) -> int:
+    """The write generation of this transaction: the first call bumps the counter row, later calls in the
+    same transaction return the same value. Concurrent writers wait on the row until this one commits."""
+    tx = session.get_transaction()
+    cached = session.info.get(_GENERATION_KEY)
+    if cached is not None and tx is not None and cached[0] is tx:
+        return int(cached[1])
+    stmt = dialect_insert(session, GENERATION).values(id=1, value=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[GENERATION.c.id], set_={"value": GENERATION.c.value + 1}
+    )
+    session.execute(stmt)
+    value = int(session.execute(select(GENERATION.c.value).where(GENERATION.c.id == 1)).scalar_one())
+    session.info[_GENERATION_KEY] = (tx, value)
+    return value
+
+
+def _utc_day(value: dt.datetime | None) -> dt.date | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.date()
+
+
+def day_rows(
+    paper_id: str,
+    categories: str,
+    submitted: dt.datetime | None,
+    updated: dt.datetime | None,
+    latest_version: int,
+) -> list[dict[str, Any]]:
+    """A paper's ``paper_days``: its categories on the (UTC) day of v1 as ``new`` (primary) or ``cross``,
+    and, when it has been replaced, on the day of its latest version as ``replace``/``replace-cross``."""
+    cats = list(dict.fromkeys(categories.split()))
+    first, latest = _utc_day(submitted), _utc_day(updated)
+    if first is None:
+        first = latest
+    out: dict[tuple[str, dt.date], str] = {}
+    if first is not None:
+        for i, cat in enumerate(cats):
+            out[(cat, first)] = "new" if i == 0 else "cross"
+    if latest is not None and latest_version > 1:
+        for i, cat in enumerate(cats):
+            out.setdefault((cat, latest), "replace" if i == 0 else "replace-cross")
+    return [
+        {"paper_id": paper_id, "category": cat, "date": day, "type": kind}
+        for (cat, day), kind in out.items()
+    ]
 
 
 def chunks(seq: Sequence[T], n: int) -> Iterable[Sequence[T]]:
@@ -166,12 +229,34 @@ def write_prepared(session: Session, batch: PreparedBatch) -> list[str]:
     """Write a prepared batch inside the caller's transaction; returns its paper ids."""
     if not batch.ids:
         return []
+    generation = bump_generation(session)
+    for row in batch.papers:
+        row["generation"] = generation
     if batch.partial:
-        _upsert_partial(session, batch)
+        _upsert_partial(session, batch, generation)
     else:
         _upsert_complete(session, batch.papers)
     _upsert_versions(session, batch.versions)
+    _refresh_days(session, batch.ids)
     return list(batch.ids)
+
+
+def _refresh_days(session: Session, ids: Sequence[str]) -> None:
+    """Rewrite the ``paper_days`` of these papers from what is stored now (announced papers get none)."""
+    rows: list[dict[str, Any]] = []
+    for chunk in chunks(ids, _IN_CHUNK):
+        session.execute(delete(DAYS).where(DAYS.c.paper_id.in_(chunk)))
+        q = select(
+            PAPERS.c.id, PAPERS.c.categories, PAPERS.c.submitted, PAPERS.c.updated, PAPERS.c.latest_version
+        ).where(PAPERS.c.id.in_(chunk), ~exists().where(ANNOUNCEMENTS.c.paper_id == PAPERS.c.id))
+        for r in session.execute(q):
+            rows.extend(day_rows(r.id, r.categories, r.submitted, r.updated, r.latest_version or 1))
+    if rows:
+        _execute_many(session, _days_stmt, rows)
+
+
+def _days_stmt(session: Session) -> UpsertInsert:
+    return dialect_insert(session, DAYS).on_conflict_do_nothing()
 
 
 def upsert_papers(
@@ -235,6 +320,8 @@ def _sqlite_value(v: Any) -> Any:
         if v.tzinfo is not None:
             v = v.astimezone(dt.UTC).replace(tzinfo=None)
         return v.isoformat(" ", "microseconds")
+    if isinstance(v, dt.date):
+        return v.isoformat()
     if isinstance(v, list):
         return json.dumps(v)
     return v
@@ -244,7 +331,7 @@ def _upsert_complete(session: Session, rows: list[dict[str, Any]]) -> None:
     _execute_many(session, _complete_stmt, rows)
 
 
-def _upsert_partial(session: Session, batch: PreparedBatch) -> None:
+def _upsert_partial(session: Session, batch: PreparedBatch, generation: int) -> None:
     existing: dict[str, Row[Any]] = {}
     for chunk in chunks(batch.ids, _IN_CHUNK):
         q = select(PAPERS.c.id, PAPERS.c.latest_version, PAPERS.c.categories).where(PAPERS.c.id.in_(chunk))
@@ -262,7 +349,9 @@ def _upsert_partial(session: Session, batch: PreparedBatch) -> None:
             cats = old.categories.split()
             added = [c for c in rec.categories if c not in cats]
             if added:
-                crosses.append({"b_id": rec.id, "b_categories": " ".join(cats + added)})
+                crosses.append(
+                    {"b_id": rec.id, "b_categories": " ".join(cats + added), "b_generation": generation}
+                )
     if inserts:
         session.execute(
             dialect_insert(session, PAPERS).on_conflict_do_nothing(index_elements=[PAPERS.c.id]), inserts
@@ -278,7 +367,7 @@ def _upsert_partial(session: Session, batch: PreparedBatch) -> None:
         stmt = (
             update(PAPERS)
             .where(PAPERS.c.id == bindparam("b_id"))
-            .values(categories=bindparam("b_categories"))
+            .values(categories=bindparam("b_categories"), generation=bindparam("b_generation"))
         )
         session.execute(stmt, crosses)
 
@@ -302,6 +391,11 @@ def upsert_announcements(session: Session, announcements: Iterable[AnnouncementR
     }
     if not rows:
         return 0
+    ids = sorted({pid for pid, _, _ in rows})
+    generation = bump_generation(session)  # the paper's announce date (its index document) may change
+    for chunk in chunks(ids, _IN_CHUNK):
+        session.execute(update(PAPERS).where(PAPERS.c.id.in_(chunk)).values(generation=generation))
+        session.execute(delete(DAYS).where(DAYS.c.paper_id.in_(chunk)))  # listed by arXiv now
     stmt = dialect_insert(session, ANNOUNCEMENTS)
     ex = stmt.excluded
     stmt = stmt.on_conflict_do_update(

@@ -212,6 +212,8 @@ def test_sigkill_midway_then_rerun_gives_the_same_database(tmp_path: Path) -> No
         result = import_snapshot(db, path, batch_size=1000)
         assert result.resumed_from == committed_line
         assert result.papers == n - committed_line
+        runs = db.read_blocking(lambda s: list(s.scalars(select(CrawlRun.status).order_by(CrawlRun.id))))
+        assert runs == ["aborted", "ok"]  # the killed run no longer says it is running
         after = db.read_blocking(contents)
     clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
     upgrade(clean_url)

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from arxiv_replay import fixture
-from sqlalchemy import create_engine, func, inspect, select, text
+from arxiv_replay import FIXTURES, fixture
+from sqlalchemy import MetaData, create_engine, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from core.database import Database
 from core.errors import InputError, StorageError
 from feeds import store
 from feeds.migrate import current_revision, head_revision, upgrade
-from feeds.models import Announcement, Base, Paper, Star, Version
+from feeds.models import Announcement, Base, Paper, PaperDay, Star, Version
 from feeds.parse_api import parse_api
 from feeds.parse_rss import parse_feed
 from feeds.records import PaperRecord, utc
+from feeds.snapshot import record_from_json
 
 DAY1 = parse_feed(fixture("rss_cs.LG_2024-01-15.xml"), "cs.LG")
 DAY2 = parse_feed(fixture("atom_cs.LG_2024-01-16.xml"), "cs.LG")
@@ -221,22 +223,76 @@ def test_migrations_match_the_models(any_db_url: str) -> None:
     assert diff == []
 
 
+def _write_at_0001(url: str, day: Any, unannounced: list[PaperRecord]) -> None:
+    """Rows as the 0001 schema holds them, written with plain inserts into its reflected tables (today's
+    store writes columns 0001 does not have)."""
+    engine = create_engine(url)
+    meta = MetaData()
+    meta.reflect(engine)
+    now = dt.datetime.now(dt.UTC)
+    records = [(r, "rss") for r in day.records] + [(r, "snapshot") for r in unannounced]
+    try:
+        with engine.begin() as conn:
+            conn.execute(meta.tables["papers"].insert(), [store.paper_row(r, src, now) for r, src in records])
+            conn.execute(
+                meta.tables["versions"].insert(),
+                [
+                    {"paper_id": r.id, "version": n, "created": c, "size": z}
+                    for r, _ in records
+                    for n, c, z in r.versions
+                ],
+            )
+            conn.execute(
+                meta.tables["announcements"].insert(), [dataclasses.asdict(a) for a in day.announcements]
+            )
+    finally:
+        engine.dispose()
+
+
+def _raw_rows(url: str) -> dict[str, set[tuple[Any, ...]]]:
+    """Every row of the 0001 tables, as plain tuples of the 0001 columns."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: {tuple(r) for r in conn.execute(text(f"SELECT {cols} FROM {name}"))}  # noqa: S608
+                for name, cols in (
+                    ("papers", "id, title, abstract, categories, latest_version, source, submitted"),
+                    ("versions", "paper_id, version, created"),
+                    ("announcements", "paper_id, category, date, type, position"),
+                )
+            }
+    finally:
+        engine.dispose()
+
+
 def test_an_old_database_upgrades_in_place(any_db_url: str) -> None:
     upgrade(any_db_url, "0001")
-    with Database(any_db_url) as old:
-        write_day(old, DAY1)
-        before = old.read_blocking(snapshot)
+    old_paper = record_from_json(json.loads((FIXTURES / "snapshot_small.jsonl").read_text().splitlines()[1]))
+    _write_at_0001(any_db_url, DAY1, [old_paper])
+    before = _raw_rows(any_db_url)
     upgrade(any_db_url)
     assert current_revision(any_db_url) == head_revision() != "0001"
+    assert _raw_rows(any_db_url) == before
     engine = create_engine(any_db_url)
     try:
         names = {ix["name"] for ix in inspect(engine).get_indexes("papers")}
     finally:
         engine.dispose()
-    assert "ix_papers_source" in names
+    assert {"ix_papers_source", "ix_papers_generation"} <= names
     with Database(any_db_url) as new:
-        assert new.read_blocking(snapshot) == before
+        # 0003 lists the paper without announcements by its own day, and no announced paper
+        days = new.read_blocking(
+            lambda s: {(d.paper_id, d.category, d.date, d.type) for d in s.scalars(select(PaperDay))}
+        )
+        assert old_paper.submitted is not None
+        first = old_paper.submitted.date()
+        cats = old_paper.categories
+        assert days == {(old_paper.id, c, first, "new" if i == 0 else "cross") for i, c in enumerate(cats)}
         write_day(new, DAY2)  # and it keeps working
+        assert len(new.read_blocking(snapshot)["announcements"]) == len(before["announcements"]) + len(
+            DAY2.announcements
+        )
 
 
 def test_a_create_all_database_is_adopted(sqlite_url: str) -> None:
