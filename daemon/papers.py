@@ -1,13 +1,18 @@
 """The paper feed's part of the daemon: database, crawler, index and pages, wired together.
 
-The crawler notifies the index after each committed batch; the pages fetch a missing paper through the
-crawler's polite queue at top priority. Every write to the index, including the maintenance at start
-(which may rebuild for minutes), runs on the index's own writer thread and stops when the daemon does.
+The index follows the database by write generation, whoever wrote: every transaction that writes papers
+(this daemon's crawler, ``coolstove papers import`` or ``crawl`` in another process) bumps the database's
+generation and stamps the papers it changed, and ``index-watch`` indexes what was stamped after the
+generation it last saw, within ``INDEX_WATCH_S`` (the daemon's own crawler awaits it after each batch).
+The pages fetch a missing paper through the crawler's polite queue at top priority. Every write to the
+index, including the maintenance at start (which may rebuild for minutes), runs on the index's own
+writer thread and stops when the daemon does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from fastapi import APIRouter
@@ -16,15 +21,17 @@ from core.config import Config
 from core.database import Database
 from core.errors import SearchError
 from daemon.supervisor import Restart, stop_tasks, supervise
+from feeds import store
 from feeds.migrate import upgrade
 from feeds.service import FeedService
 from search.index import SearchIndex
 from search.web import home_partial, make_router
 
-__all__ = ["INDEX_WATCH_S", "Papers"]
+__all__ = ["CHANGES_BATCH", "INDEX_WATCH_S", "Papers"]
 
 _LOGGER = logging.getLogger(__name__)
-INDEX_WATCH_S = 60.0  # how often the daemon looks for an index a failed read marked for rebuilding
+INDEX_WATCH_S = 2.0  # how often the daemon looks for papers other processes wrote, or an index to rebuild
+CHANGES_BATCH = 2000  # papers per index commit while catching up with a large import
 
 
 class Papers:
@@ -36,13 +43,21 @@ class Papers:
         self.index = SearchIndex(cfg.storage.index_dir, max_results=cfg.search.max_results)
         self.feed = FeedService(cfg, self.db, on_commit=self._on_commit)
         self._tasks: list[asyncio.Task[None]] = []
+        self._catching_up = asyncio.Lock()
+        # indexed so far: (generation, None) is all of it, (generation, id) up to that id of it
+        self.seen: tuple[int, str | None] = (0, None)
 
     async def _on_commit(self, ids: list[str]) -> None:
-        await self.index.update(self.db, ids)
+        """The crawler committed a batch: index it (and whatever else changed) before it goes on, as the
+        index update it awaited did before: the crawler never runs far ahead of the index."""
+        await self.index_changes()
 
     async def open(self) -> None:
         await asyncio.to_thread(upgrade, self.cfg.papers_db_url)
         self.db.start()
+        await self.feed.abort_stale_runs()  # a crawl or import killed with its process stays no `running`
+        # read before the check at start reads the database: what it misses is stamped after this
+        self.seen = (await self.db.read(store.current_generation), None)
         await asyncio.to_thread(self.index.open)  # a missing or corrupt index is flagged for rebuild
         for name, factory, restart in (
             ("feed", self.feed.run, Restart.ALWAYS),
@@ -58,11 +73,40 @@ class Papers:
         await self.index.warm_async()  # the first searches need not decode postings
 
     async def _watch_index(self) -> None:
-        """Rebuild an index that a search found unreadable (searches say it will be rebuilt)."""
+        """Keep the index following the database: index what any process wrote since the last look, and
+        rebuild an index that a search found unreadable (searches say it will be rebuilt)."""
         while True:
             await asyncio.sleep(INDEX_WATCH_S)
             if self.index.needs_rebuild:
-                await self.index.rebuild(self.db)
+                async with self._catching_up:
+                    top = await self.db.read(store.current_generation)
+                    await self.index.rebuild(self.db)
+                    self.seen = (top, None)
+                continue
+            await self.index_changes()
+
+    async def index_changes(self) -> int:
+        """Index the papers stamped after ``seen`` up to the newest committed generation, in batches of
+        ``CHANGES_BATCH`` (one index commit each); returns how many. A failed batch is logged by the
+        index and left to the check at the next start."""
+        async with self._catching_up:
+            return await self._index_changes()
+
+    async def _index_changes(self) -> int:
+        top = await self.db.read(store.current_generation)
+        done = 0
+        while True:
+            query = functools.partial(store.changed_since, after=self.seen, until=top, limit=CHANGES_BATCH)
+            chunk = await self.db.read(query)
+            if not chunk:
+                break
+            await self.index.update(self.db, [pid for _, pid in chunk])
+            done += len(chunk)
+            self.seen = chunk[-1]
+        self.seen = (top, None)  # changed_since stops at ``top``: all of it is indexed now
+        if done:
+            _LOGGER.info("indexed %d changed papers (write generation %d)", done, top)
+        return done
 
     def routers(self) -> list[APIRouter]:
         return [make_router(self.cfg, self.db, self.index, fetch=self.feed.fetch_now)]

@@ -2,6 +2,8 @@
 
 ``+`` or ``,`` joins categories, ``-`` removes papers listed in a category from
 the union. A bare archive (``cs``, ``math``) means all of its categories.
+Aliases (``cs.NA`` ≡ ``math.NA``, see :mod:`feeds.categories`) are one
+category: :meth:`CategorySpec.expanded` gives the names to match.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from core.errors import InputError
+from feeds.categories import expand
 
 __all__ = ["CategorySpec", "parse_spec"]
 
@@ -28,6 +31,10 @@ class CategorySpec:
 
     def __str__(self) -> str:
         return self.text
+
+    def expanded(self) -> CategorySpec:
+        """The names to match: each category with its aliases (the URL keeps what was typed)."""
+        return CategorySpec(expand(self.include), expand(self.exclude))
 
 
 def _split(text: str) -> list[tuple[str, str]]:

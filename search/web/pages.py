@@ -1,8 +1,14 @@
 """What the paper pages show, read from the database with plain Core selects.
 
 Day lists are the hot page (a busy category has 500+ papers a day), so they
-load only the columns they render, in one query, and never touch the ORM's
-lazy relationships.
+load only the columns they render, in one query per table, and never touch
+the ORM's lazy relationships.
+
+A day is arXiv's announcement list where one was crawled (``announcements``)
+together with the papers that have no announcement at all (snapshot, OAI or
+API papers, ``paper_days``) listed by the day of their first version (new,
+cross-list) or latest version (replacement). A category spec matches its
+aliases too (``cs.NA`` is ``math.NA``, see :mod:`feeds.categories`).
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, SQLColumnExpression, distinct, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, SQLColumnExpression, distinct, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from feeds.categories import canonical
 from feeds.ids import abs_url, pdf_url
-from feeds.models import Announcement, Paper, Star, Version
+from feeds.models import Announcement, Paper, PaperDay, Star, Version
 from search.web.catspec import CategorySpec
 
 __all__ = [
@@ -133,64 +140,106 @@ class DayList:
         return [p for _key, _title in SECTIONS for p in self.sections[_key]]
 
 
+_TABLES = (Announcement, PaperDay)
+
+
+def _latest(session: Session, spec: CategorySpec, below: dt.date | None = None) -> dt.date | None:
+    days = []
+    for table in _TABLES:
+        q = select(func.max(table.date)).where(_category_clause(table.category, spec.include))
+        if below is not None:
+            q = q.where(table.date < below)
+        days.append(session.execute(q).scalar_one_or_none())
+    return max((d for d in days if d is not None), default=None)
+
+
+def _earliest_after(session: Session, spec: CategorySpec, after: dt.date) -> dt.date | None:
+    days = [
+        session.execute(
+            select(func.min(table.date)).where(
+                _category_clause(table.category, spec.include), table.date > after
+            )
+        ).scalar_one_or_none()
+        for table in _TABLES
+    ]
+    return min((d for d in days if d is not None), default=None)
+
+
+def _day_rows(spec: CategorySpec, date: dt.date) -> list[Select[Any]]:
+    """The day's rows in both tables: (type, position, category, the paper's columns)."""
+    return [
+        select(Announcement.type, Announcement.position, Announcement.category, *_COLUMNS)
+        .join(Paper, Paper.id == Announcement.paper_id)
+        .where(_category_clause(Announcement.category, spec.include), Announcement.date == date),
+        select(PaperDay.type, literal(0).label("position"), PaperDay.category, *_COLUMNS)
+        .join(Paper, Paper.id == PaperDay.paper_id)
+        .where(_category_clause(PaperDay.category, spec.include), PaperDay.date == date),
+    ]
+
+
 def day_list(session: Session, spec: CategorySpec, date: dt.date | None) -> DayList:
-    """The papers announced on ``date`` (default: the latest day held) in the spec's categories."""
-    where = _category_clause(Announcement.category, spec.include)
+    """The papers listed on ``date`` (default: the latest day held) in the spec's categories and aliases."""
+    match = spec.expanded()
     if date is None:
-        date = session.execute(select(func.max(Announcement.date)).where(where)).scalar_one_or_none()
+        date = _latest(session, match)
     sections: dict[str, list[PaperView]] = {key: [] for key, _ in SECTIONS}
     out = DayList(spec=spec, date=date, sections=sections)
     if date is None:
         return out
-    stmt = (
-        select(Announcement.type, Announcement.position, Announcement.category, *_COLUMNS)
-        .join(Paper, Paper.id == Announcement.paper_id)
-        .where(where, Announcement.date == date)
-    )
-    order = {c: i for i, c in enumerate(spec.include)}
+    order: dict[str, int] = {}
+    for i, c in enumerate(spec.include):
+        order.setdefault(canonical(c), i)
     best: dict[str, tuple[tuple[int, int, int], Row[Any]]] = {}
-    for row in session.execute(stmt):
-        key = (TYPE_RANK.get(row.type, 9), order.get(row.category, len(order)), row.position or 0)
-        old = best.get(row.id)
-        if old is None or key < old[0]:
-            best[row.id] = (key, row)
-    for _key, row in sorted(best.values(), key=lambda kv: (kv[0][0] > 1, kv[0][0], kv[0][2], kv[0][1])):
+    for stmt in _day_rows(match, date):
+        for row in session.execute(stmt):
+            key = (
+                TYPE_RANK.get(row.type, 9),
+                order.get(canonical(row.category), len(order)),
+                row.position or 0,
+            )
+            old = best.get(row.id)
+            if old is None or key < old[0]:
+                best[row.id] = (key, row)
+    ranked = sorted(best.values(), key=lambda kv: (kv[0][0] > 1, kv[0][0], kv[0][2], kv[0][1], kv[1].id))
+    for _key, row in ranked:
         view = _view(row, row.type)
-        if spec.exclude and _excluded(view.categories, spec.exclude):
+        if match.exclude and _excluded(view.categories, match.exclude):
             continue
         section = "new" if row.type == "new" else "cross" if row.type == "cross" else "replaced"
         sections[section].append(view)
-    out.previous = session.execute(
-        select(func.max(Announcement.date)).where(where, Announcement.date < date)
-    ).scalar_one_or_none()
-    out.next = session.execute(
-        select(func.min(Announcement.date)).where(where, Announcement.date > date)
-    ).scalar_one_or_none()
+    out.previous = _latest(session, match, below=date)
+    out.next = _earliest_after(session, match, date)
     return out
 
 
 def calendar(session: Session, spec: CategorySpec, limit: int = 800) -> OrderedDict[str, list[dt.date]]:
-    """Days held for these categories, newest first, grouped by month (``YYYY-MM``)."""
-    stmt = (
-        select(distinct(Announcement.date))
-        .where(_category_clause(Announcement.category, spec.include))
-        .order_by(Announcement.date.desc())
-        .limit(limit)
-    )
+    """Days held for these categories (and their aliases), newest first, grouped by month (``YYYY-MM``)."""
+    match = spec.expanded()
+    days: set[dt.date] = set()
+    for table in _TABLES:
+        stmt = (
+            select(distinct(table.date))
+            .where(_category_clause(table.category, match.include))
+            .order_by(table.date.desc())
+            .limit(limit)
+        )
+        days.update(day for (day,) in session.execute(stmt))
     months: OrderedDict[str, list[dt.date]] = OrderedDict()
-    for (day,) in session.execute(stmt):
+    for day in sorted(days, reverse=True)[:limit]:
         months.setdefault(f"{day:%Y-%m}", []).append(day)
     return months
 
 
 def category_counts(session: Session) -> list[tuple[str, int, dt.date | None]]:
-    """Every category with announcements: (category, papers announced, latest day)."""
-    stmt = (
-        select(Announcement.category, func.count(), func.max(Announcement.date))
-        .group_by(Announcement.category)
-        .order_by(Announcement.category)
-    )
-    return [(c, n, d) for c, n, d in session.execute(stmt)]
+    """Every category with papers listed: (category, listings, latest day), announcements and the days of
+    papers without one together."""
+    merged: dict[str, tuple[int, dt.date | None]] = {}
+    for table in _TABLES:
+        stmt = select(table.category, func.count(), func.max(table.date)).group_by(table.category)
+        for c, n, d in session.execute(stmt):
+            old_n, old_d = merged.get(c, (0, None))
+            merged[c] = (old_n + n, max((x for x in (old_d, d) if x is not None), default=None))
+    return [(c, n, d) for c, (n, d) in sorted(merged.items())]
 
 
 def load_papers(session: Session, ids: list[str]) -> dict[str, PaperView]:

@@ -42,7 +42,6 @@ _LOGGER = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
 STATIC_PREFIX = "/static/papers"
-FEED_LIMIT = 100
 FIRST_CHUNK = 2048
 CHUNK = 64 * 1024
 
@@ -150,10 +149,10 @@ def make_router(cfg: Config, db: PaperDatabase, index: SearchIndex, fetch: Fetch
         except InputError as exc:
             return PlainTextResponse(str(exc), status_code=404)
         listing = await db.read(lambda s: pages.day_list(s, cats, None))
+        if listing.date is None or not listing.count:  # as the list page answers: nothing listed is a 404
+            return PlainTextResponse(f"nothing is listed in {cats.text}", status_code=404)
         base = str(request.base_url).rstrip("/")
-        entries = [
-            _entry(base, p, p.updated or listing.date, p.submitted) for p in listing.papers()[:FEED_LIMIT]
-        ]
+        entries = [_entry(base, p, p.updated or listing.date, p.submitted) for p in listing.papers()]
         body = atom_feed(
             feed_id=f"{base}/arxiv/{cats.text}/feed",
             title=f"arXiv {cats.text}" + (f" — {listing.date:%Y-%m-%d}" if listing.date else ""),
@@ -194,7 +193,7 @@ def make_router(cfg: Config, db: PaperDatabase, index: SearchIndex, fetch: Fetch
         cat = (q.get("cat") or "").strip()
         out["cat"] = cat
         if cat:
-            spec = parse_spec(cat)
+            spec = parse_spec(cat).expanded()  # an alias filters as its category (cs.NA is math.NA)
             out["categories"], out["exclude"] = list(spec.include), list(spec.exclude)
         for key in ("since", "until"):
             value = (q.get(key) or "").strip()
