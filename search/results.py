@@ -11,13 +11,18 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Hit", "SearchResult", "Segments", "plain"]
+__all__ = ["Hit", "SearchResult", "Segments", "count_of", "plain"]
 
 Segments = list[tuple[str, bool]]
 
 
 def plain(segments: Segments) -> str:
     return "".join(text for text, _ in segments)
+
+
+def count_of(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 result``, ``2 results``, ``1,600 results``: a count and its noun, agreeing."""
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
 
 
 @dataclass
@@ -59,6 +64,16 @@ class SearchResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def set_total(self, total: int, *, exact: bool) -> None:
+        """Record how many matched; an estimate is never below the hits already shown up to this page."""
+        shown = (self.page - 1) * self.pagelen + len(self.hits)
+        self.total, self.total_exact = (total, True) if exact else (max(total, shown), False)
+
+    @property
+    def count_text(self) -> str:
+        """``1 result``, ``37 results``, ``about 1,600 results`` (only an estimate says "about")."""
+        return ("" if self.total_exact else "about ") + count_of(self.total, "result")
 
     @property
     def pages(self) -> int:

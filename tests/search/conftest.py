@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from search_data import PAPERS, insert_papers, make_app
+from search_data import PAPERS, Doc, analysed_documents, insert_papers, load_real_papers, make_app
 
-from core.config import Config
+import search.index
+from core.config import Config, PapersConfig, StorageConfig
 from core.database import Database
 from feeds.models import Base
 from search.index import SearchIndex
@@ -39,8 +41,6 @@ def index(tmp_path: Path, filled_db: Database) -> Iterator[SearchIndex]:
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Config:
-    from core.config import PapersConfig, StorageConfig
-
     return Config(
         storage=StorageConfig(data_dir=tmp_path), papers=PapersConfig(categories=("cs.LG", "cs.CL"))
     )
@@ -52,3 +52,31 @@ async def client(cfg: Config, filled_db: Database, index: SearchIndex) -> AsyncI
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@dataclass
+class RealCorpus:
+    """Real arXiv records in a real database, indexed in four segments (as a full rebuild of a large
+    database is), read-only: tests must not change either."""
+
+    db: Database
+    index: SearchIndex
+    docs: list[Doc]  # every paper as analysed for the index, to compute what a query must find
+
+
+@pytest.fixture(scope="session")
+def real_corpus(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCorpus]:
+    samples = shared_dir / "arxiv-samples"
+    if not samples.is_dir():
+        pytest.skip("../shared/arxiv-samples is absent")
+    tmp = tmp_path_factory.mktemp("real")
+    database = Database(f"sqlite:///{tmp / 'papers.db'}")
+    Base.metadata.create_all(database.engine)
+    count = load_real_papers(database, samples)
+    ix = SearchIndex(tmp / "index", procs=4).open()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(search.index, "PARALLEL_FROM", 10)  # one segment per worker, even for 250 papers
+        assert ix.reindex(database) == count
+    yield RealCorpus(database, ix, analysed_documents(database))
+    ix.close()
+    database.close()

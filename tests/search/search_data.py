@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
 from core.config import Config
 from core.database import Database
+from feeds import store
+from feeds.importer import import_snapshot
 from feeds.models import Announcement, Paper
+from feeds.parse_api import parse_api
+from search.analysis import PaperAnalyzer
+from search.documents import load_documents, sorted_ids
 from search.index import SearchIndex
 from search.results import SearchResult
 from search.web import make_router
@@ -104,3 +112,66 @@ def make_app(cfg: Config, db: Database, index: SearchIndex, fetch: Any = None) -
     app = FastAPI()
     app.include_router(make_router(cfg, db, index, fetch))
     return app
+
+
+# ------------------------------------------------------------ real arXiv records (../shared/arxiv-samples)
+SNAPSHOT_LINES = Path("kaggle") / "arxiv-metadata-oai-snapshot.jsonl"  # 150 real lines, 0704.0001 …
+TEXT_FIELDS = ("title", "abstract", "authors")
+
+
+def load_real_papers(db: Database, samples: Path) -> int:
+    """The snapshot's 150 lines (2007) and every paper in the recorded API answers (2001-2026).
+
+    The recordings' ``body`` holds the response's UTF-8 bytes decoded as Latin-1 (``RamÃ­rez``);
+    encoding it back as Latin-1 gives the bytes arXiv sent. Returns the number of papers.
+    """
+    import_snapshot(db, samples / SNAPSHOT_LINES)
+    for path in sorted(samples.glob("api/*.json")):
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        if rec["status_code"] != 200:
+            continue
+        records = parse_api(rec["body"].encode("latin-1")).records
+        db.write_blocking(lambda s, records=records: store.upsert_papers(s, records, "api"))
+    return len(db.read_blocking(sorted_ids))
+
+
+@dataclass
+class Doc:
+    """One paper as indexed: its analysed terms per field (in position order) and its announce date."""
+
+    id: str
+    terms: dict[str, list[str]]
+    announced: dt.datetime | None
+    title: str
+    authors: str
+
+
+def analysed_documents(db: Database) -> list[Doc]:
+    """Every paper's index document, analysed as the indexer analyses it: what a query should find."""
+    analyzer = PaperAnalyzer()
+
+    def read(session: Any) -> list[dict[str, Any]]:
+        return load_documents(session, sorted_ids(session))
+
+    return [
+        Doc(
+            id=d["id"],
+            terms={f: analyzer.index_terms(d[f]) for f in TEXT_FIELDS},
+            announced=d.get("announced"),
+            title=d["title"],
+            authors=d["authors"],
+        )
+        for d in db.read_blocking(read)
+    ]
+
+
+def every_hit(index: SearchIndex, query: str, **kwargs: Any) -> tuple[list[SearchResult], list[str]]:
+    """Every page of a query (200 a page) and all the ids in order; fails on an error."""
+    pages: list[SearchResult] = []
+    found: list[str] = []
+    while True:
+        result = index.search(query, pagelen=200, page=len(pages) + 1, **kwargs)
+        found += ids(result)
+        pages.append(result)
+        if len(found) >= result.total or not result.hits:
+            return pages, found

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import threading
 from pathlib import Path
 
 import pytest
 from search_data import PAPERS, ids, insert_papers
 
+import search.dispatch
+import search.index
 from core.database import Database
 from core.errors import SearchError
 from feeds.models import Paper
 from search.index import SearchIndex
-from search.results import plain
+from search.results import Hit, SearchResult, plain
 
 
 def test_stemming_finds_other_word_forms(index: SearchIndex, filled_db: Database) -> None:
@@ -261,9 +264,7 @@ def test_a_reader_before_any_build_says_so(tmp_path: Path) -> None:
 def test_parallel_rebuild_matches_serial(
     tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import search.index as mod
-
-    monkeypatch.setattr(mod, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(search.index, "PARALLEL_FROM", 10)
     insert_papers(
         db,
         [
@@ -321,3 +322,33 @@ def test_only_read_errors_mean_the_index_needs_rebuilding(
     assert result.error is not None
     assert says in result.error
     assert index.needs_rebuild is rebuild
+
+
+def test_a_failing_fast_path_falls_back_and_logs_its_traceback_once(
+    index: SearchIndex, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Errors like Whoosh's internals moving (or a bug) are not hidden: one WARNING with the traceback."""
+    def moved(*_args: object, **_kwargs: object) -> None:
+        raise TypeError("'NoneType' object is not subscriptable")
+
+    monkeypatch.setattr(search.dispatch, "fast_search", moved)
+    caplog.set_level(logging.WARNING, logger="search")
+    assert set(ids(index.search("image"))) == {"2403.00001", "2401.00005"}  # Whoosh's matchers answered
+    assert set(ids(index.search("spin OR diffusion"))) == {"2402.09999", "2403.00002"}
+    warnings = [r for r in caplog.records if r.name == "search.dispatch"]
+    assert len(warnings) == 1
+    assert warnings[0].levelno == logging.WARNING
+    assert warnings[0].exc_info is not None
+    assert "TypeError: 'NoneType' object is not subscriptable" in caplog.text
+    assert "in moved" in caplog.text  # the traceback names where it was raised
+    assert index._fast_broken
+
+
+def test_a_count_agrees_with_its_noun_and_an_estimate_is_never_below_what_is_shown() -> None:
+    result = SearchResult(query="q", page=2, pagelen=20, hits=[Hit(id=str(i), rank=21 + i) for i in range(5)])
+    result.set_total(3, exact=False)  # an estimate below the 25 already shown
+    assert (result.total, result.count_text) == (25, "about 25 results")
+    result.set_total(1600, exact=True)
+    assert result.count_text == "1,600 results"
+    result.set_total(1, exact=True)
+    assert result.count_text == "1 result"
