@@ -8,6 +8,14 @@ Syntax (see docs/search.md): words (all must match), ``"phrases"``, ``OR``,
 Whoosh's parser accepts anything and guesses; a guess is a wrong answer to a
 typo. So the text is validated here first and every problem becomes one clear
 message (:class:`QueryError`) that callers show next to an empty result.
+
+Whoosh's syntax is larger than ours (boosts ``x^2``, ranges ``[a TO b]``,
+single-quoted terms, ``?`` wildcards, ``~`` slop, ``ANDNOT`` …), and titles are
+full of those characters: ``Hilbert C^* modules``, ``Nuclei: Quark-quark``,
+``Kollár's``. A word that uses any of them outside our documented syntax is
+passed to Whoosh in double quotes, so it is analysed exactly as the indexed
+text was (``C^*`` is the one-letter ``c``, dropped; ``Nuclei:`` is ``nuclei``).
+A ``*`` is a prefix search only at the end of a word of letters and digits.
 """
 
 from __future__ import annotations
@@ -39,11 +47,19 @@ MAX_TERMS = 32
 MIN_PREFIX = 3
 OPERATORS = ("AND", "OR", "NOT")
 _FIELD_RE = re.compile(r"(?<![\w.\-])([A-Za-z_][\w]*):")
-_DATE_RE = re.compile(r"\b(date|announced|updated):(\S*)")
+_DATE_RE = re.compile(r"\b(date|announced|updated):([^\s()]*)")
 _DAY_RE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 _MINUS_RE = re.compile(r'(?:(?<=[\s(])|^)-(?=[\w"(])')
 _PLUS_RE = re.compile(r'(?:(?<=[\s(])|^)\+(?=[\w"(])')
 _WORD_RE = re.compile(r'"[^"]*"|\(|\)|[^\s()"]+')
+_CHUNK_RE = re.compile(r'("[^"]*")|(\s+|[()])|([^\s()"]+)')
+_FIELDISH_RE = re.compile(r"^([A-Za-z_]\w*):(.*)$", re.DOTALL)
+_PREFIX_RE = re.compile(r"^(\w+)\*$")
+#: Whoosh's syntax characters (its default parser's plugins) that are not part of ours: a word
+#: containing any of them is quoted. ``*`` is ours only as in ``_PREFIX_RE``, ``:`` only after a field.
+WHOOSH_SYNTAX = frozenset("*?^~'[]{}:\u055e\u061f\u1367")
+#: Whoosh's operators beyond the documented AND, OR, NOT: read as ordinary (lower-case) words.
+OTHER_OPERATORS = ("ANDNOT", "ANDMAYBE", "REQUIRE")
 
 
 class QueryError(ValueError):
@@ -92,6 +108,51 @@ def _check_characters(text: str) -> str:
     if text.count('"') % 2:
         raise QueryError('unbalanced quote: every " needs a closing "')
     return text
+
+
+def _literal(body: str, short: list[str]) -> str:
+    """``body`` as typed if plain text or a prefix search, else quoted (so Whoosh only analyses it)."""
+    prefix = _PREFIX_RE.match(body)
+    if prefix and len(prefix[1]) >= MIN_PREFIX:
+        return body
+    if prefix:
+        short.append(body)  # "C*" as in "C* algebras": punctuation, unless nothing else is left
+    elif not any(c in WHOOSH_SYNTAX for c in body):
+        return body
+    return f'"{body}"'
+
+
+def _neutral_word(word: str, short: list[str]) -> str:
+    if word in OTHER_OPERATORS:
+        return word.lower()
+    sign = ""
+    if len(word) > 1 and word[0] in "-+":  # exclusion ("-survey"), or a "+" that changes nothing
+        sign, word = word[0], word[1:]
+    field = _FIELDISH_RE.match(word)
+    if field:
+        name, body = field[1], field[2]
+        alias = ALIASES.get(name.lower())
+        if alias is not None:
+            if alias in DATE_FIELDS or not body:  # dates are checked when rewritten; "ti:" alone too
+                return sign + word
+            return f"{sign}{name}:{_literal(body, short)}"
+        if body:  # "foo:bar": an unknown field, which _rewrite_fields names
+            return sign + word
+    return sign + _literal(word, short)  # includes "Nuclei:", a colon ending a word
+
+
+def _neutralise(text: str) -> tuple[str, list[str]]:
+    """Quote the words that use Whoosh syntax outside ours (see the module docstring).
+
+    Also returns the words read as text although they look like prefixes with fewer than
+    :data:`MIN_PREFIX` letters (``C*``), to name them if nothing else is left to search for.
+    """
+    out: list[str] = []
+    short: list[str] = []
+    for m in _CHUNK_RE.finditer(text):
+        word = m[3]
+        out.append(_neutral_word(word, short) if word else m[0])
+    return "".join(out), short
 
 
 def _check_structure(words: list[str]) -> None:
@@ -167,15 +228,6 @@ def _rewrite_fields(text: str) -> str:
     return "".join(out)
 
 
-def _check_wildcards(words: list[str]) -> None:
-    for w in words:
-        body = w.split(":", 1)[-1]
-        if ("*" in body or "?" in body) and not body.startswith('"'):
-            head = re.split(r"[*?]", body, maxsplit=1)[0]
-            if len(head) < MIN_PREFIX:
-                raise QueryError(f"'{w}': put at least {MIN_PREFIX} letters before a wildcard")
-
-
 def _walk(q: wq.Query, matchers: dict[str, TermMatcher], terms: list[str], negated: bool = False) -> None:
     if isinstance(q, wq.Not):
         _walk(q.query, matchers, terms, True)
@@ -234,10 +286,10 @@ def parse_query(text: str, parser: QueryParser) -> ParsedQuery:
     if not isinstance(text, str):
         raise QueryError("the query must be text")
     text = _check_characters(text)
-    words = _WORD_RE.findall(text)
+    neutral, short = _neutralise(text)
+    words = _WORD_RE.findall(neutral)
     _check_structure(words)
-    _check_wildcards(words)
-    rewritten = _rewrite_fields(text)
+    rewritten = _rewrite_fields(neutral)
     try:
         q = parser.parse(rewritten)
     except Exception as exc:  # Whoosh raises bare Exceptions from deep inside its parser
@@ -247,7 +299,14 @@ def parse_query(text: str, parser: QueryParser) -> ParsedQuery:
     if errors:
         raise QueryError(f"the query could not be understood ({errors[0]})")
     if not _has_positive(q):
-        raise QueryError("nothing left to search for: the query has only very common words (stop words)")
+        if short:
+            raise QueryError(
+                f"'{short[0]}' is not a prefix search: put at least {MIN_PREFIX} letters before a '*'"
+            )
+        raise QueryError(
+            "nothing left to search for: the query has only very common words (stop words), "
+            "single letters or punctuation"
+        )
     matchers: dict[str, TermMatcher] = {}
     terms: list[str] = []
     _walk(q, matchers, terms)
