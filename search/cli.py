@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import sys
 import textwrap
@@ -26,12 +27,13 @@ from core.database import Database
 from core.errors import InputError, SearchError, StorageError
 from search.index import SearchIndex
 from search.query import QueryError, parse_date
-from search.results import Hit, SearchResult, Segments
+from search.results import Hit, SearchResult, Segments, count_of
 from search.web.catspec import parse_spec
 
 __all__ = ["COMMANDS", "commit_hook"]
 
 _LOGGER = logging.getLogger(__name__)
+_SPACES_RE = re.compile(r"(\s+)")
 
 
 def _open_db(cfg: Config) -> Database:
@@ -48,31 +50,41 @@ def _index(cfg: Config) -> SearchIndex:
     return SearchIndex(cfg.storage.index_dir, max_results=cfg.search.max_results)
 
 
-def _styled(segments: Segments) -> str:
-    return "".join(click.style(t, bold=True, fg="yellow") if m else t for t, m in segments)
+def _styled(word: list[tuple[str, bool]]) -> str:
+    return "".join(click.style(t, bold=True, fg="yellow") if m else t for t, m in word)
 
 
 def _wrapped(segments: Segments, width: int, indent: str) -> str:
-    """Wrap highlighted text: wrap the plain text, then re-apply the marks word by word."""
-    words: list[tuple[str, bool]] = []
+    """Wrap highlighted text at ``width`` columns, the marks kept.
+
+    A word is everything between two runs of whitespace, whichever segments it
+    spans: a match followed by punctuation ("Kollár" marked, then "'s") stays
+    one word, printed as in the source. Runs of whitespace (arXiv's line breaks)
+    become one space.
+    """
+    words: list[list[tuple[str, bool]]] = [[]]
     for text, matched in segments:
-        for i, w in enumerate(text.split(" ")):
-            if i and words:
-                words.append((" ", False))
-            if w:
-                words.append((w, matched))
-    lines, line, length = [], "", 0
-    for w, matched in words:
-        if w == " ":
-            continue
-        if length and length + 1 + len(w) > width - len(indent):
-            lines.append(line)
-            line, length = "", 0
-        piece = click.style(w, bold=True, fg="yellow") if matched else w
-        line = f"{line} {piece}" if length else piece
-        length += len(w) + (1 if length else 0)
+        for part in _SPACES_RE.split(text):
+            if not part:
+                continue
+            if part.isspace():
+                if words[-1]:
+                    words.append([])
+            else:
+                words[-1].append((part, matched))
+    room = max(width - len(indent), 20)
+    lines: list[str] = []
+    line: list[str] = []
+    length = 0
+    for word in filter(None, words):
+        size = sum(len(t) for t, _ in word)
+        if line and length + 1 + size > room:
+            lines.append(" ".join(line))
+            line, length = [], 0
+        length += size + (1 if line else 0)
+        line.append(_styled(word))
     if line:
-        lines.append(line)
+        lines.append(" ".join(line))
     return "\n".join(indent + ln for ln in lines)
 
 
@@ -89,9 +101,7 @@ def _print_hit(hit: Hit, width: int) -> None:
         names = ", ".join(hit.authors[:8]) + (f" … (+{len(hit.authors) - 8})" if len(hit.authors) > 8 else "")
         click.echo(textwrap.fill(names, width, initial_indent="     ", subsequent_indent="     "))
     if hit.snippet:
-        click.echo(
-            _wrapped([(" ".join(t.split()) if not m else t, m) for t, m in hit.snippet], width, "     ")
-        )
+        click.echo(_wrapped(hit.snippet, width, "     "))
     click.echo()
 
 
@@ -100,9 +110,8 @@ def _print_result(result: SearchResult, query: str) -> None:
     if not result.hits:
         click.echo(f"no papers match {query!r}")
         return
-    about = "" if result.total_exact else "about "
     click.echo(
-        f"{about}{result.total} results for {query!r} (page {result.page} of {result.pages}, "
+        f"{result.count_text} for {query!r} (page {result.page} of {result.pages}, "
         f"{'newest first' if result.sort == 'new' else 'by relevance'})\n"
     )
     for hit in result.hits:
@@ -176,9 +185,10 @@ def reindex_cmd(cfg: Config) -> None:
     try:
         with _index(cfg).open(owner=True) as index:
             started = time.monotonic()
-            count = index.reindex(db, progress=lambda n: click.echo(f"  {n:,} papers …", err=True))
+            count = index.reindex(db, progress=lambda n: click.echo(f"  {count_of(n, 'paper')} …", err=True))
             elapsed = max(time.monotonic() - started, 1e-9)
-            click.echo(f"indexed {count:,} papers in {elapsed:.1f} s ({count / elapsed:,.0f} papers/s)")
+            rate = f"{count / elapsed:,.0f} papers/s"
+            click.echo(f"indexed {count_of(count, 'paper')} in {elapsed:.1f} s ({rate})")
     finally:
         db.close()
 
@@ -194,7 +204,7 @@ def check_cmd(cfg: Config, repair: bool) -> None:
             report = index.check(db, repair=repair)
     finally:
         db.close()
-    click.echo(f"database: {report.in_database:,} papers; index: {report.in_index:,}")
+    click.echo(f"database: {count_of(report.in_database, 'paper')}; index: {report.in_index:,}")
     for label, ids in (
         ("missing from the index", report.missing),
         ("stale in the index", report.stale),

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
-from search_data import PAPERS, insert_papers
+from search_data import PAPERS, analysed_documents, insert_papers, load_real_papers
 
 from core.clicontext import CliContext
 from core.config import Config
 from core.database import Database
 from daemon.cli_papers import papers
+from feeds.cli import papers as feed_only
+from feeds.models import Base
 from search.index import SearchIndex
 
 
@@ -26,8 +30,6 @@ def papers_group() -> click.Group:
 @pytest.fixture
 def setup(cfg: Config, tmp_path: Path) -> Config:
     db = Database(cfg.papers_db_url)
-    from feeds.models import Base
-
     Base.metadata.create_all(db.engine)
     insert_papers(db, PAPERS)
     db.close()
@@ -129,9 +131,85 @@ def test_a_cli_import_keeps_the_index_current_through_the_hook_the_root_passes(
 
 def test_the_crawler_commands_alone_leave_the_index_alone(setup: Config) -> None:
     """No hook passed (the feeds group outside the root): nothing global makes the import index."""
-    from feeds.cli import papers as feed_only
-
     run(papers, setup, "reindex")
     assert run(feed_only, setup, "import", str(SNAPSHOT), "-q").exit_code == 0
     r = run(papers, setup, "search", "diphoton", "--json")
     assert json.loads(r.output)["hits"] == []
+
+
+# ---------------------------------------------------------------- real records (../shared/arxiv-samples)
+@pytest.fixture
+def real_setup(cfg: Config, shared_dir: Path) -> Config:
+    samples = shared_dir / "arxiv-samples"
+    if not samples.is_dir():
+        pytest.skip("../shared/arxiv-samples is absent")
+    db = Database(cfg.papers_db_url)
+    Base.metadata.create_all(db.engine)
+    load_real_papers(db, samples)
+    db.close()
+    r = run(papers, cfg, "reindex")
+    assert r.exit_code == 0, r.output
+    return cfg
+
+
+def test_a_prefix_search_prints_its_exact_count_and_hits_not_a_traceback(
+    real_setup: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``transform*``, the search page's own example, failed with ValueError (logged with a traceback)."""
+    db = Database(real_setup.papers_db_url)
+    try:
+        docs = analysed_documents(db)
+    finally:
+        db.close()
+    want = {d.id for d in docs if any(t.startswith("transform") for terms in d.terms.values() for t in terms)}
+    caplog.set_level(logging.WARNING)
+    r = run(papers, real_setup, "search", "transform*", "--limit", "200")
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith(f"{len(want)} results for 'transform*' (page 1 of 1, by relevance)")
+    assert set(re.findall(r"^ +\d+\. (\S+)", r.output, re.M)) == want
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.WARNING]
+
+
+def test_a_real_title_with_syntax_characters_finds_its_paper_and_says_1_result(real_setup: Config) -> None:
+    r = run(papers, real_setup, "search", "Hilbert C^* modules")
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith("1 result for 'Hilbert C^* modules' (page 1 of 1, by relevance)")
+    assert "0704.0110" in r.output
+    assert "On Equivariant Embedding of Hilbert C^* modules" in r.output
+
+
+def test_highlighted_words_join_the_text_exactly_as_in_the_source(real_setup: Config) -> None:
+    """A match followed by punctuation ("Kollár" + "'s") printed "Kollár 's"; marks must stay on the match."""
+    ctx = CliContext(None)
+    ctx._config = real_setup
+    r = CliRunner().invoke(papers, ["search", "Kollár"], obj=ctx, color=True)
+    assert r.exit_code == 0, r.output
+    on = click.style("Kollár", bold=True, fg="yellow")
+    assert f"A transcendental approach to {on}'s injectivity theorem" in r.output
+    assert f"We treat {on}'s injectivity theorem" in r.output  # the snippet too
+    r = run(papers, real_setup, "search", "quark", "--limit", "3")  # no colour: the text alone
+    assert "Multiple Parton Scattering in Nuclei: Quark-quark Scattering" in r.output
+    assert "modifications to quark (antiquark)" in r.output
+    assert "by the antiquark (quark) distribution" in r.output
+
+
+def test_long_highlighted_text_wraps_at_the_width_without_losing_a_word(
+    real_setup: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    r = run(papers, real_setup, "search", "quark", "--limit", "3")
+    body = [ln for ln in r.output.splitlines() if ln.startswith("     ")]
+    assert len(body) > 10
+    assert max(len(ln) for ln in body) <= 60
+    text = " ".join(ln.strip() for ln in r.output.splitlines())
+    title = "Understanding the Flavor Symmetry Breaking and Nucleon Flavor-Spin Structure within Chiral Quark"
+    assert title in text
+
+
+def test_counts_agree_with_their_nouns(papers_group: click.Group, setup: Config, tmp_path: Path) -> None:
+    r = run(papers_group, setup, "reindex")
+    assert f"indexed {len(PAPERS)} papers in" in r.output
+    r = run(papers_group, setup, "search", "spin")
+    assert r.output.startswith("1 result for 'spin' (page 1 of 1, by relevance)")
+    r = run(papers_group, setup, "search", "graph")
+    assert r.output.startswith("2 results for 'graph'")
