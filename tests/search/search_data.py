@@ -137,11 +137,13 @@ def load_real_papers(db: Database, samples: Path) -> int:
 
 @dataclass
 class Doc:
-    """One paper as indexed: its analysed terms per field (in position order) and its announce date."""
+    """One paper as indexed: its analysed terms per field (in position order), dates and categories."""
 
     id: str
     terms: dict[str, list[str]]
     announced: dt.datetime | None
+    updated: dt.datetime | None
+    categories: list[str]  # as indexed: each category and its archive, lower-case
     title: str
     authors: str
 
@@ -158,6 +160,8 @@ def analysed_documents(db: Database) -> list[Doc]:
             id=d["id"],
             terms={f: analyzer.index_terms(d[f]) for f in TEXT_FIELDS},
             announced=d.get("announced"),
+            updated=d.get("updated"),
+            categories=d["categories"].split(),
             title=d["title"],
             authors=d["authors"],
         )
