@@ -212,7 +212,7 @@ def home_page(parts: list[tuple[str, str, str]], extra: str = "") -> str:
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<title>coolstove</title>\n<link rel="icon" href="data:,">\n'
+        '<title>coolstove</title>\n'
         f'<link rel="stylesheet" href="{HOME_CSS}">\n'
         '</head>\n<body>\n'
         f'<header class="top"><a href="/" class="home">coolstove</a>{bar}</header>\n'

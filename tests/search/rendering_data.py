@@ -16,6 +16,8 @@ from sqlalchemy import select
 from core.database import Database
 from feeds.importer import import_snapshot
 from feeds.models import Announcement, Paper
+from search.web import pages
+from search.web.catspec import parse_spec
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "arxiv-samples" / "kaggle" / (
     "arxiv-metadata-oai-snapshot.jsonl"
@@ -36,6 +38,8 @@ CURRENCY = "0704.9003"
 UNDEFINED_DISPLAY = "0704.9004"
 ESCAPED_DOLLAR = "0704.9005"
 LONG_META = "0704.9006"
+
+MEDIUM = "\\frac{p_{k}}{q_{k}}" * 40  # about 450 px: fits a 1280 px window's column, not a phone's
 
 MARCH = dt.date(2007, 3, 20)
 APRIL_3 = dt.date(2007, 4, 3)
@@ -61,7 +65,8 @@ CRAFTED: list[dict[str, Any]] = [
         "title": "A formula without a place to break $" + "\\frac{a_{1}}{b_{1}}" * 60 + "$",
         "abstract": "An inline formula with nowhere to break $" + "\\frac{x_{i}}{y_{i}}" * 90
         + "$ and a display one $$" + "\\sum_{i=1}^{n}\\frac{\\partial f_{i}}{\\partial x_{i}}" * 30
-        + "$$ must scroll by themselves, not the page. Short maths like $a^2+b^2=c^2$ stays inline.",
+        + "$$ must scroll by themselves, not the page. Short maths like $a^2+b^2=c^2$ stays inline, and a "
+        "formula as wide as half a laptop's column, $" + MEDIUM + "$, scrolls on a phone only.",
         "authors": ["Ann Formula"],
         "categories": "hep-ph",
         "ann": [("hep-ph", APRIL_3, "new", 902)],
@@ -135,6 +140,12 @@ def held_days(db: Database, category: str) -> set[dt.date]:
     return set(db.read_blocking(lambda s: s.scalars(
         select(Announcement.date).where(Announcement.category == category).distinct()
     ).all()))
+
+
+def calendar_days(db: Database, spec: str) -> set[dt.date]:
+    """The days held as the day page gets them (pages.calendar): announcements and whatever else it counts."""
+    months = db.read_blocking(lambda s: pages.calendar(s, parse_spec(spec)))
+    return {d for days in months.values() for d in days}
 
 
 def announced_on(db: Database, paper_id: str) -> tuple[str, dt.date]:

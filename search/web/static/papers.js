@@ -126,7 +126,11 @@
     });
   }
 
-  function containAll() {
+  // After a resize a boxed formula may fit again, or another may not: box them afresh.
+  function containAll(afresh) {
+    if (afresh) {
+      document.querySelectorAll(".math-wide").forEach(function (box) { box.replaceWith.apply(box, box.childNodes); });
+    }
     document.querySelectorAll(".tex").forEach(containWide);
   }
 
@@ -162,7 +166,7 @@
     window.addEventListener("resize", function () {
       if (pending) return;
       pending = true;
-      window.requestAnimationFrame(function () { pending = false; containAll(); });
+      window.requestAnimationFrame(function () { pending = false; containAll(true); });
     });
   }
 
