@@ -3,8 +3,9 @@
 arXiv's terms allow one request every three seconds on one connection. Every
 request therefore goes through a single worker that takes jobs from a
 priority queue (a person waiting for a paper, then today's list, then
-history), starts them at least ``min_interval_s`` apart (measured between
-request starts), and backs off on 429/5xx honouring ``Retry-After``.
+history), starts them at least ``min_interval_s`` apart (counted from the
+previous answer's first byte, so they also arrive that far apart), and backs
+off on 429/5xx honouring ``Retry-After``.
 httpx's exceptions are translated here and nowhere else.
 
 When arXiv cannot be connected to at all (offline, DNS, refused, connect timeout) the request fails at
@@ -283,6 +284,11 @@ class PoliteClient:
     async def _send(self, job: _Job) -> HttpResult:
         try:
             async with self._client.stream("GET", job.url, params=job.params, headers=job.headers) as resp:
+                # The request reached arXiv before its answer began: counting the interval from here, not
+                # from before the connection was made, keeps arrivals at arXiv >= interval apart even
+                # when connecting took a while (a start-to-start count let them come 2.2 s apart).
+                answered = asyncio.get_running_loop().time()
+                self._next_allowed = max(self._next_allowed, answered + self.interval)
                 if resp.status_code in RETRY_STATUSES:
                     await resp.aclose()
                     delay = retry_after_seconds(resp.headers.get("retry-after"))

@@ -264,3 +264,28 @@ def test_retry_after_forms() -> None:
     assert retry_after_seconds("Mon, 15 Jan 2024 12:00:30 GMT", now) == 30
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+
+
+class SlowConnect(httpx.AsyncHTTPTransport):
+    """The real transport, with a slow first connection (DNS, a TCP handshake over a bad link)."""
+
+    first = True
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.first:
+            self.first = False
+            await asyncio.sleep(0.15)
+        return await super().handle_async_request(request)
+
+
+async def test_requests_arrive_an_interval_apart_even_when_connecting_was_slow(replay: ReplayServer) -> None:
+    replay.add("/a", Reply(body=b"a"))
+    client = PoliteClient(papers(), min_interval_s=INTERVAL, transport=SlowConnect())
+    try:
+        for _ in range(3):
+            await client.get(replay.url("/a"))
+    finally:
+        await client.aclose()
+    arrivals = gaps([h.at for h in replay.hits])
+    assert len(arrivals) == 2
+    assert min(arrivals) >= INTERVAL - 0.01  # counted from the start, the first gap was 0.05 s
