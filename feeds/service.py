@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Config
 from core.database import Database
-from core.errors import FeedError, InputError
+from core.errors import ArxivUnreachable, FeedError, InputError
 from feeds import store
 from feeds.arxiv import Arxiv, oai_set
 from feeds.http import PoliteClient, Priority
@@ -246,6 +246,8 @@ class FeedService:
                     fetched.extend(await self._write_records(records, "api"))
             except FeedError as exc:
                 await self._record_run("api", key, "error", started, detail=str(exc), papers=len(fetched))
+                if isinstance(exc, ArxivUnreachable):
+                    raise  # as it is: callers tell "arXiv is offline" from "arXiv said no"
                 raise FeedError(f"could not fetch {_short(missing)} from arXiv: {exc}") from exc
             await self._record_run("api", key, "ok" if fetched else "empty", started, papers=len(fetched))
             _LOGGER.info("fetched %d of %d requested papers from arXiv", len(fetched), len(missing))

@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from core.config import Config
-from core.errors import CoolstoveError, InputError
+from core.errors import ArxivUnreachable, InputError
 from feeds.ids import normalize_id
 from feeds.store import set_star
 from search.index import SearchIndex
@@ -44,6 +44,10 @@ STATIC_DIR = HERE / "static"
 STATIC_PREFIX = "/static/papers"
 FIRST_CHUNK = 2048
 CHUNK = 64 * 1024
+FETCH_WAIT_S = 4.0  # how long a paper page waits for an on-demand fetch before saying it is fetching
+FETCHING_REFRESH_S = 5  # the "fetching" page reloads after this long
+UNREACHABLE_REFRESH_S = 30  # arXiv unreachable: as often as the HTTP client probes it
+MAX_FETCHING = 32  # different sets of ids being fetched at once for visitors; more wait for a slot
 
 Fetch = Callable[[list[str]], Awaitable[list[str]]]
 
@@ -162,15 +166,50 @@ def make_router(cfg: Config, db: PaperDatabase, index: SearchIndex, fetch: Fetch
         )
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
+    fetching: dict[tuple[str, ...], asyncio.Task[list[str]]] = {}
+
+    def start_fetch(fetch: Fetch, missing: list[str]) -> asyncio.Task[list[str]] | None:
+        """One background fetch per set of ids, shared by every visitor and reload; None when too many."""
+        key = tuple(missing)
+        task = fetching.get(key)
+        if task is None:
+            if len(fetching) >= MAX_FETCHING:
+                return None
+            task = asyncio.ensure_future(fetch(missing))
+            fetching[key] = task
+
+            def done(t: asyncio.Task[list[str]]) -> None:
+                fetching.pop(key, None)
+                if not t.cancelled() and t.exception() is not None:
+                    _LOGGER.warning("on-demand fetch of %s failed: %s", ", ".join(key), t.exception())
+
+            task.add_done_callback(done)
+        return task
+
+    def fetching_page(missing: list[str], exc: BaseException | None = None) -> HTMLResponse:
+        if isinstance(exc, ArxivUnreachable):
+            page = render("fetching.html", status=503, arxiv_ids=missing, unreachable=True, reason=str(exc),
+                          refresh_s=UNREACHABLE_REFRESH_S)
+            page.headers["Retry-After"] = str(UNREACHABLE_REFRESH_S)
+            return page
+        return render("fetching.html", status=202, arxiv_ids=missing, unreachable=False,
+                      refresh_s=FETCHING_REFRESH_S)
+
     async def paper_page(request: Request, ids: list[str]) -> Response:
         found = await db.read(lambda s: [pages.paper_details(s, pid) for pid in ids])
         missing = [pid for pid, view in zip(ids, found, strict=True) if view is None]
         note = None
         if missing and fetch is not None:
-            try:
-                await fetch(missing)
-            except CoolstoveError as exc:
-                _LOGGER.warning("on-demand fetch of %s failed: %s", ", ".join(missing), exc)
+            task = start_fetch(fetch, missing)
+            if task is None:
+                return error(503, "too many papers are being fetched from arXiv right now; try again shortly")
+            done, _ = await asyncio.wait({task}, timeout=FETCH_WAIT_S)
+            if not done:  # arXiv's queue or arXiv itself is slow: say so now, the fetch goes on
+                return fetching_page(missing)
+            exc = task.exception()
+            if isinstance(exc, ArxivUnreachable):
+                return fetching_page(missing, exc)
+            if exc is not None:
                 note = f"arXiv could not be reached for {', '.join(missing)}: {exc}"
             found = await db.read(lambda s: [pages.paper_details(s, pid) for pid in ids])
         papers = [p for p in found if p is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import xml.etree.ElementTree as ET
 
@@ -9,6 +10,9 @@ import feedparser
 import httpx
 import pytest
 from search_data import DAY, EARLIER, insert_papers, make_app
+
+import search.web.router as router_module
+from feeds.service import FeedService
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -309,3 +313,52 @@ def test_the_atom_feed_leaves_out_links_that_are_not_http() -> None:
     root = ET.fromstring(body)  # noqa: S314 - our own output
     hrefs = [el.get("href") for el in root.iter(f"{ATOM}link")]
     assert hrefs == ["http://127.0.0.1:8471/a", "https://arxiv.org/abs/2401.00001", "https://arxiv.org/pdf/2401.00001"]
+
+
+async def test_a_slow_fetch_answers_fetching_at_once_and_the_reload_shows_the_paper(
+    cfg, filled_db, index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(router_module, "FETCH_WAIT_S", 0.05)
+    release = asyncio.Event()
+    calls: list[list[str]] = []
+
+    async def fetch(ids: list[str]) -> list[str]:
+        calls.append(ids)
+        await release.wait()  # arXiv's queue is busy
+        insert_papers(filled_db, [{"id": ids[0], "title": "Worth the wait", "abstract": "x",
+                                   "authors": ["Z"], "categories": "cs.LG", "ann": []}])
+        return ids
+
+    transport = httpx.ASGITransport(app=make_app(cfg, filled_db, index, fetch))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        first = await c.get("/arxiv/2405.04321")
+        assert first.status_code == 202
+        assert "Fetching 2405.04321" in first.text
+        assert '<meta http-equiv="refresh" content="5">' in first.text
+        assert (await c.get("/arxiv/2405.04321")).status_code == 202  # a reload joins the same fetch
+        release.set()
+        await asyncio.sleep(0.05)
+        done = await c.get("/arxiv/2405.04321")
+        assert done.status_code == 200
+        assert "Worth the wait" in done.text
+    assert calls == [["2405.04321"]]
+
+
+async def test_arxiv_offline_is_a_503_that_retries_not_a_404(cfg, filled_db, index) -> None:
+    """The real crawler pointed at a port where nothing listens: one attempt, then a page that says so."""
+    offline = cfg.model_copy(update={"papers": cfg.papers.model_copy(update={
+        "api_url": "http://127.0.0.1:9/api/query", "timeout_s": 2.0})})
+    service = FeedService(offline, filled_db, min_interval_s=0.05)
+    try:
+        transport = httpx.ASGITransport(app=make_app(cfg, filled_db, index, service.fetch_now))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.get("/arxiv/2405.07777")
+            again = await c.get("/arxiv/2405.07778")
+    finally:
+        await service.aclose()
+    for page in (r, again):
+        assert page.status_code == 503
+        assert page.headers["retry-after"] == "30"
+        assert "arXiv cannot be reached" in page.text
+        assert "2405.0777" in page.text
+    assert len(service.http.request_starts) == 1  # the second visit did not try again
