@@ -4,7 +4,7 @@ Whoosh's stock ``StemmingAnalyzer | CharsetFilter`` chains five generators per
 token; on a 200,000-paper rebuild that chain is the largest cost after posting
 writes. :class:`PaperAnalyzer` does the same work in one loop with a shared
 stem cache, and :class:`FastPositions` lets the indexer skip ``Token`` objects
-altogether. Both keep Whoosh's on-disk encoding, so queries, phrases and
+altogether. Both keep Whoosh's on-disk encoding (``Positions.encode``), so queries, phrases and
 highlighting use the ordinary code paths.
 
 Stemming (Porter) is on because Cool Papers' lack of it ("images" does not find
@@ -17,15 +17,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from itertools import pairwise
-from pickle import dumps
 from typing import Any
 
 from whoosh.analysis import Analyzer, Token
 from whoosh.analysis.filters import STOP_WORDS
 from whoosh.formats import Positions
 from whoosh.lang.porter import stem as _porter_stem
-from whoosh.system import pack_uint
 
 __all__ = ["FastPositions", "PaperAnalyzer", "fold", "stem"]
 
@@ -135,7 +132,13 @@ class PaperAnalyzer(Analyzer):
 
 
 class FastPositions(Positions):
-    """Whoosh's ``Positions`` format, fed from :meth:`PaperAnalyzer.index_terms` when it can be."""
+    """Whoosh's ``Positions`` format, fed from :meth:`PaperAnalyzer.index_terms` when it can be.
+
+    The same (term, frequency, weight, value) items as ``Positions.word_values``
+    in the same order, values encoded by ``Positions.encode``; only the
+    ``Token`` objects and the five generator layers are skipped. Single
+    positions (most postings) are encoded once and shared.
+    """
 
     def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Any:
         if not isinstance(analyzer, PaperAnalyzer) or not isinstance(value, str):
@@ -150,13 +153,13 @@ class FastPositions(Positions):
                 got.append(pos)
         fb = self.field_boost
         single = _SINGLE
+        encode = self.encode
         for term, poslist in poses.items():
             if len(poslist) == 1:
                 pos = poslist[0]
                 vbytes = single.get(pos)
                 if vbytes is None:
-                    vbytes = single[pos] = pack_uint(1) + dumps(poslist, 2)
+                    vbytes = single[pos] = encode(poslist)
                 yield term, 1, fb, vbytes
             else:
-                deltas = [poslist[0]] + [b - a for a, b in pairwise(poslist)]
-                yield term, len(poslist), len(poslist) * fb, pack_uint(len(deltas)) + dumps(deltas, 2)
+                yield term, len(poslist), len(poslist) * fb, encode(poslist)

@@ -15,30 +15,36 @@ here rather than tuned:
 
 The parent holds the index's write lock throughout and publishes all new
 segments in one commit, so readers switch from the old index to the complete
-new one at once.
+new one at once. The segments are written by :class:`search.whoosh_internals.FastCodec`,
+which leaves beside each one the arrays :mod:`search.fastscore` maps.
+
+Every Whoosh internal this needs (the replaced pool, finishing a segment
+without committing it, publishing segments) is in :mod:`search.whoosh_internals`;
+when its self-test fails, the rebuild falls back to one ordinary Whoosh writer
+(slower, same index).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import threading
 from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy.orm import Session
 from whoosh.codec.base import Segment
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import Index
-from whoosh.writing import SegmentWriter
+from whoosh.writing import CLEAR, SegmentWriter
 
 from core.database import Database
+from search import whoosh_internals as wi
 from search.documents import iter_documents
 
-__all__ = ["SEGMENT_PAPERS", "CompactPool", "build_segments", "id_ranges"]
+__all__ = ["SEGMENT_PAPERS", "CompactPool", "build_part", "build_segments", "id_ranges"]
 
 _LOGGER = logging.getLogger(__name__)
 SEGMENT_PAPERS = 50_000  # about 250 MB of postings in a worker
@@ -74,18 +80,6 @@ class CompactPool:
         self.terms.clear()
 
 
-class BulkWriter(SegmentWriter):
-    """A ``SegmentWriter`` for a fresh segment, postings in a :class:`CompactPool`.
-
-    Documents arrive in docnum order, so each term's postings are already
-    sorted; it is never committed through ``commit()`` (no segment merging).
-    """
-
-    def __init__(self, ix: Index, **kwargs: Any) -> None:
-        super().__init__(ix, **kwargs)
-        self.pool = CompactPool()  # type: ignore[assignment]  # duck-types Whoosh's PostingPool
-
-
 def id_ranges(ids: list[str], parts: int, cap: int = SEGMENT_PAPERS) -> list[tuple[str, str, int]]:
     """Split sorted ids into at least ``parts`` contiguous ranges of at most ``cap`` papers."""
     if not ids:
@@ -96,14 +90,11 @@ def id_ranges(ids: list[str], parts: int, cap: int = SEGMENT_PAPERS) -> list[tup
     return [(ids[i], ids[min(i + size, len(ids)) - 1], min(size, len(ids) - i)) for i in starts]
 
 
-def build_part(
-    index_path: str, indexname: str, db_url: str, lo: str, hi: str
-) -> tuple[int, Segment | None]:
+def build_part(index_path: str, indexname: str, db_url: str, lo: str, hi: str) -> tuple[int, Segment | None]:
     """Worker: index the papers with ``lo <= id <= hi`` into a new segment; returns (count, segment)."""
     ix = FileStorage(index_path, supports_mmap=False).open_index(indexname=indexname)
-    writer = BulkWriter(ix, _lk=False)
+    writer = wi.BulkWriter(ix, CompactPool())
     db = Database(db_url)
-    count = 0
     try:
 
         def feed(session: Session) -> int:
@@ -114,15 +105,14 @@ def build_part(
             return n
 
         count = db.read_blocking(feed)
-        segment = writer._finalize_segment() if count else None
+        segment = wi.finish_part(writer) if count else None
+        if segment is None:
+            wi.abandon_part(writer)
     except BaseException:
-        with contextlib.suppress(Exception):
-            writer._close_segment()
+        wi.abandon_part(writer)
         raise
     finally:
         db.close()
-    # not _finish(): the temp folder is shared with the parent's writer, which removes it
-    writer.is_closed = True
     return count, segment
 
 
@@ -135,10 +125,14 @@ def build_segments(
     procs: int,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Index every range (in ``procs`` processes, or here when 1) and commit them as the whole index."""
-    # the lock, held until the one commit below; a file index's writer is a SegmentWriter (its private
-    # _close_segment and _commit_toc publish the parts' segments)
-    writer = cast(SegmentWriter, ix.writer(timeout=60.0))
+    """Index every range (in ``procs`` processes, or here when 1) and commit them as the whole index.
+
+    ``progress(papers done)`` is called after each range; if it raises, nothing
+    is committed and the exception propagates (a cancelled rebuild).
+    """
+    if not wi.self_test().ok:
+        return _build_stock(ix, db_url, ranges, progress)
+    writer = cast(SegmentWriter, ix.writer(timeout=60.0))  # the lock, held until the one commit below
     try:
         results: list[tuple[int, Segment | None]] = []
         if procs <= 1 or len(ranges) <= 1:
@@ -163,10 +157,39 @@ def build_segments(
             finally:  # a progress callback that raises (a cancelled rebuild) drops the parts not started
                 pool.shutdown(wait=True, cancel_futures=True)
         segments = [seg for _count, seg in results if seg is not None]
-        writer._close_segment()
-        writer._commit_toc(segments)  # only the new segments: the old index is dropped in this commit
+        wi.publish(writer, segments)  # only the new segments: the old index is dropped in this commit
+    except BaseException:
+        if not writer.is_closed:
+            writer.cancel()
+        raise
+    return sum(count for count, _ in results)
+
+
+def _build_stock(
+    ix: Index, db_url: str, ranges: list[tuple[str, str, int]], progress: Callable[[int], None] | None
+) -> int:
+    """The rebuild with nothing but Whoosh's public API: one writer, one process, one commit."""
+    _LOGGER.warning("rebuilding the search index with Whoosh's own writer (slower): %s", wi.self_test())
+    writer = ix.writer(timeout=60.0)
+    db = Database(db_url)
+    done = 0
+    try:
+        for lo, hi, _n in ranges:
+
+            def feed(session: Session, lo: str = lo, hi: str = hi) -> int:
+                n = 0
+                for doc in iter_documents(session, lo, hi):
+                    writer.add_document(**doc)
+                    n += 1
+                return n
+
+            done += db.read_blocking(feed)
+            if progress is not None:
+                progress(done)
+        writer.commit(mergetype=CLEAR)  # the old segments go in the same commit
     except BaseException:
         writer.cancel()
         raise
-    writer._finish()
-    return sum(count for count, _ in results)
+    finally:
+        db.close()
+    return done

@@ -1,15 +1,36 @@
-"""BM25F over whole posting lists with NumPy, for the common shape of query (terms, AND/OR/NOT).
+"""BM25F over whole posting lists with NumPy, for the common shapes of query (terms, AND/OR/NOT, dates).
 
 Whoosh scores one posting at a time in Python; a word found in half of
 200,000 abstracts costs about a second that way, because BM25's block-max
 bounds are too loose to skip blocks of such a word. Here each posting list is
-decoded block by block into arrays, scored in one vectorised BM25F expression
-(the same formula, statistics and field weights as Whoosh's ``BM25F``),
-combined with set operations and cut to the top N with a partial sort. Hot
-posting lists stay decoded in a small LRU cache.
+read whole as arrays, scored in one vectorised BM25F expression, combined with
+set operations and cut to the top N with a partial sort.
 
-Anything else (phrases, prefixes, wildcards) returns ``None`` and runs through
-Whoosh's own matchers; a test checks that both paths rank alike.
+The arrays come from the side files :class:`search.whoosh_internals.FastCodec`
+writes beside each segment, mapped by NumPy: the first query on a word costs
+what the hundredth does. A segment written by another codec (an index writer
+that was not given it) has its posting blocks decoded instead, and the hot
+lists are kept decoded in a small LRU cache.
+
+What is modelled, exactly as Whoosh's matchers do it (a property test compares
+the two on generated query trees over a multi-segment index):
+
+* ``Term`` (its boost; a missing field or term matches nothing), scored by the
+  searcher's weighting, which must be Whoosh's ``BM25F``: B (per field), K1,
+  idf and average field length are taken from the scorer it makes for each
+  term. Field boosts are in the weights themselves (Whoosh multiplies them in
+  at indexing). Fields that are not scorable score their weight.
+* ``And``, ``Or`` (sum of the parts' scores, times the boost when there are
+  two parts or more; no ``minmatch`` or ``scale``), ``Not`` (everything else,
+  scoring 1.0 wherever it matches, as Whoosh's ``InverseMatcher`` does),
+  ``AndNot`` (the left side's scores), ``NullQuery``.
+* ``NumericRange`` and ``DateRange`` with constant scores on a sortable
+  ``DATETIME`` field, from its column.
+
+Anything else (phrases, prefixes, wildcards, other weightings, ...) makes
+:func:`fast_search` raise :class:`Unsupported` before any work; the caller
+then runs Whoosh's own matchers. It also raises :class:`Unsupported` while
+:func:`search.whoosh_internals.self_test` fails.
 """
 
 from __future__ import annotations
@@ -23,17 +44,19 @@ from typing import Any
 
 import numpy as np
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+from whoosh.fields import DATETIME
+from whoosh.query.qcore import _NullQuery
+from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.searching import Searcher
-from whoosh.util.numeric import byte_to_length
 
-__all__ = ["FastResult", "Unsupported", "fast_search"]
+from search import whoosh_internals as wi
+
+__all__ = ["FastResult", "Unsupported", "clear_caches", "fast_search", "warm"]
 
 _LOGGER = logging.getLogger(__name__)
-B, K1 = 0.75, 1.2  # Whoosh's BM25F defaults, used by the index's searchers
-CACHE_BYTES = 48 * 2**20
+CACHE_BYTES = 48 * 2**20  # decoded posting lists of segments without side files
 CACHE_MIN_POSTINGS = 2000
-_LENGTH_TABLE = np.array([byte_to_length(i) or 0 for i in range(256)], dtype=np.float32)
+_LENGTHS = wi.LENGTH_TABLE
 
 
 class Unsupported(Exception):
@@ -79,210 +102,258 @@ class _Cache:
 
 _POSTINGS = _Cache(CACHE_BYTES)
 _COLUMNS = _Cache(16 * 2**20)
-
-
-def _segid(reader: Any) -> Any:
-    seg = reader.segment()
-    return seg.segid if seg is not None else id(reader)
-
-
-def _raw_column(reader: Any, colreader: Any, dtype: str, count: int, default: bytes) -> np.ndarray:
-    inner = colreader.raw_column() if hasattr(colreader, "raw_column") else colreader
-    width = inner._fixedlen
-    written = min(inner._count, count)
-    raw = inner._dbfile.get(inner._basepos, written * width) if written else b""
-    if written < count:
-        raw += default * (count - written)
-    return np.frombuffer(raw, dtype=dtype)
-
-
-def _lengths(reader: Any, field: str) -> np.ndarray:
-    key = ("len", _segid(reader), field)
-    got = _COLUMNS.get(key)
-    if got is None:
-        count = reader.doc_count_all()
-        col = reader._perdoc.column_reader(_lenfield(field), LENGTHS_COLUMN)
-        got = (_LENGTH_TABLE[_raw_column(reader, col, "u1", count, b"\0")],)
-        _COLUMNS.put(key, got)
-    return got[0]
-
-
-def _dates(reader: Any, field: str) -> np.ndarray:
-    key = ("date", _segid(reader), field)
-    got = _COLUMNS.get(key)
-    if got is None:
-        count = reader.doc_count_all()
-        if not reader.has_column(field):
-            return np.zeros(count, dtype=np.int64)
-        col = reader.column_reader(field, translate=False)
-        got = (_raw_column(reader, col, ">i8", count, b"\0" * 8).astype(np.int64),)
-        _COLUMNS.put(key, got)
-    return got[0]
-
-
-def _postings(reader: Any, field: str, text: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(docnums, weights) of one term in one segment, deleted documents included."""
-    btext = reader._text_to_bytes(field, text)
-    key = ("post", _segid(reader), field, btext)
-    got = _POSTINGS.get(key)
-    if got is not None:
-        return got[0], got[1]
-    if (field, btext) not in reader:
-        empty = (np.empty(0, np.int32), np.empty(0, np.float32))
-        return empty
-    m = reader._terms.matcher(field, btext, reader.schema[field].format)
-    ids_parts: list[Any] = []
-    w_parts: list[Any] = []
-    if hasattr(m, "_read_data") and hasattr(m, "_next_block"):
-        while not m._atend and m.is_active():
-            if m._data is None:
-                m._read_data()
-            m._read_weights()
-            ids_parts.append(
-                np.cumsum(np.asarray(m._data[0], dtype=np.int32), dtype=np.int32)
-            )  # ids are delta-coded
-            w_parts.append(
-                np.frombuffer(m._weights, dtype=np.float32)
-                if hasattr(m._weights, "typecode")
-                else np.asarray(m._weights, dtype=np.float32)
-            )
-            m._next_block()
-    else:  # inlined postings (a term in very few documents)
-        ids, weights = [], []
-        while m.is_active():
-            ids.append(m.id())
-            weights.append(m.weight())
-            m.next()
-        ids_parts.append(np.asarray(ids, dtype=np.int32))
-        w_parts.append(np.asarray(weights, dtype=np.float32))
-    docs = np.concatenate(ids_parts) if ids_parts else np.empty(0, np.int32)
-    weights_arr = np.concatenate(w_parts) if w_parts else np.empty(0, np.float32)
-    if len(docs) >= CACHE_MIN_POSTINGS:
-        _POSTINGS.put(key, (docs, weights_arr))
-    return docs, weights_arr
+_NONE = (None,)
 
 
 def clear_caches() -> None:
-    """Forget every decoded array (benchmarks measure the cold path with it)."""
+    """Forget every decoded array and mapped side file (benchmarks measure the cold path with it)."""
     for cache in (_POSTINGS, _COLUMNS):
         with cache.lock:
             cache.items.clear()
             cache.used = 0
+    wi.forget_segment_arrays()
 
 
-def warm(searcher: Searcher, fields: tuple[str, ...], *, fill: float = 0.75, pause_s: float = 0.0005) -> int:
-    """Decode the most frequent terms' postings before anyone searches for them.
+# ---------------------------------------------------------------- what is modelled
 
-    The first query on a common word otherwise pays for decoding its whole
-    posting list. Terms go in by document frequency, interleaving fields, until
-    the cache is ``fill`` full; ``pause_s`` between terms lets the event loop's
-    thread have the GIL, so a warm-up at start never delays a stove command.
-    Returns the number of terms decoded.
-    """
-    done = 0
-    for sub, _offset in searcher.leaf_searchers():
-        reader = sub.reader()
-        if not reader.doc_count_all():
-            continue
-        lists = []
-        for field in fields:
-            if field in reader.schema:
-                _lengths(reader, field)
-                lists.append([(field, text) for _f, text in reader.most_frequent_terms(field, number=500)])
-        for rank in range(max((len(x) for x in lists), default=0)):
-            for terms in lists:
-                if rank >= len(terms):
-                    continue
-                if _POSTINGS.used >= _POSTINGS.budget * fill:
-                    return done
-                field, text = terms[rank]
-                _postings(reader, field, text)
-                done += 1
-                time.sleep(pause_s)
-    return done
+
+def _check(q: Any, schema: Any) -> None:
+    """Raise :class:`Unsupported` unless every node of ``q`` is one this module evaluates as Whoosh does."""
+    kind = type(q)
+    if kind is wq.Term:
+        if q.minquality:
+            raise Unsupported("Term with minquality")
+        if (
+            q.fieldname in schema
+            and not isinstance(q.text, str | bytes)
+            and not isinstance(schema[q.fieldname], DATETIME)
+        ):
+            raise Unsupported(f"Term text of type {type(q.text).__name__}")
+        return
+    if kind is wq.And or kind is wq.Or:
+        if kind is wq.Or and (q.minmatch or q.scale is not None):
+            raise Unsupported("Or with minmatch or scale")
+        if not q.subqueries:  # Whoosh matches nothing, or fails (And.estimate_size) inside an And
+            raise Unsupported(f"empty {kind.__name__}")
+        for sub in q.subqueries:
+            _check(sub, schema)
+        return
+    if kind is wq.Not:
+        _check(q.query, schema)
+        return
+    if kind is wq.AndNot:
+        _check(q.a, schema)
+        _check(q.b, schema)
+        return
+    if kind is wq.NumericRange or kind is wq.DateRange:
+        fieldobj = schema[q.fieldname] if q.fieldname in schema else None
+        if not isinstance(fieldobj, DATETIME) or fieldobj.column_type is None:
+            raise Unsupported(f"range on {q.fieldname!r}, not a sortable DATETIME field")
+        if not q.constantscore:
+            raise Unsupported("range without constant scores")
+        for bound in (q.start, q.end):
+            if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool)):
+                raise Unsupported(f"range bound {bound!r}")
+        return
+    if kind is _NullQuery:
+        return
+    raise Unsupported(kind.__name__)
 
 
 # ---------------------------------------------------------------- evaluation
 # A partial result is (docnums sorted ascending, scores) within one segment.
 
 Part = tuple[np.ndarray, np.ndarray]
+_EMPTY: Part = (np.empty(0, np.int32), np.empty(0, np.float64))
+
+
+class _Query:
+    """Per-query state shared by the segments: the top searcher and each term's BM25F parameters."""
+
+    def __init__(self, top: Searcher) -> None:
+        self.top = top
+        self.schema = top.schema
+        self.weighting = top.weighting
+        self.params: dict[tuple[str, bytes], tuple[float, ...] | None] = {}
+
+    def scoring(self, field: str, btext: bytes) -> tuple[float, ...] | None:
+        """(idf, avgfl, B, K1) of a scorable field's term, None where the score is the weight."""
+        key = (field, btext)
+        if key in self.params:
+            return self.params[key]
+        scorer = self.weighting.scorer(self.top, field, btext)
+        got: tuple[float, ...] | None
+        if type(scorer) is BM25FScorer:
+            got = (float(scorer.idf), float(scorer.avgfl), float(scorer.B), float(scorer.K1))
+        elif type(scorer) is WeightScorer:
+            got = None
+        else:
+            raise Unsupported(f"scorer {type(scorer).__name__}")
+        self.params[key] = got
+        return got
 
 
 class _Segment:
-    def __init__(self, top: Searcher, reader: Any) -> None:
-        self.top = top
+    def __init__(self, query: _Query, reader: Any) -> None:
+        self.query = query
         self.reader = reader
         self.size = reader.doc_count_all()
+        self.arrays = wi.segment_arrays(reader)
+        self.key = (reader.segment().segment_id(),)
 
+    # -- data
+    def postings(self, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
+        if self.arrays is not None:
+            return self.arrays.postings(field, btext)
+        return _decoded(self.reader, self.key, field, btext)
+
+    def lengths(self, field: str) -> np.ndarray | None:
+        if self.arrays is not None:
+            return self.arrays.length_bytes(field)
+        key = ("len", *self.key, field)
+        got = _COLUMNS.get(key)
+        if got is None:
+            lb = wi.length_bytes(self.reader, field)
+            got = (lb,) if lb is not None else _NONE
+            _COLUMNS.put(key, got)
+        return got[0]
+
+    def column(self, field: str) -> tuple[np.ndarray, np.ndarray]:
+        if self.arrays is not None and self.arrays.has_column(field):
+            return self.arrays.column(field)
+        key = ("col", *self.key, field)
+        got = _COLUMNS.get(key)
+        if got is None:
+            col = wi.column_values(self.reader, field)
+            if col is None:
+                raise Unsupported(f"column of {field!r}")
+            got = col
+            _COLUMNS.put(key, got)
+        return got[0], got[1]
+
+    def sort_keys(self, field: str, docs: np.ndarray) -> np.ndarray:
+        """The column values Whoosh sorts ``docs`` by (its column default where a document has none)."""
+        values, present = self.column(field)
+        default = np.uint64(self.query.schema[field].column_type.default_value())
+        return np.where(present[docs], values[docs], default)
+
+    # -- nodes
     def term(self, q: wq.Term) -> Part:
-        field, text = q.fieldname, q.text
-        if field not in self.reader.schema:
-            raise Unsupported(field)
-        docs, weights = _postings(self.reader, field, text)
-        if not len(docs):
-            return docs, weights
-        fieldobj = self.reader.schema[field]
-        if not fieldobj.scorable:
-            return docs, weights * q.boost
-        idf = self.top.idf(field, text)  # log(N / (df + 1)) + 1, cached by the searcher
-        avgfl = self.top.avg_field_length(field) or 1
-        fl = _lengths(self.reader, field)[docs]
+        schema = self.query.schema
+        field = q.fieldname
+        if field not in schema:
+            return _EMPTY
+        try:
+            btext = schema[field].to_bytes(q.text)
+        except ValueError:  # Whoosh's Term matches nothing then
+            return _EMPTY
+        if (field, btext) not in self.reader:
+            return _EMPTY
+        docs, weights = self.postings(field, btext)
+        params = self.query.scoring(field, btext)
         tf = weights.astype(np.float64)
-        scores = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
-        return docs, scores * q.boost
+        if params is None:
+            scores = tf
+        else:
+            idf, avgfl, B, K1 = params
+            lb = self.lengths(field)
+            fl = _LENGTHS[lb[docs]] if lb is not None else np.ones(len(docs))
+            # whoosh.scoring.bm25, operation for operation
+            scores = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
+        if q.boost != 1.0:
+            scores = scores * q.boost
+        return docs, scores
 
     def range(self, q: wq.NumericRange) -> Part:
-        if q.fieldname not in ("announced", "updated"):
-            raise Unsupported(q.fieldname)
-        col = _dates(self.reader, q.fieldname)
-        mask = np.ones(len(col), dtype=bool)
+        values, present = self.column(q.fieldname)
+        mask = present.copy()
         if q.start is not None:
-            mask &= col >= q.start
+            start = max(int(q.start), 0)
+            if start >= 2**64:
+                return _EMPTY
+            mask &= (values > np.uint64(start)) if q.startexcl else (values >= np.uint64(start))
         if q.end is not None:
-            mask &= col <= q.end
-        docs = np.nonzero(mask)[0].astype(np.int32)
+            end = int(q.end)
+            if end < 0:
+                return _EMPTY
+            end = min(end, 2**64 - 1)
+            mask &= (values < np.uint64(end)) if q.endexcl else (values <= np.uint64(end))
+        docs = np.flatnonzero(mask).astype(np.int32)
         return docs, np.full(len(docs), float(q.boost))
 
-    def eval(self, q: wq.Query) -> Part:
-        if isinstance(q, wq.Term):
+    def complement(self, q: Any) -> Part:
+        """Whoosh's ``InverseMatcher``: every document the query does not match, scoring 1.0."""
+        present = np.ones(self.size, dtype=bool)
+        present[self.eval(q)[0]] = False
+        docs = np.flatnonzero(present).astype(np.int32)
+        return docs, np.ones(len(docs))
+
+    def eval(self, q: Any) -> Part:
+        kind = type(q)
+        if kind is wq.Term:
             return self.term(q)
-        if isinstance(q, wq.NumericRange):
+        if kind is wq.NumericRange or kind is wq.DateRange:
             return self.range(q)
-        if isinstance(q, wq.Or):
-            parts = [self.eval(c) for c in q.subqueries]
-            return _union(parts, q.boost, self.size)
-        if isinstance(q, wq.And):
-            pos = [c for c in q.subqueries if not isinstance(c, wq.Not)]
-            neg = [c for c in q.subqueries if isinstance(c, wq.Not)]
-            if not pos:
-                raise Unsupported("only negative clauses")
-            docs, scores = _intersection([self.eval(c) for c in pos], 1.0, self.size)
-            for n in neg:
-                docs, scores = _minus((docs, scores), self.eval(n.query)[0], self.size)
-                scores = scores + n.boost  # Whoosh's inverse matcher scores its boost
-            return docs, scores * q.boost
-        if isinstance(q, wq.AndNot):
+        if kind is wq.Not:
+            return self.complement(q.query)
+        if kind is wq.Or or kind is wq.And:
+            subs = q.subqueries
+            if not subs:
+                return _EMPTY
+            if len(subs) == 1:  # CompoundQuery.matcher: the only part's matcher, without this boost
+                return self.eval(subs[0])
+            if kind is wq.Or:
+                return _union([self.eval(c) for c in subs], q.boost, self.size)
+            return self.intersect(subs, q.boost)
+        if kind is wq.AndNot:
             return _minus(self.eval(q.a), self.eval(q.b)[0], self.size)
-        raise Unsupported(type(q).__name__)
+        if kind is _NullQuery:
+            return _EMPTY
+        raise Unsupported(kind.__name__)  # _check let it through: a bug, but never a wrong answer
+
+    def intersect(self, subs: list[Any], boost: float) -> Part:
+        pos = [c for c in subs if type(c) is not wq.Not]
+        neg = [c for c in subs if type(c) is wq.Not]
+        if pos:
+            docs, scores = _intersection([self.eval(c) for c in pos], self.size)
+        else:
+            docs, scores = np.arange(self.size, dtype=np.int32), np.zeros(self.size)
+        for n in neg:  # an intersection with an InverseMatcher: removes its documents, adds 1.0
+            docs, scores = _minus((docs, scores), self.eval(n.query)[0], self.size)
+            scores = scores + 1.0
+        return docs, scores * boost if boost != 1.0 else scores
+
+
+def _decoded(reader: Any, segkey: tuple[Any, ...], field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
+    key = ("post", *segkey, field, btext)
+    got = _POSTINGS.get(key)
+    if got is not None:
+        return got[0], got[1]
+    docs, weights = wi.decode_postings(reader, field, btext)
+    if len(docs) >= CACHE_MIN_POSTINGS:
+        _POSTINGS.put(key, (docs, weights))
+    return docs, weights
 
 
 def _union(parts: list[Part], boost: float, size: int) -> Part:
     """Sum of scores over the union, with dense arrays (sorting 400,000 ids costs more)."""
     parts = [p for p in parts if len(p[0])]
     if not parts:
-        return np.empty(0, np.int32), np.empty(0)
+        return _EMPTY
     if len(parts) == 1:
-        return parts[0][0], parts[0][1] * boost
-    acc = np.zeros(size)
-    present = np.zeros(size, dtype=bool)
-    for docs, scores in parts:
-        acc[docs] += scores  # each part's docnums are unique
-        present[docs] = True
-    docs = np.flatnonzero(present).astype(np.int32)
-    return docs, acc[docs] * boost
+        docs, scores = parts[0]
+    else:
+        acc = np.zeros(size)
+        present = np.zeros(size, dtype=bool)
+        for d, s in parts:
+            acc[d] += s  # each part's docnums are unique
+            present[d] = True
+        docs = np.flatnonzero(present).astype(np.int32)
+        scores = acc[docs]
+    return docs, scores * boost if boost != 1.0 else scores
 
 
-def _intersection(parts: list[Part], boost: float, size: int) -> Part:
+def _intersection(parts: list[Part], size: int) -> Part:
     parts = sorted(parts, key=lambda p: len(p[0]))
     docs, scores = parts[0]
     for other_docs, other_scores in parts[1:]:
@@ -295,7 +366,7 @@ def _intersection(parts: list[Part], boost: float, size: int) -> Part:
         keep = present[docs]
         docs = docs[keep]
         scores = scores[keep] + dense[docs]
-    return docs, scores * boost
+    return docs, scores
 
 
 def _minus(part: Part, remove: np.ndarray, size: int) -> Part:
@@ -307,6 +378,15 @@ def _minus(part: Part, remove: np.ndarray, size: int) -> Part:
     return part[0][keep], part[1][keep]
 
 
+def _ready(searcher: Searcher, queries: list[wq.Query]) -> None:
+    if not wi.self_test().ok:
+        raise Unsupported("Whoosh's internals changed (see the log); the fast path is off")
+    if type(searcher.weighting) is not BM25F:
+        raise Unsupported(f"weighting {type(searcher.weighting).__name__}")
+    for q in queries:
+        _check(q, searcher.schema)
+
+
 def fast_search(
     searcher: Searcher,
     q: wq.Query,
@@ -316,7 +396,13 @@ def fast_search(
     mask_q: wq.Query | None = None,
     sort_new: bool = False,
 ) -> FastResult:
-    """Top ``limit`` (docnum, score) of ``q``; raises :class:`Unsupported` for other query shapes."""
+    """Top ``limit`` (docnum, score) of ``q``, as ``searcher.search`` ranks them.
+
+    Raises :class:`Unsupported`, before any work, for a query (or filter, or
+    mask) with a node this module does not model.
+    """
+    _ready(searcher, [x for x in (q, filter_q, mask_q) if x is not None])
+    query = _Query(searcher)
     all_docs: list[np.ndarray] = []
     all_scores: list[np.ndarray] = []
     all_keys: list[np.ndarray] = []
@@ -324,7 +410,7 @@ def fast_search(
         reader = sub.reader()
         if not reader.doc_count_all():  # an empty index has a reader without postings
             continue
-        seg = _Segment(searcher, reader)
+        seg = _Segment(query, reader)
         docs, scores = seg.eval(q)
         if filter_q is not None and len(docs):
             allowed = np.zeros(seg.size, dtype=bool)
@@ -333,11 +419,11 @@ def fast_search(
             docs, scores = docs[keep], scores[keep]
         if mask_q is not None and len(docs):
             docs, scores = _minus((docs, scores), seg.eval(mask_q)[0], seg.size)
-        deleted = reader.deleted_docs_set if hasattr(reader, "deleted_docs_set") else None
+        deleted = reader.deleted_docs_set
         if deleted and len(docs):
-            docs, scores = _minus((docs, scores), np.fromiter(deleted, dtype=np.int32), seg.size)
+            docs, scores = _minus((docs, scores), np.fromiter(deleted, dtype=np.int64), seg.size)
         if sort_new and len(docs):
-            all_keys.append(_dates(reader, "announced")[docs])
+            all_keys.append(seg.sort_keys("announced", docs))
         all_docs.append(docs.astype(np.int64) + offset)
         all_scores.append(np.asarray(scores, dtype=np.float64))
     docs = np.concatenate(all_docs) if all_docs else np.empty(0, np.int64)
@@ -345,11 +431,81 @@ def fast_search(
     total = len(docs)
     if not total:
         return FastResult(0, [], [])
-    primary = np.concatenate(all_keys) if sort_new else scores
-    if total > limit:
-        top = np.argpartition(-primary, limit - 1)[:limit]
+    if sort_new:
+        newest_first = np.iinfo(np.uint64).max - np.concatenate(all_keys)
+        order = np.lexsort((docs, newest_first))  # ties by docnum
+        chosen = order[:limit]
     else:
-        top = np.arange(total)
-    order = np.lexsort((docs[top], -primary[top]))  # best first; ties by docnum
-    chosen = top[order]
+        top = _top(scores, limit) if total > limit else np.arange(total)
+        chosen = top[np.lexsort((docs[top], -scores[top]))]  # best first; ties by docnum
     return FastResult(total, [int(d) for d in docs[chosen]], [float(s) for s in scores[chosen]])
+
+
+def _top(scores: np.ndarray, limit: int) -> np.ndarray:
+    """Indexes of the ``limit`` best scores; of equal scores at the cut, the first (lowest docnums).
+
+    That is what Whoosh's top-N collector keeps. ``scores`` is in docnum order.
+    """
+    threshold = -np.partition(-scores, limit - 1)[limit - 1]
+    above = np.flatnonzero(scores > threshold)
+    ties = np.flatnonzero(scores == threshold)[: limit - len(above)]
+    return np.concatenate((above, ties))
+
+
+# ---------------------------------------------------------------- warm-up
+
+
+def warm(searcher: Searcher, fields: tuple[str, ...], *, fill: float = 0.75, pause_s: float = 0.0005) -> int:
+    """Make the most frequent terms' posting lists ready before anyone searches for them.
+
+    With side files that means asking the kernel to read them in (after a
+    reboot they are not in the page cache) and touching the commonest lists;
+    without, decoding them into the cache until it is ``fill`` full. Terms go
+    in by document frequency, interleaving fields; ``pause_s`` between terms
+    lets the event loop's thread have the GIL, so a warm-up at start never
+    delays a stove command. Returns the number of posting lists made ready.
+    """
+    if not wi.self_test().ok:
+        return 0
+    done = 0
+    budget = int(_POSTINGS.budget * fill)
+    touched = 0
+    for sub, _offset in searcher.leaf_searchers():
+        reader = sub.reader()
+        if not reader.doc_count_all():
+            continue
+        seg = _Segment(_Query(searcher), reader)
+        lists: list[list[tuple[str, bytes]]] = []
+        for field in fields:
+            if field not in reader.schema:
+                continue
+            seg.lengths(field)
+            if seg.arrays is not None:
+                counts = sorted(seg.arrays.terms(field), key=lambda t: -t[1])[:500]
+                lists.append([(field, text) for text, _n in counts])
+            else:
+                lists.append([(field, text) for _f, text in reader.most_frequent_terms(field, number=500)])
+        if seg.arrays is not None:
+            seg.arrays.advise_willneed()
+        for rank in range(max((len(x) for x in lists), default=0)):
+            for terms in lists:
+                if rank >= len(terms):
+                    continue
+                if seg.arrays is None and _POSTINGS.used >= budget:
+                    return done
+                if seg.arrays is not None and touched >= budget:
+                    break
+                field, text = terms[rank]
+                docs, weights = seg.postings(field, text)
+                if seg.arrays is not None:
+                    touched += _touch(docs) + _touch(weights)
+                done += 1
+                time.sleep(pause_s)
+    return done
+
+
+def _touch(arr: np.ndarray) -> int:
+    """Read one value per page of a mapped array (faults the pages in); returns its size in bytes."""
+    step = max(1, 4096 // arr.itemsize)
+    np.add.reduce(arr[::step], dtype=np.float64)
+    return int(arr.nbytes)
