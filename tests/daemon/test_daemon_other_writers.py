@@ -50,7 +50,7 @@ def test_an_import_beside_the_running_daemon_is_searchable_and_listed(tmp_path: 
         assert feed.text.count("<entry>") == 1
         assert "https://arxiv.org/abs/0704.0001" in feed.text
         index = httpx.get(base + "/arxiv", timeout=10)
-        assert "Nothing crawled yet" not in index.text
+        assert "Nothing crawled or imported yet" not in index.text
         assert 'href="/arxiv/hep-ph"' in index.text
     finally:
         d.stop()

@@ -49,7 +49,7 @@ async def test_earlier_days_and_the_calendar(client: httpx.AsyncClient) -> None:
     assert f'?date={DAY.isoformat()}"' in latest
     empty = await client.get("/arxiv/cs.LG", params={"date": "2020-01-01"})
     assert empty.status_code == 404
-    assert "No announcements" in empty.text
+    assert "Nothing is listed in" in empty.text
     assert (await client.get("/arxiv/cs.LG", params={"date": "soon"})).status_code == 404
 
 

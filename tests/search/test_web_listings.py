@@ -112,7 +112,7 @@ async def test_an_empty_category_is_404_on_the_page_and_the_feed(web: httpx.Asyn
 
 async def test_the_category_index_lists_imported_categories(web: httpx.AsyncClient) -> None:
     html = (await web.get("/arxiv")).text
-    assert "Nothing crawled yet" not in html
+    assert "Nothing crawled or imported yet" not in html
     for cat in ("math.NA", "cs.NA", "cs.LG"):
         assert f'href="/arxiv/{cat}"' in html
 
