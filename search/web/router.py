@@ -99,6 +99,7 @@ def make_router(cfg: Config, db: PaperDatabase, index: SearchIndex, fetch: Fetch
 
     def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("configured", categories)
+        ctx.setdefault("max_results", index.max_results)
         return HTMLResponse(env.get_template(name).render(**ctx), status_code=status)
 
     def render_stream(name: str, status: int = 200, **ctx: Any) -> StreamingResponse:

@@ -362,3 +362,13 @@ async def test_arxiv_offline_is_a_503_that_retries_not_a_404(cfg, filled_db, ind
         assert "arXiv cannot be reached" in page.text
         assert "2405.0777" in page.text
     assert len(service.http.request_starts) == 1  # the second visit did not try again
+
+
+async def test_counts_agree_with_their_nouns(client: httpx.AsyncClient) -> None:
+    one = await client.get("/search", params={"q": "spin"})
+    assert paper_ids(one.text) == ["2402.09999"]
+    assert "1 result" in one.text
+    assert "1 results" not in one.text
+    assert "about" not in re.search(r'<p class="count">(.*?)</p>', one.text, re.S).group(1)
+    several = await client.get("/search", params={"q": "cat:cs.LG"})
+    assert f"{len(paper_ids(several.text))} results" in several.text
