@@ -146,7 +146,7 @@ def search_cmd(
     """Search the papers: words, "phrases", ti: au: abs: cat: id: date:, OR, NOT/-word."""
     text = " ".join(query)
     try:
-        spec = parse_spec(cat) if cat else None
+        spec = parse_spec(cat).expanded() if cat else None  # an alias filters as its category
         since_d = parse_date(since) if since else None
         until_d = parse_date(until, end=True) if until else None
     except QueryError as exc:
@@ -234,7 +234,11 @@ def commit_hook(cfg: Config) -> CommitHook:
             try:
                 opened.append((_index(cfg).open(owner=True), _open_db(cfg)))
             except (SearchError, StorageError) as exc:
-                click.echo(f"search index not updated here ({exc})", err=True)
+                click.echo(
+                    f"search index not updated here ({exc}); "
+                    "the running daemon indexes these papers itself within seconds",
+                    err=True,
+                )
                 skip = True
                 return
         index, db = opened[0]

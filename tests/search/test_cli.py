@@ -36,10 +36,14 @@ def setup(cfg: Config, tmp_path: Path) -> Config:
     return cfg
 
 
-def run(group: click.Group, cfg: Config, *args: str) -> click.testing.Result:
+def _context(cfg: Config) -> CliContext:
     ctx = CliContext(None)
     ctx._config = cfg
-    return CliRunner().invoke(group, list(args), obj=ctx, catch_exceptions=True)
+    return ctx
+
+
+def run(group: click.Group, cfg: Config, *args: str) -> click.testing.Result:
+    return CliRunner().invoke(group, list(args), obj=_context(cfg), catch_exceptions=True)
 
 
 def test_reindex_then_search(papers_group: click.Group, setup: Config) -> None:
@@ -213,3 +217,25 @@ def test_counts_agree_with_their_nouns(papers_group: click.Group, setup: Config,
     assert r.output.startswith("1 result for 'spin' (page 1 of 1, by relevance)")
     r = run(papers_group, setup, "search", "graph")
     assert r.output.startswith("2 results for 'graph'")
+
+
+def test_cat_filter_follows_arxiv_aliases(papers_group: click.Group, setup: Config) -> None:
+    db = Database(setup.papers_db_url)
+    insert_papers(db, [{"id": "2403.00400", "title": "Multigrid solvers", "abstract": "numerical multigrid",
+                        "authors": ["N"], "categories": "math.NA", "ann": []}])
+    db.close()
+    run(papers_group, setup, "reindex")
+    for cat in ("cs.NA", "math.NA"):  # one category to arXiv since the merge
+        r = run(papers_group, setup, "search", "multigrid", "--cat", cat, "--json")
+        assert [h["id"] for h in json.loads(r.output)["hits"]] == ["2403.00400"], cat
+
+
+def test_an_import_beside_the_daemon_says_the_daemon_indexes_it(
+    papers_group: click.Group, setup: Config
+) -> None:
+    with SearchIndex(setup.storage.index_dir).open():  # the daemon owns the index
+        r = CliRunner(mix_stderr=False).invoke(
+            papers_group, ["import", str(SNAPSHOT), "-q"], obj=_context(setup), catch_exceptions=False
+        )
+    assert r.exit_code == 0
+    assert "the running daemon indexes these papers itself" in r.stderr
