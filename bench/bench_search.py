@@ -1,4 +1,4 @@
-"""Search figures: index build rate, query latency against SQLite FTS5, index size, serving RSS.
+"""Search figures: index build rate, cold and warm query latency beside SQLite FTS5 and tantivy, size, RSS.
 
 The corpus is generated reproducibly from a seed in arXiv's bulk snapshot
 format (JSON lines, Kaggle ``arxiv-metadata-oai-snapshot`` schema: hard-wrapped
@@ -11,19 +11,36 @@ of 200,000 papers is available offline here.
     .venv/bin/python bench/bench_search.py              # 200,000 papers
     .venv/bin/python bench/bench_search.py --papers 20000
 
-Query latency is measured through ``SearchIndex.search`` (top 20, highlights
-from the database), the same call the web page makes; FTS5 answers the same
-queries (AND of the terms, BM25 with the same field weights, ``highlight`` and
-``snippet``) over the same texts. Peak RSS is that of a separate process that
-serves ``/search`` over HTTP with the project's router while the queries run.
+Three engines answer the same fixed queries (AND of 1-4 words over title,
+abstract and authors; top 20 with the title highlighted and an abstract
+snippet; field weights 3, 1, 2):
+
+* ours: ``SearchIndex.search(q, pagelen=20, db=db)``, what the web page calls
+  (NumPy BM25F over the side files, highlights from the paper database);
+  beside it, as the baseline of the change, the same with the side files
+  ignored (Whoosh's posting blocks decoded on first use, as before);
+* SQLite FTS5 (``porter unicode61 remove_diacritics 2``, ``bm25`` with the
+  same weights, ``highlight`` and ``snippet``);
+* tantivy 0.27 (``en_stem``, the same boosts, conjunction, ``SnippetGenerator``).
+
+Each engine runs in a fresh process per measurement: *cold* is the first
+run of each query after the process opened the index (what the first
+visitors after a restart see), *warm* the same queries again. "Disk-cold"
+repeats the cold run after the engine's files (and, for ours, the paper
+database it highlights from) were evicted from the page cache with
+``posix_fadvise(DONTNEED)``, as after a reboot. Each line gives p50, p95, p99,
+mean, throughput (one query at a time) and the process's peak RSS. Peak RSS
+of a separate process serving ``/search`` over HTTP is measured too.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import random
+import resource
 import shutil
 import socket
 import sqlite3
@@ -40,7 +57,29 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import tantivy  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from whoosh.filedb.filestore import FileStorage  # noqa: E402
+
+from core.config import Config  # noqa: E402
+from core.database import Database  # noqa: E402
+from feeds.models import Base  # noqa: E402
+from feeds.snapshot import SnapshotReader  # noqa: E402
+from feeds.store import upsert_papers  # noqa: E402
+from search import fastscore  # noqa: E402
+from search import whoosh_internals as wi  # noqa: E402
+from search.index import SearchIndex  # noqa: E402
+from search.query import make_parser, parse_query  # noqa: E402
+from search.schema import make_schema  # noqa: E402
+from search.web import make_router  # noqa: E402
+
 OUT = ROOT / "bench" / "out"
+TARGET_P95_MS = 30.0
+FIELD_BOOSTS = {"title": 3.0, "abstract": 1.0, "authors": 2.0}
+TANTIVY = importlib.metadata.version("tantivy")
+SAMPLE = "SELECT title, abstract FROM papers ORDER BY id LIMIT 5000"  # the papers queries are drawn from
 
 REAL_WORDS = """
 model models learning neural network networks data method methods based results show approach
@@ -239,15 +278,10 @@ class Corpus:
         return out
 
 
-# ---------------------------------------------------------------- steps
+# ---------------------------------------------------------------- building
 
 
 def import_snapshot(path: Path, db_url: str) -> int:
-    from core.database import Database
-    from feeds.models import Base
-    from feeds.snapshot import SnapshotReader
-    from feeds.store import upsert_papers
-
     db = Database(db_url)
     Base.metadata.create_all(db.engine)
     n = 0
@@ -268,26 +302,53 @@ def import_snapshot(path: Path, db_url: str) -> int:
     return n
 
 
+def paper_rows(db_file: Path) -> Any:
+    src = sqlite3.connect(db_file)
+    try:
+        for r in src.execute("SELECT id, title, abstract, authors FROM papers"):
+            yield r[0], r[1], r[2], ", ".join(json.loads(r[3] or "[]"))
+    finally:
+        src.close()
+
+
 def build_fts(db_file: Path, fts_file: Path) -> float:
     if fts_file.exists():
         fts_file.unlink()
-    src = sqlite3.connect(db_file)
     con = sqlite3.connect(fts_file)
     con.execute(
         "CREATE VIRTUAL TABLE fts USING fts5(id UNINDEXED, title, abstract, authors,"
         " tokenize='porter unicode61 remove_diacritics 2')"
     )
     started = time.perf_counter()
-    rows = src.execute("SELECT id, title, abstract, authors FROM papers")
-    con.executemany(
-        "INSERT INTO fts(id, title, abstract, authors) VALUES (?, ?, ?, ?)",
-        ((r[0], r[1], r[2], ", ".join(json.loads(r[3] or "[]"))) for r in rows),
-    )
+    con.executemany("INSERT INTO fts(id, title, abstract, authors) VALUES (?, ?, ?, ?)", paper_rows(db_file))
     con.commit()
     elapsed = time.perf_counter() - started
     con.close()
-    src.close()
     return elapsed
+
+
+def tantivy_schema() -> Any:
+    sb = tantivy.SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw")
+    for name in FIELD_BOOSTS:
+        sb.add_text_field(name, stored=True, tokenizer_name="en_stem")
+    return sb.build()
+
+
+def build_tantivy(db_file: Path, folder: Path, threads: int) -> float:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    index = tantivy.Index(tantivy_schema(), path=str(folder))
+    started = time.perf_counter()
+    writer = index.writer(heap_size=200_000_000, num_threads=threads)
+    for pid, title, abstract, authors in paper_rows(db_file):
+        writer.add_document(tantivy.Document(id=pid, title=title, abstract=abstract, authors=authors))
+    writer.commit()
+    writer.wait_merging_threads()
+    return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- measuring (child processes)
 
 
 def fts_query(con: sqlite3.Connection, q: str) -> list[Any]:
@@ -299,17 +360,156 @@ def fts_query(con: sqlite3.Connection, q: str) -> list[Any]:
     ).fetchall()
 
 
-def percentiles(values: list[float]) -> tuple[float, float, float]:
+def evict(paths: list[Path]) -> int:
+    """Drop these files' pages from the page cache (only theirs); returns the bytes concerned."""
+    total = 0
+    for top in paths:
+        for f in [top] if top.is_file() else [p for p in top.rglob("*") if p.is_file()]:
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                total += os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+    return total
+
+
+def status_kib(key: str) -> int:
+    """A figure of /proc/self/status in bytes (VmHWM: peak RSS since exec; ru_maxrss keeps the parent's)."""
+    for row in Path("/proc/self/status").read_text().splitlines():
+        if row.startswith(key + ":"):
+            return int(row.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def timed(run: Any, queries: list[str]) -> tuple[list[float], int]:
+    times, empty = [], 0
+    for q in queries:
+        started = time.perf_counter()
+        n = run(q)
+        times.append((time.perf_counter() - started) * 1000)
+        empty += n == 0
+    return times, empty
+
+
+def child(engine: str, paths: dict[str, str], queries: list[str], disk_cold: bool) -> dict[str, Any]:
+    """One engine in this fresh process: open, (evict,) cold pass, warm pass."""
+    out: dict[str, Any] = {"base_rss": status_kib("VmRSS")}
+    if disk_cold:
+        kind = "ours" if engine.startswith("ours") else engine
+        files = {"ours": ["index", "db"], "fts5": ["fts"], "tantivy": ["tantivy"]}[kind]
+        out["evicted"] = evict([Path(paths[k]) for k in files])
+    started = time.perf_counter()
+    if engine.endswith("-rank"):  # the ranking alone: the query parsed, the top 20 by fastscore
+        wix = FileStorage(str(Path(paths["index"]) / "whoosh")).open_index(indexname="papers")
+        searcher = wix.searcher()
+        parser = make_parser(make_schema())
+        t = time.perf_counter()
+        out["self_test"] = str(wi.self_test())
+        out["self_test_s"] = time.perf_counter() - t
+        if "decoded" in engine:
+            wi.segment_arrays = lambda reader: None  # type: ignore[assignment]
+
+        def run(q: str) -> int:
+            return len(fastscore.fast_search(searcher, parse_query(q, parser).query, limit=20).docnums)
+
+    elif engine.startswith("ours"):
+        db = Database(paths["db_url"])
+        index = SearchIndex(Path(paths["index"])).open(owner=False)
+        t = time.perf_counter()
+        out["self_test"] = str(wi.self_test())  # what the index should run at open
+        out["self_test_s"] = time.perf_counter() - t
+        if engine.startswith("ours-decoded"):  # the baseline: Whoosh's blocks decoded on first use
+            wi.segment_arrays = lambda reader: None  # type: ignore[assignment]
+        if engine.endswith("+warm-up"):
+            t = time.perf_counter()
+            out["warmed_terms"] = index.warm()
+            out["warm_up_s"] = time.perf_counter() - t
+
+        def run(q: str) -> int:
+            r = index.search(q, pagelen=20, db=db)
+            if r.error:
+                raise SystemExit(f"query {q!r} failed: {r.error}")
+            return len(r.hits)
+
+    elif engine == "fts5":
+        con = sqlite3.connect(paths["fts"])
+
+        def run(q: str) -> int:
+            return len(fts_query(con, q))
+
+    elif engine == "tantivy":
+        index_t = tantivy.Index.open(paths["tantivy"])
+        schema = tantivy_schema()
+        searcher = index_t.searcher()
+
+        def run(q: str) -> int:
+            query = index_t.parse_query(
+                q, list(FIELD_BOOSTS), field_boosts=FIELD_BOOSTS, conjunction_by_default=True
+            )
+            found = searcher.search(query, 20)
+            title = tantivy.SnippetGenerator.create(searcher, query, schema, "title")
+            title.set_max_num_chars(1000)
+            abstract = tantivy.SnippetGenerator.create(searcher, query, schema, "abstract")
+            for _score, address in found.hits:
+                doc = searcher.doc(address)
+                doc["id"]
+                title.snippet_from_doc(doc).to_html()
+                abstract.snippet_from_doc(doc).to_html()
+            return len(found.hits)
+
+    else:
+        raise SystemExit(f"unknown engine {engine}")
+    out["open_s"] = time.perf_counter() - started
+    out["cold"], out["empty"] = timed(run, queries)
+    out["warm"], _ = timed(run, queries)
+    out["peak_rss"] = status_kib("VmHWM")
+    return out
+
+
+def run_child(engine: str, paths: dict[str, str], queries_file: Path, disk_cold: bool) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", engine, json.dumps(paths), str(queries_file)]
+    if disk_cold:
+        cmd.append("--disk-cold")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    if done.returncode:
+        raise SystemExit(f"{engine} child failed:\n{done.stderr}")
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def stats(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-    p50 = statistics.median(ordered)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return p50, p95, statistics.fmean(ordered)
+
+    def rank(p: float) -> float:  # nearest rank
+        return ordered[max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))]
+
+    return {
+        "p50": statistics.median(ordered),
+        "p95": rank(95),
+        "p99": rank(99),
+        "mean": statistics.fmean(ordered),
+        "qps": 1000 * len(ordered) / sum(ordered),
+    }
+
+
+def line(label: str, values: list[float], r: dict[str, Any] | None = None, target: bool = False) -> str:
+    s = stats(values)
+    mark = ""
+    if target:
+        mark = f" [p95 <= {TARGET_P95_MS:.0f} ms{' met' if s['p95'] <= TARGET_P95_MS else ' NOT met'}]"
+    mem = ""
+    if r is not None:
+        mem = f", peak RSS {r['peak_rss'] / 2**20:.0f} MiB ({r['base_rss'] / 2**20:.0f} before opening)"
+    return (
+        f"  {label:<44} p50 {s['p50']:6.1f}  p95 {s['p95']:6.1f}  p99 {s['p99']:6.1f}  "
+        f"mean {s['mean']:6.1f} ms  {s['qps']:6.0f} q/s{mem}{mark}"
+    )
 
 
 def cpu_seconds() -> float:
     """CPU time of this process and its finished children (the index workers)."""
-    import resource
-
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
@@ -326,14 +526,6 @@ def free_port() -> int:
 
 def serve(db_url: str, index_dir: str, port: int) -> None:
     """Child mode: the daemon's search side alone (router + index + database) on loopback."""
-    import uvicorn
-    from fastapi import FastAPI
-
-    from core.config import Config
-    from core.database import Database
-    from search.index import SearchIndex
-    from search.web import make_router
-
     db = Database(db_url)
     index = SearchIndex(Path(index_dir)).open()
     app = FastAPI()
@@ -348,7 +540,7 @@ def peak_rss_while_serving(db_url: str, index_dir: Path, queries: list[str]) -> 
         stdout=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/search", timeout=2).read()
@@ -375,23 +567,27 @@ def peak_rss_while_serving(db_url: str, index_dir: Path, queries: list[str]) -> 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--papers", type=int, default=200_000)
     ap.add_argument("--queries", type=int, default=240)
     ap.add_argument("--seed", type=int, default=20240505)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--reuse", action="store_true", help="keep the indexes of an earlier run (no build figures)"
+    )
     ap.add_argument("--serve", nargs=3, metavar=("DB_URL", "INDEX_DIR", "PORT"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=3, metavar=("ENGINE", "PATHS", "QUERIES"), help=argparse.SUPPRESS)
+    ap.add_argument("--disk-cold", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
         serve(args.serve[0], args.serve[1], int(args.serve[2]))
         return
-
-    import logging
-
-    logging.basicConfig(level=logging.WARNING)
-    from core.database import Database
-    from search.index import SearchIndex
+    if args.child:
+        engine, paths, qfile = args.child
+        queries = json.loads(Path(qfile).read_text())
+        print(json.dumps(child(engine, json.loads(paths), queries, args.disk_cold)))
+        return
 
     out: Path = args.out / f"search-{args.papers}-{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
@@ -415,106 +611,98 @@ def main() -> None:
         )
 
     db = Database(db_url)
-    index_dir = out / "index"
-    shutil.rmtree(index_dir, ignore_errors=True)
-    index = SearchIndex(index_dir, procs=args.procs).open()
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the build")
-    cpu0 = cpu_seconds()
-    t = time.perf_counter()
-    count = index.reindex(db)
-    build_s = time.perf_counter() - t
-    build_cpu = cpu_seconds() - cpu0
-    rate = count / build_s
-    verdict = "target >= 1,000" + (
-        " met" if rate >= 1000 else " NOT met" + (" (below 400: failure)" if rate < 400 else "")
-    )
+    index_dir, fts_file, tantivy_dir = out / "index", out / "fts5.db", out / "tantivy"
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the builds")
+    if args.reuse and index_dir.exists() and fts_file.exists() and tantivy_dir.exists():
+        with SearchIndex(index_dir).open(owner=False) as index:
+            count = index.doc_count()
+        print(f"indexes of an earlier run reused ({count:,} papers): no build figures")
+    else:
+        shutil.rmtree(index_dir, ignore_errors=True)
+        index = SearchIndex(index_dir, procs=args.procs).open()
+        cpu0 = cpu_seconds()
+        t = time.perf_counter()
+        count = index.reindex(db)
+        build_s = time.perf_counter() - t
+        build_cpu = cpu_seconds() - cpu0
+        index.close()
+        rate = count / build_s
+        verdict = "target >= 1,000" + (
+            " met" if rate >= 1000 else " NOT met" + (" (below 400: failure)" if rate < 400 else "")
+        )
+        print(
+            f"index build (ours): {count:,} papers in {build_s:.1f} s = {rate:,.0f} papers/s, "
+            f"{args.procs if count >= 20_000 else 1} worker process(es) [{verdict}]; {build_cpu:.0f} CPU-s = "
+            f"{count / build_cpu:,.0f} papers per CPU-second; load average {os.getloadavg()[0]:.1f} after"
+        )
+        fts_s = build_fts(db_file, fts_file)
+        print(f"sqlite {sqlite3.sqlite_version} FTS5 build: {fts_s:.1f} s = {count / fts_s:,.0f} papers/s")
+        cpu0 = cpu_seconds()
+        tv_s = build_tantivy(db_file, tantivy_dir, args.procs)
+        print(
+            f"tantivy {TANTIVY} build ({args.procs} threads): {tv_s:.1f} s = "
+            f"{count / tv_s:,.0f} papers/s, {cpu_seconds() - cpu0:.0f} CPU-s"
+        )
+    side = sum(f.stat().st_size for f in index_dir.rglob("*.fp?"))
+    ours_b = dir_size(index_dir)
     print(
-        f"index build: {count:,} papers in {build_s:.1f} s = {rate:,.0f} papers/s on {os.cpu_count()} cores, "
-        f"{args.procs if count >= 20_000 else 1} worker process(es) [{verdict}]; "
-        f"{build_cpu:.0f} CPU-s = {count / build_cpu:,.0f} papers per CPU-second; "
-        f"load average {os.getloadavg()[0]:.1f} after"
-    )
-    index_bytes = dir_size(index_dir)
-    print(
-        f"index size on disk: {index_bytes / 1e6:.1f} MB "
-        f"({index_bytes / count:,.0f} bytes/paper; only ids stored)"
+        f"size on disk: ours {ours_b / 1e6:.1f} MB ({ours_b / count:,.0f} bytes/paper, of which side files "
+        f"{side / 1e6:.1f} MB; no text stored), FTS5 {fts_file.stat().st_size / 1e6:.1f} MB (with its copy "
+        f"of the text), tantivy {dir_size(tantivy_dir) / 1e6:.1f} MB (text stored for snippets)"
     )
 
-    docs = db.read_blocking(
-        lambda s: [
-            tuple(r)
-            for r in s.execute(
-                __import__("sqlalchemy").text("SELECT title, abstract FROM papers ORDER BY id LIMIT 5000")
-            )
-        ]
-    )
+    docs = db.read_blocking(lambda s: [tuple(r) for r in s.execute(text(SAMPLE))])
     queries = corpus.queries(docs, args.queries)
+    qfile = out / "queries.json"
+    qfile.write_text(json.dumps(queries))
     print(f"queries: {len(queries)} fixed queries of 1-4 terms (seeded), e.g. {queries[:4]}")
 
-    def run_whoosh() -> tuple[list[float], int]:
-        times, empty = [], 0
-        for q in queries:
-            started = time.perf_counter()
-            r = index.search(q, pagelen=20, db=db)
-            times.append((time.perf_counter() - started) * 1000)
-            if r.error:
-                raise SystemExit(f"query {q!r} failed: {r.error}")
-            empty += not r.hits
-        return times, empty
-
-    def run_fts(con: sqlite3.Connection) -> list[float]:
-        times = []
-        for q in queries:
-            started = time.perf_counter()
-            fts_query(con, q)
-            times.append((time.perf_counter() - started) * 1000)
-        return times
-
-    cold, empty = run_whoosh()  # first pass: this process's caches (posting arrays, lengths) empty
-    warm, _ = run_whoosh()  # second pass: the same queries again
-    from search import fastscore
-
-    fastscore.clear_caches()  # back to cold, then the warm-up the daemon runs at start
-    started = time.perf_counter()
-    warmed_terms = index.warm()
-    warm_up_s = time.perf_counter() - started
-    after_warm_up, _ = run_whoosh()
-    index.close()
-    fts_file = out / "fts5.db"
-    fts_build = build_fts(db_file, fts_file)
-    con = sqlite3.connect(fts_file)
-    fcold = run_fts(con)
-    fwarm = run_fts(con)
-    con.close()
+    paths = {
+        "db_url": db_url,
+        "db": str(db_file),
+        "index": str(index_dir),
+        "fts": str(fts_file),
+        "tantivy": str(tantivy_dir),
+    }
+    runs = [
+        ("ours", "ours (side files)", False),
+        ("ours-rank", "  its ranking alone (parse + fast_search)", False),
+        ("ours-decoded", "ours, side files ignored (the previous path)", False),
+        ("ours-decoded-rank", "  its ranking alone", False),
+        ("ours-decoded+warm-up", "  the same after the start-up warm-up", False),
+        ("fts5", "SQLite FTS5", False),
+        ("tantivy", f"tantivy {TANTIVY}", False),
+        ("ours", "ours (side files)", True),
+        ("ours-decoded", "ours, side files ignored (the previous path)", True),
+        ("fts5", "SQLite FTS5", True),
+        ("tantivy", f"tantivy {TANTIVY}", True),
+    ]
+    results = [(label, disk, engine, run_child(engine, paths, qfile, disk)) for engine, label, disk in runs]
+    ours = results[0][3]
     print(
-        f"sqlite {sqlite3.sqlite_version} FTS5 build (porter unicode61 remove_diacritics): "
-        f"{fts_build:.1f} s = {count / fts_build:,.0f} papers/s, {fts_file.stat().st_size / 1e6:.1f} MB"
+        f"each engine in a fresh process; top 20 with highlights; load average {os.getloadavg()[0]:.1f}; "
+        f"ours opened in {ours['open_s']:.2f} s ({ours['self_test']}, self-test {ours['self_test_s']:.2f} s)"
     )
-    for label, wt, ft in (("first pass", cold, fcold), ("second pass", warm, fwarm)):
-        w50, w95, wmean = percentiles(wt)
-        f50, f95, fmean = percentiles(ft)
-        ratio = w95 / f95 if f95 else float("inf")
-        print(
-            f"{label}: whoosh (SearchIndex.search, top 20 + highlights from the DB) p50 {w50:.1f} ms, "
-            f"p95 {w95:.1f} ms, mean {wmean:.1f} ms [p95 <= 30 ms{' met' if w95 <= 30 else ' NOT met'}]; "
-            f"FTS5 (bm25 + highlight + snippet, top 20) p50 {f50:.1f} ms, p95 {f95:.1f} ms, "
-            f"mean {fmean:.1f} ms; "
-            f"ratio at p95 {ratio:.1f}x [<= 3x{' met' if ratio <= 3 else ' NOT met'}]"
-        )
-    w50, w95, wmean = percentiles(after_warm_up)
-    print(
-        f"first pass after the daemon's start-up warm-up ({warmed_terms} commonest terms, "
-        f"{warm_up_s:.1f} s): "
-        f"p50 {w50:.1f} ms, p95 {w95:.1f} ms, mean {wmean:.1f} ms [p95 <= 30 "
-        f"ms{' met' if w95 <= 30 else ' NOT met'}]"
-    )
-    print(f"  {empty} of {len(queries)} queries without hits")
+    for phase, title in (("cold", "cold (first run of each query after start):"), ("warm", "warm (again):")):
+        print(title)
+        for label, disk, engine, r in results:
+            if disk:
+                continue
+            extra = ""
+            if "warm_up_s" in r and phase == "cold":
+                extra = f" ({r['warmed_terms']} terms, {r['warm_up_s']:.1f} s)"
+            print(line(label + extra, r[phase], r, target=engine.startswith("ours")))
+    print("disk-cold (the engine's files evicted from the page cache first, then the first run):")
+    for label, disk, _engine, r in results:
+        if disk:
+            print(line(f"{label} ({r['evicted'] / 1e6:.0f} MB evicted)", r["cold"], r))
+    print(f"  {ours['empty']} of {len(queries)} queries without hits (ours)")
 
     hwm, rss, http_times = peak_rss_while_serving(db_url, index_dir, queries)
-    h50, h95, _ = percentiles(http_times)
+    print("serving /search over HTTP (router + index, separate process, first run of each query):")
+    print(line("ours over HTTP", http_times))
     print(
-        f"serving /search over HTTP (router + index, separate process): p50 {h50:.1f} ms, p95 {h95:.1f} ms; "
-        f"peak RSS {hwm / 2**20:.0f} MiB, RSS after {rss / 2**20:.0f} MiB "
+        f"  peak RSS {hwm / 2**20:.0f} MiB, RSS after {rss / 2**20:.0f} MiB "
         f"[target <= 200 MB{' met' if hwm <= 200e6 else ' NOT met'}]"
     )
     db.close()

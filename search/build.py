@@ -6,7 +6,7 @@ here rather than tuned:
 * Whoosh's ``PostingPool`` keeps one 5-tuple (with its own bytes object) per
   posting and, past ``limitmb``, pickles sorted runs to disk and merges them
   back; on this corpus the spill alone costs about 1 ms of CPU per paper.
-  :class:`CompactPool` keeps each term's postings in typed arrays (about a
+  :class:`~search.whoosh_internals.CompactPool` keeps each term's postings in typed arrays (about a
   sixth of the memory), needs no sort beyond the term keys (papers arrive in
   docnum order) and never spills; a segment is capped at
   :data:`SEGMENT_PAPERS` papers to bound memory instead.
@@ -29,8 +29,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
-from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import cast
 
@@ -43,41 +42,12 @@ from whoosh.writing import CLEAR, SegmentWriter
 from core.database import Database
 from search import whoosh_internals as wi
 from search.documents import iter_documents
+from search.whoosh_internals import CompactPool
 
 __all__ = ["SEGMENT_PAPERS", "CompactPool", "build_part", "build_segments", "id_ranges"]
 
 _LOGGER = logging.getLogger(__name__)
 SEGMENT_PAPERS = 50_000  # about 250 MB of postings in a worker
-
-
-class CompactPool:
-    """Postings grouped by term, in arrays; the pool interface ``SegmentWriter`` uses."""
-
-    def __init__(self) -> None:
-        self.terms: dict[tuple[str, bytes], tuple[array[int], array[float], list[bytes | None]]] = {}
-        self.fieldnames: set[str] = set()
-
-    def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
-        fieldname, tbytes, docnum, weight, vbytes = item
-        key = (fieldname, tbytes)
-        entry = self.terms.get(key)
-        if entry is None:
-            entry = self.terms[key] = (array("I"), array("f"), [])
-            self.fieldnames.add(fieldname)
-        entry[0].append(docnum)
-        entry[1].append(weight)
-        entry[2].append(vbytes)
-
-    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes | None]]:
-        terms = self.terms
-        for key in sorted(terms):
-            fieldname, tbytes = key
-            docs, weights, values = terms[key]
-            for i, docnum in enumerate(docs):
-                yield fieldname, tbytes, docnum, weights[i], values[i]
-
-    def cleanup(self) -> None:
-        self.terms.clear()
 
 
 def id_ranges(ids: list[str], parts: int, cap: int = SEGMENT_PAPERS) -> list[tuple[str, str, int]]:

@@ -7,7 +7,7 @@ read whole as arrays, scored in one vectorised BM25F expression, combined with
 set operations and cut to the top N with a partial sort.
 
 The arrays come from the side files :class:`search.whoosh_internals.FastCodec`
-writes beside each segment, mapped by NumPy: the first query on a word costs
+writes beside each segment, one ``pread`` per list: the first query on a word costs
 what the hundredth does. A segment written by another codec (an index writer
 that was not given it) has its posting blocks decoded instead, and the hot
 lists are kept decoded in a small LRU cache.
@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -106,7 +107,7 @@ _NONE = (None,)
 
 
 def clear_caches() -> None:
-    """Forget every decoded array and mapped side file (benchmarks measure the cold path with it)."""
+    """Forget every decoded array and opened side file (benchmarks measure the cold path with it)."""
     for cache in (_POSTINGS, _COLUMNS):
         with cache.lock:
             cache.items.clear()
@@ -161,10 +162,16 @@ def _check(q: Any, schema: Any) -> None:
 
 
 # ---------------------------------------------------------------- evaluation
-# A partial result is (docnums sorted ascending, scores) within one segment.
+# Within a segment a query node evaluates to dense arrays over its documents: whether each matches,
+# and its score (0.0 where it does not). Sums over 50,000 documents cost less than merging lists.
 
-Part = tuple[np.ndarray, np.ndarray]
-_EMPTY: Part = (np.empty(0, np.int32), np.empty(0, np.float64))
+Dense = tuple[np.ndarray, np.ndarray]
+
+
+_FIELD_PARAMS: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, float] | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_FIELD_PARAMS_LOCK = threading.Lock()
 
 
 class _Query:
@@ -175,20 +182,46 @@ class _Query:
         self.schema = top.schema
         self.weighting = top.weighting
         self.params: dict[tuple[str, bytes], tuple[float, ...] | None] = {}
+        with _FIELD_PARAMS_LOCK:
+            fields = _FIELD_PARAMS.get(self.weighting)
+            if fields is None:
+                fields = _FIELD_PARAMS[self.weighting] = {}
+        self.fields = fields
 
-    def scoring(self, field: str, btext: bytes) -> tuple[float, ...] | None:
-        """(idf, avgfl, B, K1) of a scorable field's term, None where the score is the weight."""
-        key = (field, btext)
-        if key in self.params:
-            return self.params[key]
+    def field_params(self, field: str, btext: bytes) -> tuple[float, float] | None:
+        """(B, K1) the weighting uses for a field, None where it scores the weight (not scorable).
+
+        Read from the scorer the weighting makes (for the first term met in the
+        field), so per-field B and any other parameters come from the weighting
+        object itself; kept per weighting object, as they do not change.
+        """
+        if field in self.fields:
+            return self.fields[field]
         scorer = self.weighting.scorer(self.top, field, btext)
-        got: tuple[float, ...] | None
+        got: tuple[float, float] | None
         if type(scorer) is BM25FScorer:
-            got = (float(scorer.idf), float(scorer.avgfl), float(scorer.B), float(scorer.K1))
+            got = (float(scorer.B), float(scorer.K1))
         elif type(scorer) is WeightScorer:
             got = None
         else:
             raise Unsupported(f"scorer {type(scorer).__name__}")
+        self.fields[field] = got
+        return got
+
+    def scoring(self, field: str, btext: bytes) -> tuple[float, ...] | None:
+        """(idf, avgfl, B, K1) of a scorable field's term, None where the score is the weight.
+
+        idf and the average field length are what ``BM25FScorer`` takes: the
+        top searcher's ``idf()`` (cached by the searcher) and ``avg_field_length() or 1``.
+        """
+        key = (field, btext)
+        if key in self.params:
+            return self.params[key]
+        bk = self.field_params(field, btext)
+        got = None
+        if bk is not None:
+            top = self.top
+            got = (float(top.idf(field, btext)), float(top.avg_field_length(field) or 1), *bk)
         self.params[key] = got
         return got
 
@@ -237,91 +270,127 @@ class _Segment:
         default = np.uint64(self.query.schema[field].column_type.default_value())
         return np.where(present[docs], values[docs], default)
 
-    # -- nodes
-    def term(self, q: wq.Term) -> Part:
+    def norm(self, field: str, B: float, K1: float, avgfl: float) -> np.ndarray | None:
+        """BM25's length normalisation of every document, ``K1 * ((1 - B) + B * fl / avgfl)``.
+
+        Computed once per segment, field and parameters (Whoosh computes it per
+        posting), with Whoosh's operations in Whoosh's order, so each value is
+        the float Whoosh gets. None where the field has no lengths (Whoosh then
+        takes the length as 1).
+        """
+        key = ("norm", *self.key, field, B, K1, avgfl)
+        got = _COLUMNS.get(key)
+        if got is None:
+            lb = self.lengths(field)
+            got = (K1 * ((1 - B) + B * _LENGTHS[lb] / avgfl),) if lb is not None else _NONE
+            _COLUMNS.put(key, got)
+        return got[0]
+
+    # -- nodes, evaluated as dense arrays over the segment: (matches, scores; 0.0 where no match)
+    def add_term(self, q: Any, acc: np.ndarray, present: np.ndarray) -> None:
+        """Add a ``Term``'s scores into ``acc`` and mark its documents in ``present``."""
         schema = self.query.schema
         field = q.fieldname
         if field not in schema:
-            return _EMPTY
+            return
         try:
             btext = schema[field].to_bytes(q.text)
         except ValueError:  # Whoosh's Term matches nothing then
-            return _EMPTY
-        if (field, btext) not in self.reader:
-            return _EMPTY
-        docs, weights = self.postings(field, btext)
+            return
+        if self.arrays is not None:  # the side file lists every term of the segment
+            docs, weights = self.arrays.postings(field, btext)
+            if not len(docs):
+                return
+        elif (field, btext) in self.reader:
+            docs, weights = _decoded(self.reader, self.key, field, btext)
+        else:
+            return
         params = self.query.scoring(field, btext)
         tf = weights.astype(np.float64)
-        if params is None:
-            scores = tf
+        boost = float(q.boost)
+        if params is None:  # not scorable: Whoosh's WeightScorer scores the weight
+            acc[docs] += tf * boost if boost != 1.0 else tf
         else:
             idf, avgfl, B, K1 = params
-            lb = self.lengths(field)
-            fl = _LENGTHS[lb[docs]] if lb is not None else np.ones(len(docs))
+            norm = self.norm(field, B, K1, avgfl)
+            if norm is None:
+                norm = np.full(self.size, K1 * ((1 - B) + B * 1 / avgfl))
             # whoosh.scoring.bm25, operation for operation
-            scores = idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * fl / avgfl)))
-        if q.boost != 1.0:
-            scores = scores * q.boost
-        return docs, scores
+            scores = idf * ((tf * (K1 + 1)) / (tf + norm[docs]))
+            acc[docs] += scores * boost if boost != 1.0 else scores
+        present[docs] = True
 
-    def range(self, q: wq.NumericRange) -> Part:
-        values, present = self.column(q.fieldname)
-        mask = present.copy()
-        if q.start is not None:
-            start = max(int(q.start), 0)
-            if start >= 2**64:
-                return _EMPTY
-            mask &= (values > np.uint64(start)) if q.startexcl else (values >= np.uint64(start))
-        if q.end is not None:
-            end = int(q.end)
-            if end < 0:
-                return _EMPTY
-            end = min(end, 2**64 - 1)
-            mask &= (values < np.uint64(end)) if q.endexcl else (values <= np.uint64(end))
-        docs = np.flatnonzero(mask).astype(np.int32)
-        return docs, np.full(len(docs), float(q.boost))
-
-    def complement(self, q: Any) -> Part:
-        """Whoosh's ``InverseMatcher``: every document the query does not match, scoring 1.0."""
-        present = np.ones(self.size, dtype=bool)
-        present[self.eval(q)[0]] = False
-        docs = np.flatnonzero(present).astype(np.int32)
-        return docs, np.ones(len(docs))
-
-    def eval(self, q: Any) -> Part:
+    def dense(self, q: Any) -> Dense:
         kind = type(q)
+        size = self.size
         if kind is wq.Term:
-            return self.term(q)
+            acc, present = np.zeros(size), np.zeros(size, dtype=bool)
+            self.add_term(q, acc, present)
+            return present, acc
         if kind is wq.NumericRange or kind is wq.DateRange:
             return self.range(q)
-        if kind is wq.Not:
-            return self.complement(q.query)
+        if kind is wq.Not:  # Whoosh's InverseMatcher: what the query does not match, scoring 1.0
+            present = ~self.dense(q.query)[0]
+            return present, present.astype(np.float64)
         if kind is wq.Or or kind is wq.And:
             subs = q.subqueries
             if not subs:
-                return _EMPTY
+                return np.zeros(size, dtype=bool), np.zeros(size)
             if len(subs) == 1:  # CompoundQuery.matcher: the only part's matcher, without this boost
-                return self.eval(subs[0])
-            if kind is wq.Or:
-                return _union([self.eval(c) for c in subs], q.boost, self.size)
-            return self.intersect(subs, q.boost)
-        if kind is wq.AndNot:
-            return _minus(self.eval(q.a), self.eval(q.b)[0], self.size)
+                return self.dense(subs[0])
+            present, acc = self.union(subs) if kind is wq.Or else self.intersection(subs)
+            if q.boost != 1.0:
+                acc *= q.boost
+            return present, acc
+        if kind is wq.AndNot:  # the left side's scores
+            present, acc = self.dense(q.a)
+            present = present & ~self.dense(q.b)[0]
+            return present, acc * present
         if kind is _NullQuery:
-            return _EMPTY
+            return np.zeros(size, dtype=bool), np.zeros(size)
         raise Unsupported(kind.__name__)  # _check let it through: a bug, but never a wrong answer
 
-    def intersect(self, subs: list[Any], boost: float) -> Part:
-        pos = [c for c in subs if type(c) is not wq.Not]
-        neg = [c for c in subs if type(c) is wq.Not]
-        if pos:
-            docs, scores = _intersection([self.eval(c) for c in pos], self.size)
-        else:
-            docs, scores = np.arange(self.size, dtype=np.int32), np.zeros(self.size)
-        for n in neg:  # an intersection with an InverseMatcher: removes its documents, adds 1.0
-            docs, scores = _minus((docs, scores), self.eval(n.query)[0], self.size)
-            scores = scores + 1.0
-        return docs, scores * boost if boost != 1.0 else scores
+    def union(self, subs: list[Any]) -> Dense:
+        """Whoosh's union: the sum of the parts' scores where each matches."""
+        acc, present = np.zeros(self.size), np.zeros(self.size, dtype=bool)
+        for c in subs:
+            if type(c) is wq.Term:
+                self.add_term(c, acc, present)
+            else:
+                p, sc = self.dense(c)
+                acc += sc
+                present |= p
+        return present, acc
+
+    def intersection(self, subs: list[Any]) -> Dense:
+        """Whoosh's intersection: the sum of the parts' scores (a ``Not``, an InverseMatcher, adds 1.0)."""
+        present = np.ones(self.size, dtype=bool)
+        acc = np.zeros(self.size)
+        for c in subs:
+            p, sc = self.dense(c)
+            present &= p
+            acc += sc
+        acc *= present
+        return present, acc
+
+    def range(self, q: Any) -> Dense:
+        """A date range with constant scores, from the field's column (documents without one do not match)."""
+        values, has = self.column(q.fieldname)
+        present = has.copy()
+        if q.start is not None:
+            start = max(int(q.start), 0)
+            if start >= 2**64:
+                present[:] = False
+            else:
+                present &= (values > np.uint64(start)) if q.startexcl else (values >= np.uint64(start))
+        if q.end is not None:
+            end = int(q.end)
+            if end < 0:
+                present[:] = False
+            else:
+                end = min(end, 2**64 - 1)
+                present &= (values < np.uint64(end)) if q.endexcl else (values <= np.uint64(end))
+        return present, present * float(q.boost)
 
 
 def _decoded(reader: Any, segkey: tuple[Any, ...], field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -333,49 +402,6 @@ def _decoded(reader: Any, segkey: tuple[Any, ...], field: str, btext: bytes) -> 
     if len(docs) >= CACHE_MIN_POSTINGS:
         _POSTINGS.put(key, (docs, weights))
     return docs, weights
-
-
-def _union(parts: list[Part], boost: float, size: int) -> Part:
-    """Sum of scores over the union, with dense arrays (sorting 400,000 ids costs more)."""
-    parts = [p for p in parts if len(p[0])]
-    if not parts:
-        return _EMPTY
-    if len(parts) == 1:
-        docs, scores = parts[0]
-    else:
-        acc = np.zeros(size)
-        present = np.zeros(size, dtype=bool)
-        for d, s in parts:
-            acc[d] += s  # each part's docnums are unique
-            present[d] = True
-        docs = np.flatnonzero(present).astype(np.int32)
-        scores = acc[docs]
-    return docs, scores * boost if boost != 1.0 else scores
-
-
-def _intersection(parts: list[Part], size: int) -> Part:
-    parts = sorted(parts, key=lambda p: len(p[0]))
-    docs, scores = parts[0]
-    for other_docs, other_scores in parts[1:]:
-        if not len(docs):
-            break
-        dense = np.zeros(size)
-        present = np.zeros(size, dtype=bool)
-        dense[other_docs] = other_scores
-        present[other_docs] = True
-        keep = present[docs]
-        docs = docs[keep]
-        scores = scores[keep] + dense[docs]
-    return docs, scores
-
-
-def _minus(part: Part, remove: np.ndarray, size: int) -> Part:
-    if not len(remove) or not len(part[0]):
-        return part
-    present = np.zeros(size, dtype=bool)
-    present[remove] = True
-    keep = ~present[part[0]]
-    return part[0][keep], part[1][keep]
 
 
 def _ready(searcher: Searcher, queries: list[wq.Query]) -> None:
@@ -411,17 +437,16 @@ def fast_search(
         if not reader.doc_count_all():  # an empty index has a reader without postings
             continue
         seg = _Segment(query, reader)
-        docs, scores = seg.eval(q)
-        if filter_q is not None and len(docs):
-            allowed = np.zeros(seg.size, dtype=bool)
-            allowed[seg.eval(filter_q)[0]] = True
-            keep = allowed[docs]
-            docs, scores = docs[keep], scores[keep]
-        if mask_q is not None and len(docs):
-            docs, scores = _minus((docs, scores), seg.eval(mask_q)[0], seg.size)
+        present, acc = seg.dense(q)
+        if filter_q is not None:
+            present &= seg.dense(filter_q)[0]
+        if mask_q is not None:
+            present &= ~seg.dense(mask_q)[0]
         deleted = reader.deleted_docs_set
-        if deleted and len(docs):
-            docs, scores = _minus((docs, scores), np.fromiter(deleted, dtype=np.int64), seg.size)
+        if deleted:
+            present[np.fromiter(deleted, dtype=np.int64)] = False
+        docs = np.flatnonzero(present)
+        scores = acc[docs]
         if sort_new and len(docs):
             all_keys.append(seg.sort_keys("announced", docs))
         all_docs.append(docs.astype(np.int64) + offset)
@@ -458,18 +483,18 @@ def _top(scores: np.ndarray, limit: int) -> np.ndarray:
 def warm(searcher: Searcher, fields: tuple[str, ...], *, fill: float = 0.75, pause_s: float = 0.0005) -> int:
     """Make the most frequent terms' posting lists ready before anyone searches for them.
 
-    With side files that means asking the kernel to read them in (after a
-    reboot they are not in the page cache) and touching the commonest lists;
+    With side files that means reading them in once (after a reboot they are
+    not in the page cache; the kernel keeps them there, not this process);
     without, decoding them into the cache until it is ``fill`` full. Terms go
-    in by document frequency, interleaving fields; ``pause_s`` between terms
-    lets the event loop's thread have the GIL, so a warm-up at start never
-    delays a stove command. Returns the number of posting lists made ready.
+    in by document frequency, interleaving fields, up to ``fill`` of
+    :data:`CACHE_BYTES` per segment; ``pause_s`` between terms lets the event
+    loop's thread have the GIL, so a warm-up at start never delays a stove
+    command. Returns the number of posting lists made ready.
     """
     if not wi.self_test().ok:
         return 0
     done = 0
     budget = int(_POSTINGS.budget * fill)
-    touched = 0
     for sub, _offset in searcher.leaf_searchers():
         reader = sub.reader()
         if not reader.doc_count_all():
@@ -487,25 +512,18 @@ def warm(searcher: Searcher, fields: tuple[str, ...], *, fill: float = 0.75, pau
                 lists.append([(field, text) for _f, text in reader.most_frequent_terms(field, number=500)])
         if seg.arrays is not None:
             seg.arrays.advise_willneed()
+        read = 0
         for rank in range(max((len(x) for x in lists), default=0)):
             for terms in lists:
                 if rank >= len(terms):
                     continue
                 if seg.arrays is None and _POSTINGS.used >= budget:
                     return done
-                if seg.arrays is not None and touched >= budget:
+                if seg.arrays is not None and read >= budget:
                     break
                 field, text = terms[rank]
                 docs, weights = seg.postings(field, text)
-                if seg.arrays is not None:
-                    touched += _touch(docs) + _touch(weights)
+                read += docs.nbytes + weights.nbytes
                 done += 1
                 time.sleep(pause_s)
     return done
-
-
-def _touch(arr: np.ndarray) -> int:
-    """Read one value per page of a mapped array (faults the pages in); returns its size in bytes."""
-    step = max(1, 4096 // arr.itemsize)
-    np.add.reduce(arr[::step], dtype=np.float64)
-    return int(arr.nbytes)

@@ -33,8 +33,8 @@ arrays shared by all terms, the docnums (int32, ascending per term) and the
 weights (float32, as Whoosh stores them: frequency times the field boost).
 ``.fpd`` holds per field the length bytes Whoosh stores (``length_to_byte``)
 and per numeric column its raw values (uint64) and whether the document has
-one. NumPy maps both directly, so the first query on a word costs what a
-repeated one does: nothing is decoded.
+one. A posting list is one ``pread`` into a NumPy array, so the first query on
+a word costs what a repeated one does: nothing is decoded.
 
 :func:`self_test` builds a tiny index twice in a temporary folder, once with
 stock Whoosh and once through this module, and compares what stock Whoosh
@@ -56,6 +56,7 @@ import random
 import struct
 import tempfile
 import threading
+import weakref
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -85,6 +86,7 @@ __all__ = [
     "FORMAT_VERSION",
     "LENGTH_TABLE",
     "BulkWriter",
+    "CompactPool",
     "FastCodec",
     "InternalsChanged",
     "SegmentArrays",
@@ -217,28 +219,100 @@ class _FieldWriter(W3FieldWriter):
 
     def close(self) -> None:
         super().close()
-        header: dict[str, Any] = {"kind": "postings", "postings": len(self._fa_docs), "fields": {}}
-        parts: list[tuple[str, Any]] = [("docs", self._fa_docs), ("weights", self._fa_weights)]
-        for name, table in sorted(self._fa_fields.items()):
-            if not table.keys:
-                continue
-            offsets = array("q", [0])
-            acc = 0
-            for k in table.keys:
-                acc += len(k)
-                offsets.append(acc)
-            bounds = array("q", table.starts)
-            bounds.append(table.end)
-            header["fields"][name] = len(table.keys)
-            parts += [
-                (f"{name}.keys", b"".join(table.keys)),
-                (f"{name}.koff", offsets),
-                (f"{name}.start", bounds),
-            ]
-        _write_side_file(self._fa_storage, self._fa_segment, POSTINGS_EXT, header, parts)
+        _write_postings_file(
+            self._fa_storage, self._fa_segment, self._fa_fields, self._fa_docs, self._fa_weights
+        )
         self._fa_fields.clear()
         self._fa_docs = array("i")
         self._fa_weights = array("f")
+
+
+def _write_postings_file(
+    storage: Any, segment: Any, tables: dict[str, _TermTable], docs: Any, weights: Any
+) -> None:
+    header: dict[str, Any] = {"kind": "postings", "postings": len(docs), "fields": {}}
+    parts: list[tuple[str, Any]] = [("docs", docs), ("weights", weights)]
+    for name, table in sorted(tables.items()):
+        if not table.keys:
+            continue
+        offsets = array("q", [0])
+        acc = 0
+        for k in table.keys:
+            acc += len(k)
+            offsets.append(acc)
+        bounds = array("q", table.starts)
+        bounds.append(table.end)
+        header["fields"][name] = len(table.keys)
+        parts += [
+            (f"{name}.keys", b"".join(table.keys)),
+            (f"{name}.koff", offsets),
+            (f"{name}.start", bounds),
+        ]
+    _write_side_file(storage, segment, POSTINGS_EXT, header, parts)
+
+
+class CompactPool:
+    """Postings grouped by term in typed arrays: the pool :class:`BulkWriter` puts in ``SegmentWriter``.
+
+    Whoosh's ``PostingPool`` keeps a 5-tuple (with its own bytes object) per
+    posting and, past ``limitmb``, pickles sorted runs to disk and merges them
+    back. Documents arrive in docnum order, so each term's postings are already
+    sorted and only the term keys need sorting; it never spills (a segment's
+    size is bounded by its caller instead). Its arrays are also what the
+    ``.fpo`` side file is written from, without a Python call per posting.
+    """
+
+    def __init__(self) -> None:
+        self.terms: dict[tuple[str, bytes], tuple[array[int], array[float], list[bytes | None]]] = {}
+        self.fieldnames: set[str] = set()
+
+    def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
+        fieldname, tbytes, docnum, weight, vbytes = item
+        key = (fieldname, tbytes)
+        entry = self.terms.get(key)
+        if entry is None:
+            entry = self.terms[key] = (array("I"), array("f"), [])
+            self.fieldnames.add(fieldname)
+        entry[0].append(docnum)
+        entry[1].append(weight)
+        entry[2].append(vbytes)
+
+    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes | None]]:
+        terms = self.terms
+        for key in sorted(terms):
+            fieldname, tbytes = key
+            docs, weights, values = terms[key]
+            for i, docnum in enumerate(docs):
+                yield fieldname, tbytes, docnum, weights[i], values[i]
+
+    def cleanup(self) -> None:
+        self.terms.clear()
+
+
+class _PoolFieldWriter(W3FieldWriter):
+    """Whoosh's field writer for a :class:`BulkWriter`: the ``.fpo`` file comes from its pool's arrays."""
+
+    def __init__(self, codec: Any, storage: Any, segment: Any, pool: CompactPool) -> None:
+        super().__init__(codec, storage, segment)
+        self._fa_storage = storage
+        self._fa_segment = segment
+        self._fa_pool = pool
+
+    def close(self) -> None:
+        super().close()  # Whoosh wrote the pool's postings; the pool is emptied after this
+        tables: dict[str, _TermTable] = {}
+        docs: array[int] = array("i")
+        weights: array[float] = array("f")
+        for (name, btext), (ids, ws, _values) in sorted(self._fa_pool.terms.items()):
+            table = tables.get(name)
+            if table is None:
+                table = tables[name] = _TermTable()
+            table.keys.append(btext)
+            table.starts.append(len(docs))
+            docs.frombytes(ids.tobytes())  # uint32 docnums, read back as int32
+            weights.extend(ws)
+            table.end = len(docs)
+        _write_postings_file(self._fa_storage, self._fa_segment, tables, docs, weights)
 
 
 class _PerDocWriter(W3PerDocWriter):
@@ -322,7 +396,18 @@ class FastCodec(W3Codec):
     def new_segment(self, storage: Any, indexname: str) -> FastSegment:
         return FastSegment(self, indexname)
 
-    def field_writer(self, storage: Any, segment: Any) -> _FieldWriter:
+    def __init__(self, *args: Any, pool: CompactPool | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pool = pool  # a BulkWriter's: the side file is written from it
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["pool"] = None  # the codec is pickled into the TOC with its segments
+        return state
+
+    def field_writer(self, storage: Any, segment: Any) -> W3FieldWriter:
+        if self.pool is not None:
+            return _PoolFieldWriter(self, storage, segment, self.pool)
         return _FieldWriter(self, storage, segment)
 
     def per_document_writer(self, storage: Any, segment: Any) -> _PerDocWriter:
@@ -340,15 +425,18 @@ def writer_codec() -> W3Codec:
 class BulkWriter(SegmentWriter):
     """A ``SegmentWriter`` for one fresh segment, without the index lock, with a posting pool of our choice.
 
-    ``pool`` needs ``add(item)``, ``iter_postings()`` and ``cleanup()``, as
-    Whoosh's ``PostingPool`` has; the postings must come out sorted by
-    (field, term, docnum). It is never committed through ``commit()``: see
-    :func:`finish_part` and :func:`publish`.
+    Documents must be added in docnum order (as :class:`CompactPool` needs).
+    It is never committed through ``commit()``: see :func:`finish_part` and
+    :func:`publish`.
     """
 
-    def __init__(self, ix: Index, pool: Any, *, codec: W3Codec | None = None) -> None:
-        super().__init__(ix, _lk=False, codec=codec or FastCodec())
-        self.pool = pool  # SegmentWriter(poolclass=...) is accepted and ignored by whoosh3 3.54.0
+    def __init__(self, ix: Index, pool: CompactPool, *, codec: W3Codec | None = None) -> None:
+        if codec is None:
+            codec = FastCodec(pool=pool)
+        elif isinstance(codec, FastCodec):
+            codec.pool = pool
+        super().__init__(ix, _lk=False, codec=codec)
+        self.pool = pool  # type: ignore[assignment]  # poolclass=... is accepted and ignored (whoosh3 3.54.0)
 
 
 def finish_part(writer: SegmentWriter) -> Any:
@@ -379,25 +467,33 @@ def publish(writer: SegmentWriter, segments: list[Any]) -> None:
 
 
 class SegmentArrays:
-    """The side files of one segment, mapped; every array returned is a read-only view of the map."""
+    """The side files of one segment.
+
+    The term directory is read through a memory map (a lookup touches a few
+    pages); posting lists, length bytes and columns are read with ``pread``
+    into fresh buffers, so the kernel's page cache holds the files and this
+    process's resident memory only what a query uses while it runs (mapped
+    pages would count in its RSS). Arrays returned are read-only.
+    """
 
     def __init__(self, post_path: str, perdoc_path: str) -> None:
         self._post_map, post = self._open(post_path, "postings")
         self._perdoc_map, perdoc = self._open(perdoc_path, "perdoc")
+        self._fds = (os.open(post_path, os.O_RDONLY), os.open(perdoc_path, os.O_RDONLY))
+        weakref.finalize(self, _close_all, self._post_map, self._perdoc_map, self._fds)
         self.doccount: int = perdoc["doccount"]
         self._post_arrays: dict[str, list[int]] = post["arrays"]
-        self._terms: dict[str, int] = post["fields"]
         self._perdoc_arrays: dict[str, list[int]] = perdoc["arrays"]
         self._lengths = set(perdoc["lengths"])
         self._columns = set(perdoc["columns"])
-        self._docs = self._view(self._post_map, self._post_arrays["docs"], np.int32)
-        self._weights = self._view(self._post_map, self._post_arrays["weights"], np.float32)
+        self._docs_at = self._post_arrays["docs"][0]
+        self._weights_at = self._post_arrays["weights"][0]
         self._keys: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
-        for name in self._terms:
+        for name in post["fields"]:
             koff = self._view(self._post_map, self._post_arrays[f"{name}.koff"], np.int64)
             start = self._view(self._post_map, self._post_arrays[f"{name}.start"], np.int64)
             self._keys[name] = (koff, start, self._post_arrays[f"{name}.keys"][0])
-        self.nbytes = len(self._post_map) + len(self._perdoc_map)
+        self._perdoc_cache: dict[str, np.ndarray] = {}
 
     @staticmethod
     def _open(path: str, kind: str) -> tuple[mmap.mmap, dict[str, Any]]:
@@ -418,24 +514,45 @@ class SegmentArrays:
         offset, size = place
         return np.frombuffer(mapped, dtype=dtype, count=size // np.dtype(dtype).itemsize, offset=offset)
 
+    @staticmethod
+    def _read(fd: int, offset: int, count: int, dtype: Any) -> np.ndarray:
+        size = count * np.dtype(dtype).itemsize
+        buf = os.pread(fd, size, offset) if size else b""
+        if len(buf) != size:
+            raise OSError(f"side file truncated: {len(buf)} of {size} bytes at {offset}")
+        return np.frombuffer(buf, dtype=dtype)
+
+    def _find(self, fieldname: str, btext: bytes) -> tuple[int, int]:
+        """Where a term's postings are, as (first, end) into the docnum and weight arrays."""
+        got = self._keys.get(fieldname)
+        if got is None:
+            return 0, 0
+        koff, start, base = got
+        mapped = self._post_map
+        lo, hi = 0, len(koff) - 1
+        while lo < hi:  # bisect over the sorted keys
+            mid = (lo + hi) // 2
+            if mapped[base + int(koff[mid]) : base + int(koff[mid + 1])] < btext:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < len(koff) - 1 and mapped[base + int(koff[lo]) : base + int(koff[lo + 1])] == btext:
+            return int(start[lo]), int(start[lo + 1])
+        return 0, 0
+
     def postings(self, fieldname: str, btext: bytes) -> Arrays:
         """(docnums, weights) of a term, deleted documents included; empty if the segment lacks it."""
-        got = self._keys.get(fieldname)
-        if got is not None:
-            koff, start, base = got
-            mapped = self._post_map
-            lo, hi = 0, len(koff) - 1
-            while lo < hi:  # bisect over the sorted keys
-                mid = (lo + hi) // 2
-                key = mapped[base + int(koff[mid]) : base + int(koff[mid + 1])]
-                if key < btext:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            if lo < len(koff) - 1 and mapped[base + int(koff[lo]) : base + int(koff[lo + 1])] == btext:
-                a, b = int(start[lo]), int(start[lo + 1])
-                return self._docs[a:b], self._weights[a:b]
-        return np.empty(0, np.int32), np.empty(0, np.float32)
+        a, b = self._find(fieldname, btext)
+        fd = self._fds[0]
+        return (
+            self._read(fd, self._docs_at + 4 * a, b - a, np.int32),
+            self._read(fd, self._weights_at + 4 * a, b - a, np.float32),
+        )
+
+    def doc_frequency(self, fieldname: str, btext: bytes) -> int:
+        """How many postings a term has in the segment (deleted documents included), without reading them."""
+        a, b = self._find(fieldname, btext)
+        return b - a
 
     def terms(self, fieldname: str) -> Iterator[tuple[bytes, int]]:
         """(term, document count) of every term of a field, in key order."""
@@ -449,26 +566,42 @@ class SegmentArrays:
                 int(start[i + 1] - start[i]),
             )
 
+    def _perdoc(self, name: str, dtype: Any) -> np.ndarray:
+        got = self._perdoc_cache.get(name)
+        if got is None:
+            offset, size = self._perdoc_arrays[name]
+            got = self._perdoc_cache[name] = self._read(
+                self._fds[1], offset, size // np.dtype(dtype).itemsize, dtype
+            )
+        return got
+
     def length_bytes(self, fieldname: str) -> np.ndarray | None:
         """Whoosh's length byte of every document (0: no length), or None if no document has one."""
         if fieldname not in self._lengths:
             return None
-        return self._view(self._perdoc_map, self._perdoc_arrays[f"{fieldname}.len"], np.uint8)
+        return self._perdoc(f"{fieldname}.len", np.uint8)
 
     def has_column(self, fieldname: str) -> bool:
         return fieldname in self._columns
 
     def column(self, fieldname: str) -> Arrays:
         """(raw values as uint64, whether each document has one) of a numeric column."""
-        values = self._view(self._perdoc_map, self._perdoc_arrays[f"{fieldname}.values"], np.uint64)
-        present = self._view(self._perdoc_map, self._perdoc_arrays[f"{fieldname}.present"], np.bool_)
-        return values, present
+        return self._perdoc(f"{fieldname}.values", np.uint64), self._perdoc(f"{fieldname}.present", np.bool_)
 
     def advise_willneed(self) -> None:
-        """Ask the kernel to read both files in ahead (after a reboot they may not be in the page cache)."""
-        for mapped in (self._post_map, self._perdoc_map):
-            with contextlib.suppress(OSError, AttributeError, ValueError):
-                mapped.madvise(mmap.MADV_WILLNEED)
+        """Ask the kernel to read both files in ahead (after a reboot they are not in the page cache)."""
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+
+
+def _close_all(post_map: mmap.mmap, perdoc_map: mmap.mmap, fds: tuple[int, int]) -> None:
+    for mapped in (post_map, perdoc_map):
+        with contextlib.suppress(BufferError, ValueError):
+            mapped.close()  # BufferError: a view is still alive; the map goes with it
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 _ARRAYS: OrderedDict[tuple[str, str], SegmentArrays | None] = OrderedDict()
@@ -646,22 +779,6 @@ def _self_test_docs(rng: random.Random, n: int, start: int) -> list[dict[str, An
     return docs
 
 
-class _ListPool:
-    """The smallest posting pool for the self-test's bulk parts (docnums arrive in order)."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, bytes, int, float, bytes | None]] = []
-
-    def add(self, item: tuple[str, bytes, int, float, bytes | None]) -> None:
-        self.items.append(item)
-
-    def iter_postings(self) -> Iterator[tuple[str, bytes, int, float, bytes | None]]:
-        return iter(sorted(self.items, key=lambda t: (t[0], t[1], t[2])))
-
-    def cleanup(self) -> None:
-        self.items.clear()
-
-
 def _stock_postings(reader: IndexReader, fieldname: str, btext: bytes) -> list[tuple[int, float, bytes]]:
     """A term's live postings read the public way (the matcher skips deleted documents)."""
     out = []
@@ -806,7 +923,7 @@ def _run_self_test(schema: Any) -> Verdict:
             lock = ours.writer()
             parts = []
             for lo, hi in ((0, 20), (20, 40)):
-                bw = BulkWriter(ours, _ListPool(), codec=FastCodec(blocklimit=_BLOCK))
+                bw = BulkWriter(ours, CompactPool(), codec=FastCodec(blocklimit=_BLOCK))
                 for doc in first[lo:hi]:
                     bw.add_document(**doc)
                 parts.append(finish_part(bw))

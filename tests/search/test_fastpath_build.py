@@ -205,8 +205,8 @@ def test_with_internals_changed_the_rebuild_uses_whooshs_own_writer(
             fastscore.fast_search(s, wq.Term("abstract", "graph"), limit=5)
 
 
-def test_bulk_segment_arrays_are_read_only_views(tmp_path: Path, papers_db: Database) -> None:
-    """The fast path never copies a posting list of a side file, and cannot write into one."""
+def test_side_file_arrays_are_read_only(tmp_path: Path, papers_db: Database) -> None:
+    """A posting list is read into a buffer of its own (never mapped into the process), read-only."""
     ix = _bulk(tmp_path / "bulk", papers_db, parts=1)
     with ix.searcher() as s:
         arrays = wi.segment_arrays(s.leaf_searchers()[0][0].reader())
