@@ -23,6 +23,7 @@ from whoosh.analysis import Analyzer, Token
 from whoosh.analysis.filters import STOP_WORDS
 from whoosh.formats import Positions
 from whoosh.lang.porter import stem as _porter_stem
+from whoosh.support.charset import accent_map
 
 __all__ = ["FastPositions", "PaperAnalyzer", "fold", "stem"]
 
@@ -30,16 +31,26 @@ TOKEN_RE = re.compile(r"\w+(?:\.?\w+)*", re.UNICODE)
 MIN_SIZE = 2
 _STEMS: dict[str, str] = {}
 _STEM_CACHE_MAX = 500_000
+# Whoosh's table keys code points (its annotation says str); ß, æ and œ become two letters, not one.
+_FOLD: dict[int, str] = {
+    **{ord(k) if isinstance(k, str) else int(k): v for k, v in accent_map.items()},
+    ord("ß"): "ss", ord("æ"): "ae", ord("œ"): "oe",
+}
 _SINGLE: dict[int, bytes] = {}  # encoded one-position postings, shared (most postings are these)
 
 
 def fold(text: str) -> str:
-    """Lower-case and strip accents (NFKD without combining marks); ASCII passes through."""
+    """Lower-case and strip accents; ASCII passes through.
+
+    NFKD without combining marks folds é, ü, ñ; letters that do not decompose (ø, ł, đ, þ, ı) go through
+    Whoosh's accent map, and ß, æ, œ become two letters, so ``au:Obro`` finds Øbro.
+    """
     text = text.lower()
     if text.isascii():
         return text
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("ß", "ss")
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return stripped.translate(_FOLD)
 
 
 def stem(word: str) -> str:

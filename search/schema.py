@@ -27,7 +27,7 @@ __all__ = [
     "paper_document",
 ]
 
-SCHEMA_VERSION = 2  # 2: segments written by search.whoosh_internals.FastCodec (loose files, side arrays)
+SCHEMA_VERSION = 3  # 2: segments written by search.whoosh_internals.FastCodec; 3: ø, ł, đ, æ, œ fold
 
 #: Field boosts for BM25F: a hit in the title says more than one in the abstract.
 FIELD_BOOSTS = {"title": 3.0, "abstract": 1.0, "authors": 2.0}

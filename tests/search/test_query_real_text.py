@@ -81,3 +81,12 @@ def test_what_is_left_refused_says_why(parser, text: str, message: str) -> None:
     with pytest.raises(QueryError) as err:
         parse_query(text, parser)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("query", ["au:Obro", "au:Øbro", "au:øbro", "Mikkel Obro"])
+def test_letters_that_do_not_decompose_fold_too(real_corpus: RealCorpus, query: str) -> None:
+    """0704.0049's author is ``Mikkel {\\O}bro`` in arXiv's TeX: Ø has no NFKD decomposition, so
+    stripping combining marks alone left it, and ``au:Obro`` found nothing."""
+    result = real_corpus.index.search(query)
+    assert result.error is None
+    assert "0704.0049" in {h.id for h in result.hits}
