@@ -46,7 +46,6 @@ from typing import Any
 import numpy as np
 from whoosh import query as wq
 from whoosh.fields import DATETIME
-from whoosh.query.qcore import _NullQuery
 from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.searching import Searcher
 
@@ -58,6 +57,7 @@ _LOGGER = logging.getLogger(__name__)
 CACHE_BYTES = 48 * 2**20  # decoded posting lists of segments without side files
 CACHE_MIN_POSTINGS = 2000
 _LENGTHS = wi.LENGTH_TABLE
+_NULL_QUERY = type(wq.NullQuery)  # Whoosh's NullQuery is the one instance of its class
 
 
 class Unsupported(Exception):
@@ -156,7 +156,7 @@ def _check(q: Any, schema: Any) -> None:
             if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool)):
                 raise Unsupported(f"range bound {bound!r}")
         return
-    if kind is _NullQuery:
+    if kind is _NULL_QUERY:
         return
     raise Unsupported(kind.__name__)
 
@@ -346,7 +346,7 @@ class _Segment:
             present, acc = self.dense(q.a)
             present = present & ~self.dense(q.b)[0]
             return present, acc * present
-        if kind is _NullQuery:
+        if kind is _NULL_QUERY:
             return np.zeros(size, dtype=bool), np.zeros(size)
         raise Unsupported(kind.__name__)  # _check let it through: a bug, but never a wrong answer
 
