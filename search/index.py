@@ -29,6 +29,7 @@ from whoosh.qparser import QueryParser
 from whoosh.searching import Searcher
 
 from core.errors import SearchError
+from search import whoosh_internals as wi
 from search.dispatch import FastPath
 from search.documents import db_stamps, load_documents, paper_texts, sorted_ids
 from search.fastscore import warm as warm_postings
@@ -94,6 +95,10 @@ class SearchIndex:
         replaced because it was unreadable: call :meth:`rebuild` (or :meth:`reindex`).
         """
         self.index_dir.mkdir(parents=True, exist_ok=True)
+        verdict = wi.self_test()  # once per process: Whoosh's internals still behave as the fast path assumes
+        if not verdict.ok:
+            _LOGGER.warning("search fast path off, Whoosh's own code serves every query: %s", verdict)
+            self.fast = False
         if owner:
             self._lock.take()
             self._writer.start()

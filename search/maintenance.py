@@ -17,6 +17,7 @@ from typing import Any
 from whoosh import index as windex
 
 from core.errors import SearchError
+from search import whoosh_internals as wi
 from search.build import build_segments, id_ranges
 from search.documents import naive_utc
 from search.lifecycle import INDEX_NAME
@@ -82,7 +83,7 @@ def apply_documents(ix: windex.Index, docs: list[dict[str, Any]], ids: Iterable[
     """Index ``docs`` and delete the rest of ``ids`` (papers gone from the database), in one commit."""
     found = {d["id"] for d in docs}
     gone = set(ids) - found
-    writer = ix.writer(timeout=30.0)
+    writer = ix.writer(timeout=30.0, codec=wi.writer_codec())  # crawl batches get side files too
     try:
         for doc in docs:
             writer.update_document(**doc)
