@@ -466,7 +466,7 @@ def test_abstracts_are_ragged_right_without_stretched_spaces(site: Site, window:
             widths = sorted(spaces)
             if len(widths) >= 10:
                 worst.append((widths[-1] / widths[len(widths) // 2], pid))
-        assert len(worst) >= 3
+        assert len(worst) >= 2  # the crafted records; with ../shared the real abstracts of that day too
         return max(worst)
 
     aligns = set(summaries.evaluate_all("(all) => all.map((e) => getComputedStyle(e).textAlign)"))
