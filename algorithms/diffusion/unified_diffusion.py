@@ -64,6 +64,21 @@ def hot_predict_x0(x_t: Any, eps_hat: Any, abar_t: float, bbar_t: float) -> np.n
     return (xt - b * e) / a
 
 
+def _step_inputs(
+    x_t: Any, x0_hat: Any, abar_t: float, bbar_t: float, abar_prev: float, bbar_prev: float
+) -> tuple[np.ndarray, np.ndarray, float, float, float, float]:
+    """The checks both UDM reverse steps make: x_t and x̂0 alike in shape, β̄_t > 0, β̄_{t−1} ≥ 0."""
+    xt = _array(x_t, "x_t")
+    x0 = _array(x0_hat, "x0_hat")
+    if xt.shape != x0.shape:
+        raise ValueError(f"x_t {xt.shape} and x0_hat {x0.shape} must have the same shape")
+    at = _scalar(abar_t, "abar_t")
+    bt = _scalar(bbar_t, "bbar_t", lo=0.0, lo_open=True)
+    ap = _scalar(abar_prev, "abar_prev")
+    bp = _scalar(bbar_prev, "bbar_prev", lo=0.0)
+    return xt, x0, at, bt, ap, bp
+
+
 def hot_reverse_step(
     x_t: Any,
     x0_hat: Any,
@@ -81,14 +96,7 @@ def hot_reverse_step(
     0 ≤ σ_t ≤ β̄_{t−1} and β̄_t > 0. ε comes from ``noise`` if given, else from ``rng``.
     https://kexue.fm/archives/9271
     """
-    xt = _array(x_t, "x_t")
-    x0 = _array(x0_hat, "x0_hat")
-    if xt.shape != x0.shape:
-        raise ValueError(f"x_t {xt.shape} and x0_hat {x0.shape} must have the same shape")
-    at = _scalar(abar_t, "abar_t")
-    bt = _scalar(bbar_t, "bbar_t", lo=0.0, lo_open=True)
-    ap = _scalar(abar_prev, "abar_prev")
-    bp = _scalar(bbar_prev, "bbar_prev", lo=0.0)
+    xt, x0, at, bt, ap, bp = _step_inputs(x_t, x0_hat, abar_t, bbar_t, abar_prev, bbar_prev)
     s = _scalar(sigma_t, "sigma_t", lo=0.0, hi=bp)
     z = _noise(rng, noise, xt.shape, s > 0)
     eps_hat = (xt - at * x0) / bt
@@ -111,14 +119,7 @@ def udm_sigma_tilde_step(
     For F_t(x0, ε) = ᾱ_t x0 + β̄_t ε; equals ``hot_reverse_step`` with σ_t = β̄_{t−1}σ̃,
     σ̃ ∈ [0, 1].  https://kexue.fm/archives/9271
     """
-    xt = _array(x_t, "x_t")
-    x0 = _array(x0_hat, "x0_hat")
-    if xt.shape != x0.shape:
-        raise ValueError(f"x_t {xt.shape} and x0_hat {x0.shape} must have the same shape")
-    at = _scalar(abar_t, "abar_t")
-    bt = _scalar(bbar_t, "bbar_t", lo=0.0, lo_open=True)
-    ap = _scalar(abar_prev, "abar_prev")
-    bp = _scalar(bbar_prev, "bbar_prev", lo=0.0)
+    xt, x0, at, bt, ap, bp = _step_inputs(x_t, x0_hat, abar_t, bbar_t, abar_prev, bbar_prev)
     st = _scalar(sigma_tilde, "sigma_tilde", lo=0.0, hi=1.0)
     z = _noise(rng, noise, xt.shape, st > 0)
     eps_inv = (xt - at * x0) / bt  # F_t^{-1}(x0, x_t)
