@@ -488,6 +488,12 @@ class PapersConfig(_Model):
 
 class SearchConfig(_Model):
     max_results: Annotated[int, _range(1, 100_000)] = 1000
+    #: Memory for search's caches in a serving process (per-segment length norms, decoded lists).
+    cache_mb: Annotated[int, _range(8, 65_536)] = 96
+    #: Memory a rebuild's worker processes may use together; sets how many papers go in one segment.
+    build_memory_mb: Annotated[int, _range(256, 1_048_576)] = 6144
+    #: Where the daemon publishes each committed index generation for `coolstove web` (None: not published).
+    publish_dir: Path | None = Field(default=None, strict=False)
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]

@@ -74,6 +74,8 @@ class SearchIndex:
         self._searchers = Searchers()
         self._fastpath = FastPath()
         self._failing = False
+        #: called in the writing thread after every commit of this process (publishing a generation)
+        self.commit_listeners: list[Callable[[], None]] = []
 
     @property
     def whoosh_dir(self) -> Path:
@@ -125,8 +127,17 @@ class SearchIndex:
     def _replace_with_empty(self) -> None:
         self._searchers.close_all()
         self._ix = create_empty(self.index_dir, self.whoosh_dir)
-        self._searchers.committed()
+        self._committed()
         self.needs_rebuild = True
+
+    def _committed(self) -> None:
+        """After each commit: readers reopen, listeners run (their failures are logged, never raised)."""
+        self._searchers.committed()
+        for listener in self.commit_listeners:
+            try:
+                listener()
+            except Exception:
+                _LOGGER.exception("after an index commit, %r failed", listener)
 
     def cancel(self) -> None:
         """Make a rebuild or repair in the writer thread stop at its next batch, and refuse new ones.
@@ -190,7 +201,7 @@ class SearchIndex:
     def _apply(self, docs: list[dict[str, Any]], ids: Iterable[str]) -> None:
         with self._writer.lock:
             apply_documents(self._require_owner(), docs, ids)
-            self._searchers.committed()
+            self._committed()
 
     async def rebuild(self, db: PaperReader) -> int:
         """:meth:`reindex` in the writer thread (what the daemon calls when ``needs_rebuild``)."""
@@ -218,7 +229,7 @@ class SearchIndex:
             try:
                 count = rebuild_index(ix, str(self.whoosh_dir), db.url, ids, procs, step)
             finally:
-                self._searchers.committed()
+                self._committed()
             self.needs_rebuild = False
         elapsed = time.monotonic() - started
         _LOGGER.info("search index rebuilt: %d papers in %.1f s (%d processes)", count, elapsed, procs)
