@@ -46,6 +46,7 @@ class Papers:
         self._catching_up = asyncio.Lock()
         # indexed so far: (generation, None) is all of it, (generation, id) up to that id of it
         self.seen: tuple[int, str | None] = (0, None)
+        self._checked = False  # until the check at start is done, ``seen`` is not recorded in the index
 
     async def _on_commit(self, ids: list[str]) -> None:
         """The crawler committed a batch: index it (and whatever else changed) before it goes on, as the
@@ -67,10 +68,38 @@ class Papers:
             self._tasks.append(asyncio.create_task(supervise(name, factory, restart=restart), name=name))
 
     async def _check_index(self) -> None:
-        """Compare index and database once at start and repair (or rebuild) the difference."""
-        report = await self.index.check_async(self.db, repair=True)
-        _LOGGER.info("search index checked: %s", report)
+        """Bring the index up to the database once at start.
+
+        When the index recorded the write generation it is complete through (and no commit
+        happened since), only the papers stamped after it are indexed: a start-up costs what
+        changed while the daemon was down, not a comparison of every id. Otherwise (a new,
+        rebuilt-elsewhere or damaged index) index and database are compared and repaired.
+        """
+        synced = await asyncio.to_thread(self.index.synced_generation, self.cfg.papers_db_url)
+        if synced is not None:
+            async with self._catching_up:
+                self.seen = (synced, None)
+                self._checked = True
+                done = await self._index_changes()
+            _LOGGER.info("search index checked: up to date with write generation %d (%d papers indexed)",
+                         self.seen[0], done)
+        else:
+            async with self._catching_up:
+                top = await self.db.read(store.current_generation)
+                report = await self.index.check_async(self.db, repair=True)
+                if report.clean or report.repaired:
+                    self.seen = (top, None)
+                    self._checked = True
+                    await self._mark_synced()
+            _LOGGER.info("search index checked: %s", report)
         await self.index.warm_async()  # the first searches need not decode postings
+
+    async def _mark_synced(self) -> None:
+        generation = self.seen[0]
+        try:
+            await self.index.mark_synced_async(generation, self.cfg.papers_db_url)
+        except (OSError, SearchError) as exc:
+            _LOGGER.warning("search index: could not record its write generation (%s)", exc)
 
     async def _watch_index(self) -> None:
         """Keep the index following the database: index what any process wrote since the last look, and
@@ -82,13 +111,16 @@ class Papers:
                     top = await self.db.read(store.current_generation)
                     await self.index.rebuild(self.db)
                     self.seen = (top, None)
+                    if self._checked:
+                        await self._mark_synced()
                 continue
             await self.index_changes()
 
     async def index_changes(self) -> int:
         """Index the papers stamped after ``seen`` up to the newest committed generation, in batches of
         ``CHANGES_BATCH`` (one index commit each); returns how many. A failed batch is logged by the
-        index and left to the check at the next start."""
+        index and tried again at the next look (``seen`` stops before it). Once the check at start is
+        done, the generation reached is recorded in the index, so the next start begins from there."""
         async with self._catching_up:
             return await self._index_changes()
 
@@ -100,12 +132,15 @@ class Papers:
             chunk = await self.db.read(query)
             if not chunk:
                 break
-            await self.index.update(self.db, [pid for _, pid in chunk])
+            if not await self.index.update(self.db, [pid for _, pid in chunk]):
+                return done  # ``seen`` stays before the failed batch: the next look tries it again
             done += len(chunk)
             self.seen = chunk[-1]
         self.seen = (top, None)  # changed_since stops at ``top``: all of it is indexed now
         if done:
             _LOGGER.info("indexed %d changed papers (write generation %d)", done, top)
+            if self._checked:
+                await self._mark_synced()
         return done
 
     def routers(self) -> list[APIRouter]:

@@ -14,6 +14,7 @@ corrupt or outdated index is rebuilt from the database, never fatal.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import struct
@@ -51,6 +52,7 @@ __all__ = ["READ_ERRORS", "CheckReport", "SearchIndex"]
 _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
+SYNC_FILE = "synced.json"  # the database generation the index is complete through (mark_synced)
 PARALLEL_FROM = 20_000  # below this, worker processes cost more than they save
 # What reading a damaged index raises; anything else from a search is a bug, not a reason to rebuild.
 READ_ERRORS: tuple[type[BaseException], ...] = (
@@ -175,15 +177,15 @@ class SearchIndex:
         """``fn()`` in the index's writer thread (see :mod:`search.writer`)."""
         return await self._writer.run(fn)
 
-    async def update(self, db: PaperReader, ids: list[str]) -> None:
+    async def update(self, db: PaperReader, ids: list[str]) -> bool:
         """Re-index these papers after a committed crawl batch (one commit); never raises into the crawler.
 
         Papers no longer in the database are removed. A failure is logged once
-        and left for :meth:`check` to repair.
+        and returns False: the caller keeps the batch to try again (or :meth:`check` repairs it).
         """
         ids = sorted(set(ids))
         if not ids:
-            return
+            return True
         try:
             docs = await db.read(lambda s: load_documents(s, ids))
             await self._in_writer(lambda: self._apply(docs, ids))
@@ -193,10 +195,42 @@ class SearchIndex:
                     "search index update of %d papers failed: %s (check() will repair)", len(ids), exc
                 )
             self._failing = True
-            return
+            return False
         if self._failing:
             _LOGGER.info("search index updates recovered")
         self._failing = False
+        return True
+
+    # ------------------------------------------------------------ following the database
+    def mark_synced(self, db_generation: int, db_url: str) -> None:
+        """Record that the index holds every paper written up to ``db_generation`` of that database.
+
+        The record names the index's own generation too, so any later commit this
+        record does not describe (a CLI reindex, a crashed batch) makes it stale, and
+        :meth:`synced_generation` then answers None: the start-up check compares all.
+        """
+        ix = self._require_owner()
+        record = {"db_generation": db_generation, "db": db_url, "index_generation": ix.latest_generation()}
+        tmp = self.index_dir / f".{SYNC_FILE}.tmp"
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, self.index_dir / SYNC_FILE)
+
+    async def mark_synced_async(self, db_generation: int, db_url: str) -> None:
+        """:meth:`mark_synced` in the writer thread, after the commits it describes."""
+        await self._in_writer(lambda: self.mark_synced(db_generation, db_url))
+
+    def synced_generation(self, db_url: str) -> int | None:
+        """The database generation :meth:`mark_synced` last recorded, if it still describes this index."""
+        if self._ix is None or self.needs_rebuild:
+            return None
+        try:
+            record = json.loads((self.index_dir / SYNC_FILE).read_text())
+            generation = record["db_generation"]
+            if record["db"] != db_url or record["index_generation"] != self._ix.latest_generation():
+                return None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return generation if isinstance(generation, int) and generation >= 0 else None
 
     def _apply(self, docs: list[dict[str, Any]], ids: Iterable[str]) -> None:
         with self._writer.lock:
