@@ -40,7 +40,7 @@ class Papers:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.db = Database(cfg.papers_db_url)
-        self.index = SearchIndex(cfg.storage.index_dir, max_results=cfg.search.max_results)
+        self.index = SearchIndex.for_config(cfg)
         self.feed = FeedService(cfg, self.db, on_commit=self._on_commit)
         self._tasks: list[asyncio.Task[None]] = []
         self._catching_up = asyncio.Lock()

@@ -8,8 +8,8 @@ here rather than tuned:
   back; on this corpus the spill alone costs about 1 ms of CPU per paper.
   :class:`~search.whoosh_internals.CompactPool` keeps each term's postings in typed arrays (about a
   sixth of the memory), needs no sort beyond the term keys (papers arrive in
-  docnum order) and never spills; a segment is capped at
-  :data:`SEGMENT_PAPERS` papers to bound memory instead.
+  docnum order) and never spills; a segment's size is set by the memory the
+  workers may use together (``[search] build_memory_mb``, :func:`segment_cap`).
 * ``MpWriter`` has the parent read and pickle every document for its
   workers. Here each worker reads its own id range from the database.
 
@@ -44,20 +44,43 @@ from search import whoosh_internals as wi
 from search.documents import iter_documents
 from search.whoosh_internals import CompactPool
 
-__all__ = ["SEGMENT_PAPERS", "CompactPool", "build_part", "build_segments", "id_ranges"]
+__all__ = ["BYTES_PER_PAPER", "SEGMENT_PAPERS", "CompactPool", "build_part", "build_segments", "id_ranges",
+           "segment_cap"]
 
 _LOGGER = logging.getLogger(__name__)
-SEGMENT_PAPERS = 50_000  # about 250 MB of postings in a worker
+SEGMENT_PAPERS = 50_000  # the cap when no memory budget is given
+# A worker's peak memory per paper of its segment (the pool's arrays, then the segment written
+# from them), measured on bench_search's corpus: 450,000 papers peaked at about 2.3 GB.
+BYTES_PER_PAPER = 5_600
+MIN_SEGMENT = 20_000
+
+
+def segment_cap(memory_mb: int, procs: int) -> int:
+    """Papers per segment so that ``procs`` workers at once stay within ``memory_mb``.
+
+    Fewer, larger segments are what makes queries fast at scale: every query
+    term is looked up once per segment, so 2.7 million papers in 54 segments of
+    50,000 cost 54 lookups a term where 6 segments cost 6.
+    """
+    return max(MIN_SEGMENT, memory_mb * 2**20 // (max(1, procs) * BYTES_PER_PAPER))
 
 
 def id_ranges(ids: list[str], parts: int, cap: int = SEGMENT_PAPERS) -> list[tuple[str, str, int]]:
-    """Split sorted ids into at least ``parts`` contiguous ranges of at most ``cap`` papers."""
+    """Split sorted ids into contiguous ranges of at most ``cap`` papers, a multiple of ``parts`` of them.
+
+    A multiple of the worker count, so the last wave of workers is not one alone.
+    """
     if not ids:
         return []
     n = max(parts, -(-len(ids) // cap))
-    size = -(-len(ids) // n)
-    starts = range(0, len(ids), size)
-    return [(ids[i], ids[min(i + size, len(ids)) - 1], min(size, len(ids) - i)) for i in starts]
+    n = min(len(ids), -(-n // parts) * parts)
+    base, extra = divmod(len(ids), n)  # the first ``extra`` ranges take one paper more
+    out, start = [], 0
+    for k in range(n):
+        size = base + (k < extra)
+        out.append((ids[start], ids[start + size - 1], size))
+        start += size
+    return out
 
 
 def build_part(index_path: str, indexname: str, db_url: str, lo: str, hi: str) -> tuple[int, Segment | None]:

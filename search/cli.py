@@ -47,7 +47,7 @@ def _open_db(cfg: Config) -> Database:
 
 
 def _index(cfg: Config) -> SearchIndex:
-    return SearchIndex(cfg.storage.index_dir, max_results=cfg.search.max_results)
+    return SearchIndex.for_config(cfg)
 
 
 def _styled(word: list[tuple[str, bool]]) -> str:

@@ -29,10 +29,12 @@ from whoosh import query as wq
 from whoosh.qparser import QueryParser
 from whoosh.searching import Searcher
 
+from core.config import Config
 from core.errors import SearchError
 from search import whoosh_internals as wi
 from search.dispatch import FastPath
 from search.documents import db_stamps, load_documents, paper_texts, sorted_ids
+from search.fastscore import set_cache_budget
 from search.fastscore import warm as warm_postings
 from search.filters import Filters, check_paging, make_filters
 from search.highlight import TermMatcher
@@ -63,10 +65,18 @@ READ_ERRORS: tuple[type[BaseException], ...] = (
 class SearchIndex:
     """The paper index in ``index_dir``; see the module docstring for the threading rules."""
 
-    def __init__(self, index_dir: Path, *, procs: int | None = None, max_results: int = 1000) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        *,
+        procs: int | None = None,
+        max_results: int = 1000,
+        build_memory_mb: int | None = None,
+    ) -> None:
         self.index_dir = Path(index_dir)
         self.procs = procs if procs is not None else min(2, os.cpu_count() or 1)
         self.max_results = max_results
+        self.build_memory_mb = build_memory_mb  # None: segments of SEGMENT_PAPERS
         self.needs_rebuild = False
         self.fast = True  # NumPy scoring for term queries (search.fastscore); False: Whoosh only
         self._ix: windex.Index | None = None
@@ -78,6 +88,16 @@ class SearchIndex:
         self._failing = False
         #: called in the writing thread after every commit of this process (publishing a generation)
         self.commit_listeners: list[Callable[[], None]] = []
+
+    @classmethod
+    def for_config(cls, cfg: Config, index_dir: Path | None = None) -> SearchIndex:
+        """The index as configured (``[search]``): its folder, result cap, build memory and cache budget."""
+        set_cache_budget(cfg.search.cache_mb * 2**20)
+        return cls(
+            index_dir or cfg.storage.index_dir,
+            max_results=cfg.search.max_results,
+            build_memory_mb=cfg.search.build_memory_mb,
+        )
 
     @property
     def whoosh_dir(self) -> Path:
@@ -261,7 +281,9 @@ class SearchIndex:
 
             self._writer.checkpoint()
             try:
-                count = rebuild_index(ix, str(self.whoosh_dir), db.url, ids, procs, step)
+                count = rebuild_index(
+                    ix, str(self.whoosh_dir), db.url, ids, procs, step, self.build_memory_mb
+                )
             finally:
                 self._committed()
             self.needs_rebuild = False

@@ -18,7 +18,7 @@ from whoosh import index as windex
 
 from core.errors import SearchError
 from search import whoosh_internals as wi
-from search.build import build_segments, id_ranges
+from search.build import build_segments, id_ranges, segment_cap
 from search.documents import naive_utc
 from search.lifecycle import INDEX_NAME
 
@@ -103,12 +103,13 @@ def rebuild_index(
     ids: list[str],
     procs: int,
     step: Callable[[int], None],
+    memory_mb: int | None = None,
 ) -> int:
     """Replace the whole index by the papers ``ids`` (in ``procs`` processes); the count indexed.
 
     ``step(done)`` runs after each segment; raising from it abandons the rebuild before its commit.
     """
-    ranges = id_ranges(ids, procs)
+    ranges = id_ranges(ids, procs, segment_cap(memory_mb, procs)) if memory_mb else id_ranges(ids, procs)
     try:
         count = build_segments(ix, whoosh_dir, INDEX_NAME, db_url, ranges, procs, step)
     except windex.LockError as exc:

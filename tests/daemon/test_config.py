@@ -306,7 +306,8 @@ LEFT = {"COOLSTOVE_BURNER_LEFT_TOKEN": TOKEN}
         ("[papers]\nrss_url = 'https://x/{cat}'\n", "rss_url: must contain {category}"),
         ("[papers]\ncategories = 'cs.LG'\n", "categories: expected a list of strings"),
         ("[search]\nmax_results = -1\n", r"\[search\] max_results: must be between 1 and 100000, got -1"),
-        ("[search]\nenabled = true\n", r"\[search\] enabled: unknown key \(known: max_results, cache_mb, build_memory_mb, publish_dir\)"),
+        ("[search]\nenabled = true\n",
+         r"\[search\] enabled: unknown key \(known: max_results, cache_mb, build_memory_mb, publish_dir\)"),
         (
             "[daemon]\nshutdown_grace_s = -1\n",
             r"\[daemon\] shutdown_grace_s: must be more than 0 and at most 600",
