@@ -20,6 +20,7 @@ from fastapi import APIRouter
 from core.config import Config
 from core.database import Database
 from core.errors import SearchError
+from daemon.publishing import attach as publish_for_web
 from daemon.supervisor import Restart, stop_tasks, supervise
 from feeds import store
 from feeds.migrate import upgrade
@@ -60,6 +61,7 @@ class Papers:
         # read before the check at start reads the database: what it misses is stamped after this
         self.seen = (await self.db.read(store.current_generation), None)
         await asyncio.to_thread(self.index.open)  # a missing or corrupt index is flagged for rebuild
+        await asyncio.to_thread(publish_for_web, self.index, self.cfg)  # [search] publish_dir, if set
         for name, factory, restart in (
             ("feed", self.feed.run, Restart.ALWAYS),
             ("index-check", self._check_index, Restart.ON_FAILURE),

@@ -1,19 +1,24 @@
-"""What search needs of the paper database, as Protocols (``core.database.Database`` satisfies both).
+"""What search needs of the paper database, and what the pages need of the index, as Protocols.
 
 Search depends on these rather than on a concrete class: the index reads
-(:class:`PaperReader`), the pages also star papers (:class:`PaperDatabase`).
-Every call runs ``fn(session)`` with a SQLAlchemy ``Session`` and returns what
-``fn`` returns; ``write`` runs it as one transaction.
+(:class:`PaperReader`), the pages also star papers (:class:`PaperDatabase`;
+``core.database.Database`` satisfies both). Every call runs ``fn(session)``
+with a SQLAlchemy ``Session`` and returns what ``fn`` returns; ``write`` runs
+it as one transaction. The pages search through :class:`PaperSearch`: the
+daemon's own ``SearchIndex``, or a ``ReplicaIndex`` in ``coolstove web``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
-__all__ = ["PaperDatabase", "PaperReader"]
+from search.results import SearchResult
+
+__all__ = ["PaperDatabase", "PaperReader", "PaperSearch"]
 
 T = TypeVar("T")
 
@@ -40,4 +45,32 @@ class PaperDatabase(PaperReader, Protocol):
 
     async def write(self, fn: Callable[[Session], T]) -> T:
         """``fn(session)`` as one transaction in the database's writer thread."""
+        ...
+
+
+class PaperSearch(Protocol):
+    """Searching the index: what the paper pages use. Neither method raises on user input."""
+
+    max_results: int
+
+    def search(
+        self,
+        query: str,
+        *,
+        categories: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        sort: str = "relevance",
+        page: int = 1,
+        pagelen: int = 20,
+        db: PaperReader | None = None,
+    ) -> SearchResult:
+        """A page of hits for a user query, or an empty result whose ``error`` says why."""
+        ...
+
+    def related(
+        self, paper_id: str, limit: int = 10, *, db: PaperReader | None = None, page: int = 1
+    ) -> SearchResult:
+        """Papers like this one (its key terms as an OR query)."""
         ...

@@ -27,8 +27,7 @@ from core.config import Config
 from core.errors import ArxivUnreachable, InputError
 from feeds.ids import normalize_id
 from feeds.store import set_star
-from search.index import SearchIndex
-from search.ports import PaperDatabase
+from search.ports import PaperDatabase, PaperSearch
 from search.query import QueryError, parse_date
 from search.results import Hit
 from search.web import pages
@@ -90,7 +89,7 @@ def _same_origin(request: Request) -> bool:
     return True  # no browser sent this (curl, tests): nothing to forge
 
 
-def make_router(cfg: Config, db: PaperDatabase, index: SearchIndex, fetch: Fetch | None = None) -> APIRouter:
+def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch | None = None) -> APIRouter:
     """The router for ``app.include_router(make_router(...))``; it mounts its own static files too."""
     env = templates()
     router = APIRouter()
