@@ -7,63 +7,79 @@ answers, it says the daemon is not running instead of printing a traceback.
 It finds the daemon and its token through the daemon's record (see
 ``core.clicontext``) and never creates a token: with none to send it says where it
 looked, and a refused token (401) names the CLI's token and the daemon's.
+
+It is meant to start fast (``coolstove stove off`` is an emergency command): it imports click, the
+standard library's ``http.client`` and ``core.endpoint``, which finds the daemon's address and token
+without the configuration's schema (pydantic) whenever that gives the same answer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import time
+import urllib.parse
 from typing import Any
 
 import click
-import httpx
 
-from core.clicontext import looked_in, pass_config
-from core.config import Config, find_daemon, read_http_token, runtime_files, token_file
+from core.clicontext import CliContext, looked_in, pass_cli
+from core.endpoint import Endpoint, runtime_files
 from core.errors import DaemonNotRunning, InputError
 
 __all__ = ["stove"]
 
 
-def _request(cfg: Config, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def _request(cli: CliContext, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     """One request to the daemon, with a deadline: what the daemon gets after it, it refuses (408).
 
     The CLI waits exactly as long as the deadline it sends, so a command it
-    gave up on is never carried out later behind its back.
+    gave up on is never carried out later behind its back. The standard library's ``http.client`` is
+    enough for one request to loopback (httpx would cost this command ~0.1 s of imports).
     """
-    url = cfg.http.base_url + path
-    token = _token(cfg)
-    wait_s = cfg.http.client_timeout_s
+    ep = cli.endpoint
+    token = _token(cli, ep)
+    wait_s = ep.client_timeout_s
     deadline = time.time() + wait_s
     headers = {"Authorization": f"Bearer {token}", "X-Coolstove-Source": "cli",
                "X-Coolstove-Deadline": f"{deadline:.3f}"}
+    payload = None
+    if body is not None:
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        headers["Content-Type"] = "application/json"
+    url = urllib.parse.urlsplit(ep.base_url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=wait_s)
     try:
-        r = httpx.request(method, url, json=body, headers=headers, timeout=httpx.Timeout(wait_s))
-    except httpx.TimeoutException as exc:
-        until = dt.datetime.fromtimestamp(deadline).strftime("%H:%M:%S")
-        raise DaemonNotRunning(
-            f"the daemon did not answer within {wait_s:g} s (it is running but busy, or stuck). "
-            f"It refuses this command once {until} has passed, so it was done before then or not at all: "
-            "check with `coolstove stove status` and `coolstove stove log`"
-        ) from exc
-    except httpx.ConnectError as exc:
-        raise DaemonNotRunning(
-            f"the coolstove daemon is not running (nothing answers on {cfg.http.base_url}); "
-            "start it with `coolstove run` or `systemctl start coolstove`"
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise DaemonNotRunning(
-            f"the daemon on {cfg.http.base_url} closed the connection without an answer (overloaded?): "
-            "check with `coolstove stove status` whether the command was carried out"
-        ) from exc
-    if r.status_code == 401:
-        raise DaemonNotRunning(_refused(cfg))
+        try:
+            conn.connect()
+        except TimeoutError as exc:
+            raise _no_answer(wait_s, deadline) from exc
+        except OSError as exc:  # refused, no route, unknown host
+            raise DaemonNotRunning(
+                f"the coolstove daemon is not running (nothing answers on {ep.base_url}); "
+                "start it with `coolstove run` or `systemctl start coolstove`"
+            ) from exc
+        try:
+            conn.request(method, path, body=payload, headers=headers)
+            r = conn.getresponse()
+            raw = r.read()
+        except TimeoutError as exc:
+            raise _no_answer(wait_s, deadline) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise DaemonNotRunning(
+                f"the daemon on {ep.base_url} closed the connection without an answer (overloaded?): "
+                "check with `coolstove stove status` whether the command was carried out"
+            ) from exc
+    finally:
+        conn.close()
+    if r.status == 401:
+        raise DaemonNotRunning(_refused(cli, ep))
     try:
-        data = r.json()
+        data = json.loads(raw)
     except ValueError:
-        data = {"detail": r.text[:200]}
-    if r.status_code >= 400:
+        data = {"detail": raw.decode("utf-8", "replace")[:200]}
+    if r.status >= 400:
         detail = data.get("detail") if isinstance(data, dict) else data
         if isinstance(detail, list):  # pydantic's validation errors
             detail = "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in detail)
@@ -71,20 +87,29 @@ def _request(cfg: Config, method: str, path: str, body: dict[str, Any] | None = 
     return data
 
 
-def _token(cfg: Config) -> str:
+def _no_answer(wait_s: float, deadline: float) -> DaemonNotRunning:
+    until = dt.datetime.fromtimestamp(deadline).strftime("%H:%M:%S")
+    return DaemonNotRunning(
+        f"the daemon did not answer within {wait_s:g} s (it is running but busy, or stuck). "
+        f"It refuses this command once {until} has passed, so it was done before then or not at all: "
+        "check with `coolstove stove status` and `coolstove stove log`"
+    )
+
+
+def _token(cli: CliContext, ep: Endpoint) -> str:
     """The token to send: configured, or the data folder's file. Never made here (that is the daemon's)."""
     try:
-        token = read_http_token(cfg)
+        token = ep.read_token()
     except OSError as exc:
         raise DaemonNotRunning(
-            f"cannot read the daemon's HTTP token {token_file(cfg)}: {exc.strerror or exc} "
+            f"cannot read the daemon's HTTP token {ep.token_file}: {exc.strerror or exc} "
             "(the system daemon's is readable by root only: use sudo, or set COOLSTOVE_HTTP_TOKEN)"
         ) from exc
     if token is None:
-        missing = (f"no HTTP token: {token_file(cfg)} does not exist and COOLSTOVE_HTTP_TOKEN is not set "
-                   f"(looked in {looked_in(cfg)}). ")
-        daemon = find_daemon()
-        if daemon is not None and daemon.data_dir == cfg.storage.data_dir:
+        missing = (f"no HTTP token: {ep.token_file} does not exist and COOLSTOVE_HTTP_TOKEN is not set "
+                   f"(looked in {looked_in(ep)}). ")
+        daemon = cli.find_running()
+        if daemon is not None and daemon.data_dir == ep.data_dir:
             raise DaemonNotRunning(
                 missing + f"The running daemon recorded in {daemon.path} (pid {daemon.pid}) takes its token "
                 f"from {daemon.token_from}: set COOLSTOVE_HTTP_TOKEN to it"
@@ -97,13 +122,13 @@ def _token(cfg: Config) -> str:
     return token
 
 
-def _refused(cfg: Config) -> str:
+def _refused(cli: CliContext, ep: Endpoint) -> str:
     """A 401: which token the CLI sent, and where the daemon's is (from its record, never the token)."""
-    mine = cfg.token_from or str(token_file(cfg))
-    text = f"the daemon on {cfg.http.base_url} refused the HTTP token the CLI sent (from {mine}). "
-    daemon = find_daemon()
+    mine = ep.token_from or str(ep.token_file)
+    text = f"the daemon on {ep.base_url} refused the HTTP token the CLI sent (from {mine}). "
+    daemon = cli.find_running()
     if daemon is not None:
-        there = "that daemon" if daemon.base_url == cfg.http.base_url else f"the daemon on {daemon.base_url}"
+        there = "that daemon" if daemon.base_url == ep.base_url else f"the daemon on {daemon.base_url}"
         return text + (
             f"The running daemon recorded in {daemon.path} (pid {daemon.pid}, {there}) takes its token "
             f"from {daemon.token_from}: set COOLSTOVE_HTTP_TOKEN to it, or run the CLI on the daemon's data "
@@ -131,10 +156,10 @@ def stove() -> None:
 
 @stove.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the daemon's JSON.")
-@pass_config
-def status(cfg: Config, as_json: bool) -> None:
+@pass_cli
+def status(cli: CliContext, as_json: bool) -> None:
     """Each burner: armed or cutting, relay, countdown, last cut."""
-    data = _request(cfg, "GET", "/api/stove")
+    data = _request(cli, "GET", "/api/stove")
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -161,8 +186,8 @@ def status(cfg: Config, as_json: bool) -> None:
 @click.option("--burner", "-b", default="all", show_default=True, help="Burner name, or all.")
 @click.option("--in", "delay", metavar="DURATION", help="Cut after this long: 600, 10m, 1h30m.")
 @click.option("--at", "at", metavar="TIME", help="Cut at HH:MM (next occurrence) or an ISO date-time.")
-@pass_config
-def off(cfg: Config, burner: str, delay: str | None, at: str | None) -> None:
+@pass_cli
+def off(cli: CliContext, burner: str, delay: str | None, at: str | None) -> None:
     """Cut the gas: now, after --in, or at --at."""
     if delay and at:
         raise click.UsageError("give --in or --at, not both")
@@ -171,7 +196,7 @@ def off(cfg: Config, burner: str, delay: str | None, at: str | None) -> None:
         body["delay_s"] = delay
     if at:
         body["at"] = at
-    result = _request(cfg, "POST", "/api/stove/cut", body)
+    result = _request(cli, "POST", "/api/stove/cut", body)
     if delay or at:
         for name, st in (result.get("status") or {}).items():
             click.echo(f"{name}: cut at {_when(st['deadline'])}")
@@ -187,19 +212,19 @@ def off(cfg: Config, burner: str, delay: str | None, at: str | None) -> None:
 
 @stove.command("cancel")
 @click.option("--burner", "-b", default="all", show_default=True)
-@pass_config
-def cancel(cfg: Config, burner: str) -> None:
+@pass_cli
+def cancel(cli: CliContext, burner: str) -> None:
     """Cancel pending countdowns (schedules stay; see `schedule remove`)."""
-    click.echo(_request(cfg, "POST", "/api/stove/cancel", {"burner": burner}).get("detail", "ok"))
+    click.echo(_request(cli, "POST", "/api/stove/cancel", {"burner": burner}).get("detail", "ok"))
 
 
 @stove.command("extend")
 @click.option("--burner", "-b", default="all", show_default=True)
 @click.option("--by", "by", required=True, metavar="DURATION", help="Time to add: 300, 5m.")
-@pass_config
-def extend(cfg: Config, burner: str, by: str) -> None:
+@pass_cli
+def extend(cli: CliContext, burner: str, by: str) -> None:
     """Push a pending countdown back."""
-    result = _request(cfg, "POST", "/api/stove/extend", {"burner": burner, "by_s": by})
+    result = _request(cli, "POST", "/api/stove/extend", {"burner": burner, "by_s": by})
     for name, st in (result.get("status") or {}).items():
         click.echo(f"{name}: cut at {_when(st['deadline'])}")
 
@@ -212,19 +237,19 @@ def schedule() -> None:
 @schedule.command("add")
 @click.argument("when")
 @click.option("--burner", "-b", default="all", show_default=True)
-@pass_config
-def schedule_add(cfg: Config, when: str, burner: str) -> None:
+@pass_cli
+def schedule_add(cli: CliContext, when: str, burner: str) -> None:
     """Add a recurring cut: WHEN is HH:MM (every day) or a 5-field cron expression."""
-    entry = _request(cfg, "POST", "/api/stove/schedules", {"burner": burner, "cron": when})
+    entry = _request(cli, "POST", "/api/stove/schedules", {"burner": burner, "cron": when})
     click.echo(f"schedule {entry['id']}: {entry['cron']} -> {burner}, next {_when(entry['next'])}")
 
 
 @schedule.command("list")
 @click.option("--json", "as_json", is_flag=True)
-@pass_config
-def schedule_list(cfg: Config, as_json: bool) -> None:
+@pass_cli
+def schedule_list(cli: CliContext, as_json: bool) -> None:
     """List recurring cuts."""
-    items = _request(cfg, "GET", "/api/stove/schedules")
+    items = _request(cli, "GET", "/api/stove/schedules")
     if as_json:
         click.echo(json.dumps(items, indent=2))
         return
@@ -236,10 +261,10 @@ def schedule_list(cfg: Config, as_json: bool) -> None:
 
 @schedule.command("remove")
 @click.argument("schedule_id")
-@pass_config
-def schedule_remove(cfg: Config, schedule_id: str) -> None:
+@pass_cli
+def schedule_remove(cli: CliContext, schedule_id: str) -> None:
     """Remove a recurring cut by its id (see `schedule list`)."""
-    _request(cfg, "DELETE", f"/api/stove/schedules/{schedule_id}")
+    _request(cli, "DELETE", f"/api/stove/schedules/{urllib.parse.quote(schedule_id, safe='')}")
     click.echo(f"removed {schedule_id}")
 
 
@@ -247,12 +272,12 @@ def schedule_remove(cfg: Config, schedule_id: str) -> None:
 @click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--burner", "-b", default=None)
 @click.option("--json", "as_json", is_flag=True)
-@pass_config
-def log(cfg: Config, limit: int, burner: str | None, as_json: bool) -> None:
+@pass_cli
+def log(cli: CliContext, limit: int, burner: str | None, as_json: bool) -> None:
     """The audit log: every command, its source, result and latency."""
     params: dict[str, Any] = {"limit": limit} if burner is None else {"limit": limit, "burner": burner}
-    path = f"/api/stove/log?{httpx.QueryParams(params)}"
-    entries = _request(cfg, "GET", path)
+    path = f"/api/stove/log?{urllib.parse.urlencode(params)}"
+    entries = _request(cli, "GET", path)
     if as_json:
         click.echo(json.dumps(entries, indent=2))
         return
