@@ -42,6 +42,7 @@ import os
 import random
 import resource
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -58,8 +59,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tantivy  # noqa: E402
-import uvicorn  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from whoosh.filedb.filestore import FileStorage  # noqa: E402
 
@@ -73,10 +72,10 @@ from search import whoosh_internals as wi  # noqa: E402
 from search.index import SearchIndex  # noqa: E402
 from search.query import make_parser, parse_query  # noqa: E402
 from search.schema import make_schema  # noqa: E402
-from search.web import make_router  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 TARGET_P95_MS = 30.0
+LARGE = 500_000  # above this, FTS5 and the previous (decoded) path are not run
 FIELD_BOOSTS = {"title": 3.0, "abstract": 1.0, "authors": 2.0}
 TANTIVY = importlib.metadata.version("tantivy")
 SAMPLE = "SELECT title, abstract FROM papers ORDER BY id LIMIT 5000"  # the papers queries are drawn from
@@ -417,6 +416,8 @@ def child(engine: str, paths: dict[str, str], queries: list[str], disk_cold: boo
     elif engine.startswith("ours"):
         db = Database(paths["db_url"])
         index = SearchIndex(Path(paths["index"])).open(owner=False)
+        if engine == "ours-nocache":
+            index.results.budget = 0
         t = time.perf_counter()
         out["self_test"] = str(wi.self_test())  # what the index should run at open
         out["self_test_s"] = time.perf_counter() - t
@@ -494,11 +495,13 @@ def stats(values: list[float]) -> dict[str, float]:
     }
 
 
-def line(label: str, values: list[float], r: dict[str, Any] | None = None, target: bool = False) -> str:
+def line(
+    label: str, values: list[float], r: dict[str, Any] | None = None, target: float | None = None
+) -> str:
     s = stats(values)
     mark = ""
-    if target:
-        mark = f" [p95 <= {TARGET_P95_MS:.0f} ms{' met' if s['p95'] <= TARGET_P95_MS else ' NOT met'}]"
+    if target is not None:
+        mark = f" [p95 <= {target:.0f} ms{' met' if s['p95'] <= target else ' NOT met'}]"
     mem = ""
     if r is not None:
         mem = f", peak RSS {r['peak_rss'] / 2**20:.0f} MiB ({r['base_rss'] / 2**20:.0f} before opening)"
@@ -524,43 +527,120 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(db_url: str, index_dir: str, port: int) -> None:
-    """Child mode: the daemon's search side alone (router + index + database) on loopback."""
-    db = Database(db_url)
-    index = SearchIndex(Path(index_dir)).open()
-    app = FastAPI()
-    app.include_router(make_router(Config(), db, index))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+def daemon_env(out: Path, db_url: str, index_dir: Path) -> tuple[dict[str, str], int]:
+    """The environment of a real ``coolstove run`` over the bench's database and index (no crawling)."""
+    data = out / "daemon-data"
+    data.mkdir(exist_ok=True)
+    link = data / "index"
+    if not link.is_symlink():
+        shutil.rmtree(link, ignore_errors=True)
+        link.symlink_to(index_dir.resolve())
+    pages = free_port()
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "1",
+        "COOLSTOVE_STORAGE__DATA_DIR": str(data),
+        "COOLSTOVE_HTTP__LISTEN": f"127.0.0.1:{free_port()}",
+        "COOLSTOVE_HTTP__PAGES_LISTEN": f"127.0.0.1:{pages}",
+        "COOLSTOVE_PAPERS__ENABLED": "true",
+        "COOLSTOVE_PAPERS__DATABASE_URL": db_url,
+        "COOLSTOVE_PAPERS__CATEGORIES": "cs.LG",
+        "COOLSTOVE_PAPERS__RSS_URL": "http://127.0.0.1:9/atom/{category}",
+        "COOLSTOVE_PAPERS__API_URL": "http://127.0.0.1:9/api",
+        "COOLSTOVE_PAPERS__OAI_URL": "http://127.0.0.1:9/oai",
+    }
+    env.pop("COOLSTOVE_CONFIG", None)
+    return env, pages
 
 
-def peak_rss_while_serving(db_url: str, index_dir: Path, queries: list[str]) -> tuple[int, int, list[float]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--serve", db_url, str(index_dir), str(port)],
-        stdout=subprocess.DEVNULL,
-    )
+def start_daemon(
+    out: Path, env: dict[str, str], log_name: str
+) -> tuple[subprocess.Popen[bytes], Path, float]:
+    """Start ``coolstove run``; returns it once its start-up check has logged (and how long that took)."""
+    log = out / log_name
+    started = time.perf_counter()
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daemon.cli", "run"], cwd=ROOT, env=env, stdout=fh, stderr=fh
+        )
+    deadline = time.monotonic() + 3600
+    while time.monotonic() < deadline:
+        if "search index checked" in log.read_text(errors="replace"):
+            return proc, log, time.perf_counter() - started
+        if proc.poll() is not None:
+            raise SystemExit(f"the daemon exited:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the daemon's start-up check did not finish within an hour")
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(row.split(":", 1) for row in status.splitlines() if ":" in row)
+    return {k: int(fields[k].split()[0]) * 1024 for k in ("VmHWM", "VmRSS")}
+
+
+def http_pass(port: int, queries: list[str]) -> list[float]:
+    times = []
+    for q in queries:
+        started = time.perf_counter()
+        url = f"http://127.0.0.1:{port}/search?" + urllib.parse.urlencode({"q": q})
+        with urllib.request.urlopen(url, timeout=60) as r:
+            r.read()
+            if r.status != 200:
+                raise SystemExit(f"/search?q={q} answered {r.status}")
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def real_daemon(out: Path, db_url: str, index_dir: Path, queries: list[str]) -> dict[str, Any]:
+    """The daemon users run: a first start (which records the index's write generation), then a
+    second, measured one: its start-up check, the first run of each query (cold) and a second
+    (warm) over HTTP on its pages port, and its RSS while serving."""
+    env, port = daemon_env(out, db_url, index_dir)
+    result: dict[str, Any] = {}
+    for attempt, name in ((1, "first start"), (2, "measured start")):
+        proc, log, ready_s = start_daemon(out, env, f"daemon-{attempt}.log")
+        try:
+            checked = [ln for ln in log.read_text().splitlines() if "search index checked" in ln][-1]
+            result[name] = {"ready_s": ready_s, "check": checked.split("search index checked: ", 1)[-1]}
+            if attempt == 2:
+                result["idle"] = proc_status(proc.pid)
+                result["cold"] = http_pass(port, queries)
+                result["warm"] = http_pass(port, queries)
+                result["serving"] = proc_status(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(120)
+    return result
+
+
+# ---------------------------------------------------------------- the previous run's figures
+
+
+def load_previous(out: Path) -> dict[str, Any]:
+    """The figures of the last run on this corpus (``figures.json``), printed beside this run's."""
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/search", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.2)
-        times = []
-        for q in queries:
-            started = time.perf_counter()
-            url = f"http://127.0.0.1:{port}/search?" + urllib.parse.urlencode({"q": q})
-            urllib.request.urlopen(url, timeout=30).read()
-            times.append((time.perf_counter() - started) * 1000)
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        hwm = int(fields["VmHWM"].split()[0]) * 1024
-        rss = int(fields["VmRSS"].split()[0]) * 1024
-        return hwm, rss, times
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        got = json.loads((out / "figures.json").read_text())
+    except (OSError, ValueError):
+        got = {}
+    return {"before": got, "now": dict(got)}
+
+
+def remember(previous: dict[str, Any], out: Path, key: str, value: dict[str, Any]) -> None:
+    previous["now"][key] = {**value, "when": time.strftime("%Y-%m-%d %H:%M"), "load": os.getloadavg()[0]}
+    tmp = out / "figures.json.tmp"
+    tmp.write_text(json.dumps(previous["now"], indent=1))
+    os.replace(tmp, out / "figures.json")
+
+
+def print_previous(previous: dict[str, Any], key: str, values: list[float]) -> None:
+    old = previous["before"].get(key)
+    if old:
+        print(
+            f"    previous run ({old['when']}, load {old['load']:.1f}):{'':<9} p50 {old['p50']:6.1f}  "
+            f"p95 {old['p95']:6.1f}  p99 {old['p99']:6.1f}  mean {old['mean']:6.1f} ms"
+        )
 
 
 # ---------------------------------------------------------------- main
@@ -576,13 +656,14 @@ def main() -> None:
     ap.add_argument(
         "--reuse", action="store_true", help="keep the indexes of an earlier run (no build figures)"
     )
-    ap.add_argument("--serve", nargs=3, metavar=("DB_URL", "INDEX_DIR", "PORT"), help=argparse.SUPPRESS)
+    ap.add_argument("--build-only", action="store_true", help="stop after the builds and their figures")
+    ap.add_argument(
+        "--memory-mb", type=int, default=Config().search.build_memory_mb,
+        help="the rebuild's memory budget ([search] build_memory_mb)",
+    )
     ap.add_argument("--child", nargs=3, metavar=("ENGINE", "PATHS", "QUERIES"), help=argparse.SUPPRESS)
     ap.add_argument("--disk-cold", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.serve:
-        serve(args.serve[0], args.serve[1], int(args.serve[2]))
-        return
     if args.child:
         engine, paths, qfile = args.child
         queries = json.loads(Path(qfile).read_text())
@@ -612,14 +693,21 @@ def main() -> None:
 
     db = Database(db_url)
     index_dir, fts_file, tantivy_dir = out / "index", out / "fts5.db", out / "tantivy"
+    large = args.papers > LARGE
+    previous = load_previous(out)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before the builds")
-    if args.reuse and index_dir.exists() and fts_file.exists() and tantivy_dir.exists():
+    if large:
+        print(
+            f"  above {LARGE:,} papers: no SQLite FTS5 and no previous (decoded) path, whose common-word "
+            "queries take seconds at this size; tantivy is the anchor"
+        )
+    if args.reuse and index_dir.exists() and tantivy_dir.exists() and (large or fts_file.exists()):
         with SearchIndex(index_dir).open(owner=False) as index:
             count = index.doc_count()
         print(f"indexes of an earlier run reused ({count:,} papers): no build figures")
     else:
         shutil.rmtree(index_dir, ignore_errors=True)
-        index = SearchIndex(index_dir, procs=args.procs).open()
+        index = SearchIndex(index_dir, procs=args.procs, build_memory_mb=args.memory_mb).open()
         cpu0 = cpu_seconds()
         t = time.perf_counter()
         count = index.reindex(db)
@@ -627,16 +715,23 @@ def main() -> None:
         build_cpu = cpu_seconds() - cpu0
         index.close()
         rate = count / build_s
-        verdict = "target >= 1,000" + (
-            " met" if rate >= 1000 else " NOT met" + (" (below 400: failure)" if rate < 400 else "")
+        target_s = 25 * 60 * count / 2_700_000
+        verdict = f"target <= {target_s / 60:.1f} min (25 min at 2.7M)" + (
+            " met" if build_s <= target_s else " NOT met"
         )
+        workers_hwm = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
         print(
-            f"index build (ours): {count:,} papers in {build_s:.1f} s = {rate:,.0f} papers/s, "
-            f"{args.procs if count >= 20_000 else 1} worker process(es) [{verdict}]; {build_cpu:.0f} CPU-s = "
-            f"{count / build_cpu:,.0f} papers per CPU-second; load average {os.getloadavg()[0]:.1f} after"
+            f"index build (ours): {count:,} papers in {build_s:.1f} s ({build_s / 60:.1f} min) = {rate:,.0f} "
+            f"papers/s, {args.procs if count >= 20_000 else 1} worker process(es) [{verdict}]; "
+            f"{build_cpu:.0f} CPU-s = {count / build_cpu:,.0f} papers per CPU-second; peak RSS of a worker "
+            f"{workers_hwm / 2**20:,.0f} MiB, of the parent {status_kib('VmHWM') / 2**20:,.0f} MiB "
+            f"(budget {args.memory_mb:,} MB for the workers); load average {os.getloadavg()[0]:.1f} after"
         )
-        fts_s = build_fts(db_file, fts_file)
-        print(f"sqlite {sqlite3.sqlite_version} FTS5 build: {fts_s:.1f} s = {count / fts_s:,.0f} papers/s")
+        remember(previous, out, "build", {"papers_s": rate, "seconds": build_s, "load": os.getloadavg()[0]})
+        if not large:
+            fts_s = build_fts(db_file, fts_file)
+            fts_rate = count / fts_s
+            print(f"sqlite {sqlite3.sqlite_version} FTS5 build: {fts_s:.1f} s = {fts_rate:,.0f} papers/s")
         cpu0 = cpu_seconds()
         tv_s = build_tantivy(db_file, tantivy_dir, args.procs)
         print(
@@ -645,11 +740,17 @@ def main() -> None:
         )
     side = sum(f.stat().st_size for f in index_dir.rglob("*.fp?"))
     ours_b = dir_size(index_dir)
+    fts_size = "" if large else f"FTS5 {fts_file.stat().st_size / 1e6:.1f} MB (with its copy of the text), "
     print(
         f"size on disk: ours {ours_b / 1e6:.1f} MB ({ours_b / count:,.0f} bytes/paper, of which side files "
-        f"{side / 1e6:.1f} MB; no text stored), FTS5 {fts_file.stat().st_size / 1e6:.1f} MB (with its copy "
-        f"of the text), tantivy {dir_size(tantivy_dir) / 1e6:.1f} MB (text stored for snippets)"
+        f"{side / 1e6:.1f} MB; no text stored), {fts_size}tantivy {dir_size(tantivy_dir) / 1e6:.1f} MB "
+        f"(text stored for snippets)"
     )
+    with SearchIndex(index_dir).open(owner=False) as index, index._searcher() as s:
+        sizes = [sub.doc_count_all() for sub, _ in s.leaf_searchers()]
+    print(f"segments: {len(sizes)} ({', '.join(f'{n:,}' for n in sizes)} papers)")
+    if args.build_only:
+        return
 
     docs = db.read_blocking(lambda s: [tuple(r) for r in s.execute(text(SAMPLE))])
     queries = corpus.queries(docs, args.queries)
@@ -666,6 +767,7 @@ def main() -> None:
     }
     runs = [
         ("ours", "ours (side files)", False),
+        ("ours-nocache", "  ours without the result cache", False),
         ("ours-rank", "  its ranking alone (parse + fast_search)", False),
         ("ours-decoded", "ours, side files ignored (the previous path)", False),
         ("ours-decoded-rank", "  its ranking alone", False),
@@ -677,6 +779,8 @@ def main() -> None:
         ("fts5", "SQLite FTS5", True),
         ("tantivy", f"tantivy {TANTIVY}", True),
     ]
+    if large:
+        runs = [r for r in runs if not r[0].startswith(("fts5", "ours-decoded"))]
     results = [(label, disk, engine, run_child(engine, paths, qfile, disk)) for engine, label, disk in runs]
     ours = results[0][3]
     print(
@@ -691,21 +795,43 @@ def main() -> None:
             extra = ""
             if "warm_up_s" in r and phase == "cold":
                 extra = f" ({r['warmed_terms']} terms, {r['warm_up_s']:.1f} s)"
-            print(line(label + extra, r[phase], r, target=engine.startswith("ours")))
+            goal = None
+            if engine.startswith("ours"):
+                goal = (50.0 if phase == "cold" else 20.0) if large else TARGET_P95_MS
+            print(line(label + extra, r[phase], r, target=goal))
+            print_previous(previous, f"{phase}:{label}", r[phase])
+            remember(previous, out, f"{phase}:{label}", stats(r[phase]))
     print("disk-cold (the engine's files evicted from the page cache first, then the first run):")
     for label, disk, _engine, r in results:
         if disk:
             print(line(f"{label} ({r['evicted'] / 1e6:.0f} MB evicted)", r["cold"], r))
     print(f"  {ours['empty']} of {len(queries)} queries without hits (ours)")
 
-    hwm, rss, http_times = peak_rss_while_serving(db_url, index_dir, queries)
-    print("serving /search over HTTP (router + index, separate process, first run of each query):")
-    print(line("ours over HTTP", http_times))
-    print(
-        f"  peak RSS {hwm / 2**20:.0f} MiB, RSS after {rss / 2**20:.0f} MiB "
-        f"[target <= 200 MB{' met' if hwm <= 200e6 else ' NOT met'}]"
-    )
     db.close()
+    d = real_daemon(out, db_url, index_dir, queries)
+    print(
+        f"the real daemon (`coolstove run`, papers on, no crawling) serving /search on its pages port; "
+        f"load average {os.getloadavg()[0]:.1f}:"
+    )
+    for name in ("first start", "measured start"):
+        print(f"  {name}: start-up check done {d[name]['ready_s']:.1f} s after spawn: {d[name]['check']}")
+    cold_target, rss_target = (50.0, 300) if large else (30.0, 200)
+    for phase in ("cold", "warm"):
+        target = cold_target if phase == "cold" else 20.0 if large else None
+        s = stats(d[phase])
+        met = "" if target is None else "met" if s["p95"] <= target else "NOT met"
+        mark = "" if target is None else f" [p95 <= {target:.0f} ms {met}]"
+        label = "first run of each query after start" if phase == "cold" else "the same again"
+        print(line(f"daemon over HTTP, {label}", d[phase]) + mark)
+        print_previous(previous, f"daemon:{phase}", d[phase])
+        remember(previous, out, f"daemon:{phase}", s)
+    hwm = d["serving"]["VmHWM"]
+    print(
+        f"  daemon RSS: {d['idle']['VmRSS'] / 2**20:.0f} MiB ready, "
+        f"{d['serving']['VmRSS'] / 2**20:.0f} MiB after the queries, peak {hwm / 2**20:.0f} MiB "
+        f"[target <= {rss_target} MiB "
+        f"{'met' if hwm <= rss_target * 2**20 else 'NOT met'}]"
+    )
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ import logging
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +49,9 @@ from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.searching import Searcher
 
 from search import whoosh_internals as wi
+from search.lru import ByteLRU
 
-__all__ = ["FastResult", "Unsupported", "clear_caches", "fast_search", "set_cache_budget", "warm"]
+__all__ = ["RESULTS", "FastResult", "Unsupported", "clear_caches", "fast_search", "set_cache_budget", "warm"]
 
 _LOGGER = logging.getLogger(__name__)
 CACHE_BYTES = 48 * 2**20  # decoded posting lists of segments without side files
@@ -71,61 +71,30 @@ class FastResult:
     scores: list[float]
 
 
-class _Cache:
-    """Decoded arrays keyed by (segment, what), least recently used dropped past a byte budget."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.used = 0
-        self.items: OrderedDict[tuple[Any, ...], tuple[Any, ...]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        with self.lock:
-            got = self.items.get(key)
-            if got is not None:
-                self.items.move_to_end(key)
-            return got
-
-    def put(self, key: tuple[Any, ...], value: tuple[Any, ...]) -> None:
-        size = sum(a.nbytes for a in value if isinstance(a, np.ndarray))
-        if size > self.budget // 4:
-            return
-        with self.lock:
-            if key in self.items:
-                return
-            self.items[key] = value
-            self.used += size
-            while self.used > self.budget and self.items:
-                _k, old = self.items.popitem(last=False)
-                self.used -= sum(a.nbytes for a in old if isinstance(a, np.ndarray))
-
-
-_POSTINGS = _Cache(CACHE_BYTES)
-_COLUMNS = _Cache(16 * 2**20)
+_POSTINGS = ByteLRU(CACHE_BYTES)
+_COLUMNS = ByteLRU(16 * 2**20)
+RESULTS = ByteLRU(4 * 2**20)  # ranked lists of recent searches (search.index)
 _NONE = (None,)
 
 
 def set_cache_budget(total: int) -> None:
     """Share ``total`` bytes (``[search] cache_mb``) between the caches of this process.
 
-    Most goes to the per-segment arrays every query reads (length norms, date
+    70% go to the per-segment arrays every query reads (length norms, date
     columns): at 2.7 million papers those are about 22 MB a text field, and a
-    query that finds its norms evicted recomputes them (about 10 ms each). The
-    rest holds decoded lists of segments without side files.
+    query that finds its norms evicted recomputes them (about 10 ms each); 10%
+    to the ranked lists of recent searches (:data:`RESULTS`), the rest to
+    decoded lists of segments without side files.
     """
-    columns = total * 3 // 4
-    for cache, budget in ((_COLUMNS, columns), (_POSTINGS, total - columns)):
-        with cache.lock:
-            cache.budget = budget
+    columns, results = total * 7 // 10, total // 10
+    for cache, budget in ((_COLUMNS, columns), (RESULTS, results), (_POSTINGS, total - columns - results)):
+        cache.resize(budget)
 
 
 def clear_caches() -> None:
     """Forget every decoded array and opened side file (benchmarks measure the cold path with it)."""
-    for cache in (_POSTINGS, _COLUMNS):
-        with cache.lock:
-            cache.items.clear()
-            cache.used = 0
+    for cache in (_POSTINGS, _COLUMNS, RESULTS):
+        cache.clear()
     wi.forget_segment_arrays()
 
 

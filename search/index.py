@@ -34,7 +34,7 @@ from core.errors import SearchError
 from search import whoosh_internals as wi
 from search.dispatch import FastPath
 from search.documents import db_stamps, load_documents, paper_texts, sorted_ids
-from search.fastscore import set_cache_budget
+from search.fastscore import RESULTS, set_cache_budget
 from search.fastscore import warm as warm_postings
 from search.filters import Filters, check_paging, make_filters
 from search.highlight import TermMatcher
@@ -55,6 +55,7 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SYNC_FILE = "synced.json"  # the database generation the index is complete through (mark_synced)
+RESULT_DEPTH = 100  # a search ranks (and caches) this many, so pages 2-5 cost no ranking
 PARALLEL_FROM = 20_000  # below this, worker processes cost more than they save
 # What reading a damaged index raises; anything else from a search is a bug, not a reason to rebuild.
 READ_ERRORS: tuple[type[BaseException], ...] = (
@@ -86,6 +87,7 @@ class SearchIndex:
         self._searchers = Searchers()
         self._fastpath = FastPath()
         self._failing = False
+        self.results = RESULTS  # ranked lists of recent searches, shared by the process's indexes
         #: called in the writing thread after every commit of this process (publishing a generation)
         self.commit_listeners: list[Callable[[], None]] = []
 
@@ -423,10 +425,8 @@ class SearchIndex:
         sort_new = result.sort == "new"
         try:
             s = self._searcher()
-            ranked = self._fast(s, q, limit, filters, sort_new)
-            if ranked is None:
-                ranked = self._whoosh(s, q, limit, filters, sort_new)
-            hits = make_hits(s.reader(), ranked.docnums, ranked.scores, start)
+            ranked = self._ranked(s, q, limit, filters, sort_new)
+            hits = make_hits(s.reader(), ranked.docnums[:limit], ranked.scores[:limit], start)
         except SearchError as exc:
             result.error = str(exc)
             return result
@@ -447,6 +447,26 @@ class SearchIndex:
             fill_hits(hits, matchers, db)
         return result
 
+    def _ranked(self, s: Searcher, q: wq.Query, limit: int, filters: Filters, sort_new: bool) -> Ranked:
+        """The top ``limit`` (at least :data:`RESULT_DEPTH`, so the next pages are at hand), cached.
+
+        The key names the generation and the segments the searcher reads, so a
+        commit (or a rebuilt index) is never answered from an older ranking.
+        """
+        segments = tuple(_segment_id(sub.reader()) for sub, _ in s.leaf_searchers())
+        key = (str(self.whoosh_dir), s.reader().generation(), segments, repr(q), repr(filters), sort_new)
+        got = self.results.get(key)
+        if got is not None:
+            cached: Ranked = got[0]
+            if len(cached.docnums) >= limit or len(cached.docnums) == cached.total:
+                return cached
+        depth = max(limit, min(RESULT_DEPTH, self.max_results))
+        ranked = self._fast(s, q, depth, filters, sort_new)
+        if ranked is None:
+            ranked = self._whoosh(s, q, depth, filters, sort_new)
+        self.results.put(key, (ranked,), size=256 + 64 * len(ranked.docnums) + len(key[3]) + len(key[4]))
+        return ranked
+
     def _fast(self, s: Searcher, q: wq.Query, limit: int, filters: Filters, sort_new: bool) -> Ranked | None:
         """The NumPy path (:class:`search.dispatch.FastPath`), or None where it does not apply."""
         if not self.fast:
@@ -457,3 +477,8 @@ class SearchIndex:
     def _whoosh(s: Searcher, q: wq.Query, limit: int, filters: Filters, sort_new: bool) -> Ranked:
         """Whoosh's matchers (:func:`search.ranking.whoosh_rank`): the exact total, every query shape."""
         return whoosh_rank(s, q, limit, filters, sort_new)
+
+
+def _segment_id(reader: Any) -> str | None:
+    seg = reader.segment()  # None for the reader of an empty index
+    return None if seg is None else str(seg.segment_id())
