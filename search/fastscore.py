@@ -3,8 +3,10 @@
 Whoosh scores one posting at a time in Python; a word found in half of
 200,000 abstracts costs about a second that way, because BM25's block-max
 bounds are too loose to skip blocks of such a word. Here each posting list is
-read whole as arrays, scored in one vectorised BM25F expression, combined with
-set operations and cut to the top N with a partial sort.
+read whole as arrays and scored in vectorised BM25F expressions; an AND starts
+from its rarest part and scores the others only where it matched (a binary
+search per candidate, not a pass over a common word's million postings), and
+the result is cut to the top N with a partial sort.
 
 The arrays come from the side files :class:`search.whoosh_internals.FastCodec`
 writes beside each segment, one ``pread`` per list: the first query on a word costs
@@ -145,10 +147,21 @@ def _check(q: Any, schema: Any) -> None:
 
 
 # ---------------------------------------------------------------- evaluation
-# Within a segment a query node evaluates to dense arrays over its documents: whether each matches,
-# and its score (0.0 where it does not). Sums over 50,000 documents cost less than merging lists.
+# Within a segment a query node evaluates to a sorted array of the documents it matches and their
+# scores (float64, as Whoosh's Python floats), see _Segment.sparse.
 
-Dense = tuple[np.ndarray, np.ndarray]
+Sparse = tuple[np.ndarray, np.ndarray]
+_EMPTY: Sparse = (np.empty(0, np.int64), np.empty(0))
+_EMPTY_DOCS, _EMPTY_WEIGHTS = np.empty(0, np.int32), np.empty(0, np.float32)
+
+
+def _member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each of the sorted unique ``a``, whether the sorted unique ``b`` holds it."""
+    if not len(b) or not len(a):
+        return np.zeros(len(a), dtype=bool)
+    pos = np.searchsorted(b, a)
+    pos[pos == len(b)] = 0
+    return b[pos] == a
 
 
 _FIELD_PARAMS: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, float] | None]] = (
@@ -216,6 +229,7 @@ class _Segment:
         self.size = reader.doc_count_all()
         self.arrays = wi.segment_arrays(reader)
         self.key = (reader.segment().segment_id(),)
+        self.read: dict[tuple[str, bytes], tuple[np.ndarray, np.ndarray]] = {}  # this query's lists
 
     # -- data
     def postings(self, field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -269,95 +283,152 @@ class _Segment:
             _COLUMNS.put(key, got)
         return got[0]
 
-    # -- nodes, evaluated as dense arrays over the segment: (matches, scores; 0.0 where no match)
-    def add_term(self, q: Any, acc: np.ndarray, present: np.ndarray) -> None:
-        """Add a ``Term``'s scores into ``acc`` and mark its documents in ``present``."""
+    # -- nodes, evaluated as sorted lists: (docnums, scores), restricted to candidates when given.
+    # An AND starts from its rarest part and looks the others up only at those documents, so a
+    # query with one rare word costs what that word costs, whatever else it holds; only unions
+    # as large as a fair part of the segment are summed in dense arrays.
+    def postings_of(self, q: Any) -> tuple[np.ndarray, np.ndarray, bytes] | None:
+        """A ``Term``'s (docnums, weights, term bytes) in this segment, None where it matches nothing."""
         schema = self.query.schema
         field = q.fieldname
         if field not in schema:
-            return
+            return None
         try:
             btext = schema[field].to_bytes(q.text)
         except ValueError:  # Whoosh's Term matches nothing then
-            return
-        if self.arrays is not None:  # the side file lists every term of the segment
-            docs, weights = self.arrays.postings(field, btext)
-            if not len(docs):
-                return
-        elif (field, btext) in self.reader:
-            docs, weights = _decoded(self.reader, self.key, field, btext)
-        else:
-            return
-        params = self.query.scoring(field, btext)
+            return None
+        key = (field, btext)
+        got = self.read.get(key)
+        if got is None:
+            if self.arrays is not None:  # the side file lists every term of the segment
+                docs, weights = self.arrays.postings(field, btext)
+            elif key in self.reader:
+                docs, weights = _decoded(self.reader, self.key, field, btext)
+            else:
+                docs, weights = _EMPTY_DOCS, _EMPTY_WEIGHTS
+            got = self.read[key] = (docs, weights)
+        if not len(got[0]):
+            return None
+        return got[0], got[1], btext
+
+    def estimate(self, q: Any) -> int:
+        """How many documents ``q`` may match here (an upper bound), to order an AND's parts."""
+        kind = type(q)
+        if kind is wq.Term:
+            got = self.postings_of(q)
+            return 0 if got is None else len(got[0])
+        if kind is wq.Or:
+            return min(self.size, sum(self.estimate(c) for c in q.subqueries))
+        if kind is wq.And:
+            return min((self.estimate(c) for c in q.subqueries), default=0)
+        if kind is wq.AndNot:
+            return self.estimate(q.a)
+        if kind is _NULL_QUERY:
+            return 0
+        return self.size  # Not, ranges: anything
+
+    def term(self, q: Any, cand: np.ndarray | None) -> Sparse:
+        got = self.postings_of(q)
+        if got is None:
+            return _EMPTY
+        docs, weights, btext = got
+        if cand is not None:  # only the candidates: a binary search each, not the whole list
+            pos = np.searchsorted(docs, cand)
+            pos[pos == len(docs)] = 0
+            hit = docs[pos] == cand
+            docs, weights = cand[hit], weights[pos[hit]]
+        if not len(docs):
+            return _EMPTY
+        params = self.query.scoring(q.fieldname, btext)
         tf = weights.astype(np.float64)
         boost = float(q.boost)
         if params is None:  # not scorable: Whoosh's WeightScorer scores the weight
-            acc[docs] += tf * boost if boost != 1.0 else tf
+            scores = tf * boost if boost != 1.0 else tf
         else:
             idf, avgfl, B, K1 = params
-            norm = self.norm(field, B, K1, avgfl)
-            if norm is None:
-                norm = np.full(self.size, K1 * ((1 - B) + B * 1 / avgfl))
-            # whoosh.scoring.bm25, operation for operation
-            scores = idf * ((tf * (K1 + 1)) / (tf + norm[docs]))
-            acc[docs] += scores * boost if boost != 1.0 else scores
-        present[docs] = True
+            norm = self.norm(q.fieldname, B, K1, avgfl)
+            length_norm = norm[docs] if norm is not None else K1 * ((1 - B) + B * 1 / avgfl)
+            scores = idf * ((tf * (K1 + 1)) / (tf + length_norm))  # whoosh.scoring.bm25, in its order
+            if boost != 1.0:
+                scores = scores * boost
+        return docs.astype(np.int64, copy=False), scores
 
-    def dense(self, q: Any) -> Dense:
+    def sparse(self, q: Any, cand: np.ndarray | None = None) -> Sparse:
+        """The documents ``q`` matches here (only among ``cand`` when given) and their scores."""
         kind = type(q)
-        size = self.size
         if kind is wq.Term:
-            acc, present = np.zeros(size), np.zeros(size, dtype=bool)
-            self.add_term(q, acc, present)
-            return present, acc
+            return self.term(q, cand)
         if kind is wq.NumericRange or kind is wq.DateRange:
-            return self.range(q)
+            present = self.range(q)
+            docs = np.flatnonzero(present) if cand is None else cand[present[cand]]
+            return docs, np.full(len(docs), float(q.boost))
         if kind is wq.Not:  # Whoosh's InverseMatcher: what the query does not match, scoring 1.0
-            present = ~self.dense(q.query)[0]
-            return present, present.astype(np.float64)
+            base = np.arange(self.size, dtype=np.int64) if cand is None else cand
+            inner, _ = self.sparse(q.query, base)
+            docs = base[~_member(base, inner)]
+            return docs, np.ones(len(docs))
         if kind is wq.Or or kind is wq.And:
             subs = q.subqueries
             if not subs:
-                return np.zeros(size, dtype=bool), np.zeros(size)
+                return _EMPTY
             if len(subs) == 1:  # CompoundQuery.matcher: the only part's matcher, without this boost
-                return self.dense(subs[0])
-            present, acc = self.union(subs) if kind is wq.Or else self.intersection(subs)
-            if q.boost != 1.0:
-                acc *= q.boost
-            return present, acc
+                return self.sparse(subs[0], cand)
+            docs, scores = self.union(subs, cand) if kind is wq.Or else self.intersection(subs, cand)
+            return docs, (scores * q.boost if q.boost != 1.0 else scores)
         if kind is wq.AndNot:  # the left side's scores
-            present, acc = self.dense(q.a)
-            present = present & ~self.dense(q.b)[0]
-            return present, acc * present
+            docs, scores = self.sparse(q.a, cand)
+            if not len(docs):
+                return _EMPTY
+            excluded, _ = self.sparse(q.b, docs)
+            keep = ~_member(docs, excluded)
+            return docs[keep], scores[keep]
         if kind is _NULL_QUERY:
-            return np.zeros(size, dtype=bool), np.zeros(size)
+            return _EMPTY
         raise Unsupported(kind.__name__)  # _check let it through: a bug, but never a wrong answer
 
-    def union(self, subs: list[Any]) -> Dense:
-        """Whoosh's union: the sum of the parts' scores where each matches."""
-        acc, present = np.zeros(self.size), np.zeros(self.size, dtype=bool)
-        for c in subs:
-            if type(c) is wq.Term:
-                self.add_term(c, acc, present)
-            else:
-                p, sc = self.dense(c)
-                acc += sc
-                present |= p
-        return present, acc
+    def union(self, subs: list[Any], cand: np.ndarray | None) -> Sparse:
+        """Whoosh's union: the sum of the parts' scores (in the parts' order) where each matches."""
+        parts = [p for p in (self.sparse(c, cand) for c in subs) if len(p[0])]
+        if not parts:
+            return _EMPTY
+        if len(parts) == 1:
+            return parts[0]
+        total = sum(len(d) for d, _ in parts)
+        if total * 4 > self.size:  # a fair part of the segment: dense sums cost less than sorting
+            acc, present = np.zeros(self.size), np.zeros(self.size, dtype=bool)
+            for d, sc in parts:
+                acc[d] += sc
+                present[d] = True
+            docs = np.flatnonzero(present)
+            return docs, acc[docs]
+        alldocs = np.concatenate([d for d, _ in parts])
+        order = np.argsort(alldocs, kind="stable")  # equal documents keep the parts' order
+        sdocs, sscores = alldocs[order], np.concatenate([sc for _, sc in parts])[order]
+        starts = np.flatnonzero(np.r_[True, sdocs[1:] != sdocs[:-1]])
+        return sdocs[starts], np.add.reduceat(sscores, starts)
 
-    def intersection(self, subs: list[Any]) -> Dense:
-        """Whoosh's intersection: the sum of the parts' scores (a ``Not``, an InverseMatcher, adds 1.0)."""
-        present = np.ones(self.size, dtype=bool)
-        acc = np.zeros(self.size)
-        for c in subs:
-            p, sc = self.dense(c)
-            present &= p
-            acc += sc
-        acc *= present
-        return present, acc
+    def intersection(self, subs: list[Any], cand: np.ndarray | None) -> Sparse:
+        """Whoosh's intersection: the sum of the parts' scores (a ``Not``, an InverseMatcher, adds 1.0).
 
-    def range(self, q: Any) -> Dense:
-        """A date range with constant scores, from the field's column (documents without one do not match)."""
+        The parts are looked up rarest first, each only at the documents all rarer parts matched.
+        """
+        order = sorted(range(len(subs)), key=lambda i: self.estimate(subs[i]))
+        found: dict[int, Sparse] = {}
+        for i in order:
+            docs, scores = self.sparse(subs[i], cand)
+            found[i] = (docs, scores)
+            cand = docs
+            if not len(cand):
+                return _EMPTY
+        assert cand is not None
+        total = np.zeros(len(cand))
+        for i in range(len(subs)):  # summed in the query's order, as Whoosh adds them
+            docs, scores = found[i]
+            total += scores if len(docs) == len(cand) else scores[np.searchsorted(docs, cand)]
+        return cand, total
+
+    def range(self, q: Any) -> np.ndarray:
+        """Which documents a date range matches, from the field's column (those without one do not)."""
         values, has = self.column(q.fieldname)
         present = has.copy()
         if q.start is not None:
@@ -373,7 +444,7 @@ class _Segment:
             else:
                 end = min(end, 2**64 - 1)
                 present &= (values < np.uint64(end)) if q.endexcl else (values <= np.uint64(end))
-        return present, present * float(q.boost)
+        return present
 
 
 def _decoded(reader: Any, segkey: tuple[Any, ...], field: str, btext: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -420,16 +491,17 @@ def fast_search(
         if not reader.doc_count_all():  # an empty index has a reader without postings
             continue
         seg = _Segment(query, reader)
-        present, acc = seg.dense(q)
-        if filter_q is not None:
-            present &= seg.dense(filter_q)[0]
-        if mask_q is not None:
-            present &= ~seg.dense(mask_q)[0]
+        docs, scores = seg.sparse(q)
+        if filter_q is not None and len(docs):
+            keep = _member(docs, seg.sparse(filter_q, docs)[0])
+            docs, scores = docs[keep], scores[keep]
+        if mask_q is not None and len(docs):
+            keep = ~_member(docs, seg.sparse(mask_q, docs)[0])
+            docs, scores = docs[keep], scores[keep]
         deleted = reader.deleted_docs_set
-        if deleted:
-            present[np.fromiter(deleted, dtype=np.int64)] = False
-        docs = np.flatnonzero(present)
-        scores = acc[docs]
+        if deleted and len(docs):
+            keep = ~_member(docs, np.array(sorted(deleted), dtype=np.int64))
+            docs, scores = docs[keep], scores[keep]
         if sort_new and len(docs):
             all_keys.append(seg.sort_keys("announced", docs))
         all_docs.append(docs.astype(np.int64) + offset)
