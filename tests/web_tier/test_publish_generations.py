@@ -36,7 +36,8 @@ def test_a_published_generation_opens_read_only_and_answers_as_the_index_does(tm
     gen = pub / GENERATIONS / name
     manifest = read_manifest(gen)
     assert manifest.documents == 5
-    assert any(f.endswith(".fpo") for f in manifest.files) and any(f.endswith(".fpd") for f in manifest.files)
+    assert any(f.endswith(".fpo") for f in manifest.files)
+    assert any(f.endswith(".fpd") for f in manifest.files)
     # readable by the web tier's user whatever the daemon's umask
     for p in [pub, pub / GENERATIONS, gen, gen / "whoosh"]:
         assert p.stat().st_mode & 0o777 == 0o755, p
@@ -58,7 +59,9 @@ def test_a_published_generation_opens_read_only_and_answers_as_the_index_does(tm
         db.close()
 
 
-def test_publishing_again_without_a_commit_changes_nothing_and_a_commit_makes_the_next(tmp_path: Path) -> None:
+def test_publishing_again_without_a_commit_changes_nothing_and_a_commit_makes_the_next(
+    tmp_path: Path,
+) -> None:
     db, index = filled_index(tmp_path, range(3))
     pub = tmp_path / "pub"
     try:
@@ -133,7 +136,8 @@ def test_across_file_systems_segments_are_copied_once_then_linked_from_the_previ
         new_files = read_manifest(second).files
         shared = [f for f in old_files if f in new_files and f.startswith("whoosh/papers_")]
         fresh = [f for f in new_files if f not in old_files and f.startswith("whoosh/papers_")]
-        assert shared and fresh
+        assert shared
+        assert fresh
         for f in shared:  # the same segment file: linked from the previous generation
             assert (second / f).stat().st_ino == (first / f).stat().st_ino
         for f in fresh:  # new segments: copies, not the index's inode
@@ -219,7 +223,8 @@ def test_the_daemon_publishes_after_each_commit_and_once_at_start(tmp_path: Path
     cfg = Config(search=SearchConfig(publish_dir=pub))
     try:
         publisher = attach(index, cfg)
-        assert publisher is not None and publisher.published == "00000001"
+        assert publisher is not None
+        assert publisher.published == "00000001"
         assert read_manifest(pub / GENERATIONS / "00000001").documents == 2
         add_papers(db, tmp_path, range(2, 4))
         index.check(db)  # the commit listener publishes, in the committing thread
@@ -232,7 +237,9 @@ def test_the_daemon_publishes_after_each_commit_and_once_at_start(tmp_path: Path
         db.close()
 
 
-def test_a_failing_publication_never_fails_the_commit(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_publication_never_fails_the_commit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     db, index = filled_index(tmp_path, range(2))
     pub = tmp_path / "pub"
     try:

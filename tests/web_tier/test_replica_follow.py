@@ -42,7 +42,9 @@ def _ids(replica: ReplicaIndex, query: str) -> list[str]:
     return [h.id for h in result.hits]
 
 
-def _commit_and_publish(db: Database, index: SearchIndex, workdir: Path, numbers: list[int], pub: Path) -> str:
+def _commit_and_publish(
+    db: Database, index: SearchIndex, workdir: Path, numbers: list[int], pub: Path
+) -> str:
     add_papers(db, workdir, numbers)
     index.check(db)
     return publish(index.index_dir, pub)
@@ -53,7 +55,8 @@ def test_it_serves_the_current_generation_and_switches_when_current_moves(
 ) -> None:
     db, index, pub = published
     with ReplicaIndex(pub).open(follow=False) as replica:
-        assert replica.serving is not None and replica.serving.name == "00000001"
+        assert replica.serving is not None
+        assert replica.serving.name == "00000001"
         assert replica.serving.documents == 3 == replica.doc_count()
         assert _ids(replica, word(1)) == [paper_id(1)]
         assert _ids(replica, word(4)) == []
@@ -171,10 +174,12 @@ def test_what_is_not_whole_is_refused_once_with_a_warning_and_the_last_good_one_
             assert replica.refresh() is False
             assert replica.refresh() is False
             warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-            assert len(warnings) == 1, (text, [r.getMessage() for r in caplog.records])  # once, not every second
+            # once, not every second
+            assert len(warnings) == 1, (text, [r.getMessage() for r in caplog.records])
             assert why in warnings[0].getMessage(), warnings[0].getMessage()
             assert "still serving 00000001" in warnings[0].getMessage() or b"garbage" in text
-            assert replica.serving is not None and replica.serving.name == "00000001"
+            assert replica.serving is not None
+            assert replica.serving.name == "00000001"
             assert _ids(replica, word(2)) == [paper_id(2)]
         caplog.clear()
         _point(pub, b"00000001\n")
@@ -189,7 +194,8 @@ def test_nothing_published_yet_is_said_in_the_result_until_the_first_generation(
         with ReplicaIndex(pub).open(follow=False) as replica:
             assert replica.serving is None
             result = replica.search(word(1))
-            assert not result.ok and "no search index has been published" in (result.error or "")
+            assert not result.ok
+            assert "no search index has been published" in (result.error or "")
             assert not pub.exists()  # the replica made nothing
             publish(index.index_dir, pub)
             assert replica.refresh()
@@ -203,7 +209,8 @@ def test_an_index_folder_is_read_in_place_and_followed_through_whoosh(tmp_path: 
     db, index = filled_index(tmp_path, range(2))
     try:
         with ReplicaIndex(index.index_dir).open(follow=False) as replica:
-            assert replica.serving is not None and replica.serving.name == LIVE
+            assert replica.serving is not None
+            assert replica.serving.name == LIVE
             add_papers(db, tmp_path, [7])
             index.check(db)
             wait_for_sync(lambda: _ids(replica, word(7)) == [paper_id(7)], 5, interval=0.1)
@@ -258,16 +265,19 @@ def test_another_user_who_cannot_write_the_folder_reads_and_follows_it() -> None
              sys.executable, "-c", script, str(pub), word(1), word(9)],
             cwd=work, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stdin is not None
         assert json.loads(proc.stdout.readline()) == [paper_id(1)]
         name = _commit_and_publish(db, index, work, [9], pub)
         proc.stdin.write("\n")
         proc.stdin.flush()
         ids, served = proc.stdout.readline().split()
-        assert json.loads(ids) == [paper_id(9)] and served == name
+        assert json.loads(ids) == [paper_id(9)]
+        assert served == name
         _out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, err
-        assert "Permission denied" not in err and "Traceback" not in err, err
+        assert "Permission denied" not in err, err
+        assert "Traceback" not in err, err
         assert read_manifest(pub / GENERATIONS / name).documents == 4
         index.close()
         db.close()

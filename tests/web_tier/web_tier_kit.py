@@ -112,7 +112,8 @@ class WebProc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        as_user = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups"] if self.uid else []
+        as_user = (["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups"]
+                   if self.uid else [])
         args = [*as_user, sys.executable, "-c", LAUNCHER, "--config", str(self.config), "web",
                 "--listen", f"127.0.0.1:{self.port}"]
         if self.index is not None:
