@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from core import systemd
 from core.config import Config, DaemonRecord, MiioBurner, http_token, token_file
-from core.database import Database
 from core.errors import ConfigError
 from core.logging import setup_logging
+from core.sqlitedb import SqliteDatabase
 from daemon.datalock import DataLock, RuntimeRecord
 from daemon.supervisor import Restart, stop_tasks, supervise
 from devices.audit import AuditLog
@@ -88,7 +88,7 @@ class _Parts:
     """What has been started so far (the stack in ``_guard`` undoes exactly that, whatever failed)."""
 
     cfg: Config
-    stove_db: Database
+    stove_db: SqliteDatabase
     bus: MqttBus | None = None  # the one MQTT connection, shared by the relays and the link
     stove: Stove | None = None
     timers: Timers | None = None
@@ -101,7 +101,7 @@ class _Parts:
 
 
 async def _guard(cfg: Config, stop: asyncio.Event) -> int:
-    parts = _Parts(cfg, Database(f"sqlite:///{cfg.storage.stove_db.resolve()}"))
+    parts = _Parts(cfg, SqliteDatabase(cfg.storage.stove_db.resolve()))
     record = RuntimeRecord(cfg.runtime_dir)
     async with contextlib.AsyncExitStack() as stack:
         try:

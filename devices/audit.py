@@ -2,7 +2,8 @@
 
 It lives in ``stove.db`` beside the timers, written through the one writer
 thread, so a failing disk never blocks the event loop and a crash never leaves
-half an entry.
+half an entry. Plain SQL over ``sqlite3`` (:mod:`core.sqlitedb`): the table and
+its text times are the ones SQLAlchemy made for earlier versions.
 """
 
 from __future__ import annotations
@@ -10,36 +11,28 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import CursorResult, DateTime, Delete, Float, Integer, String, Text, delete, func, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-
-from core.database import Database
 from core.errors import StorageError
+from core.sqlitedb import SqliteDatabase, from_db_time, to_db_time
 
-__all__ = ["AuditEntry", "AuditLog"]
+__all__ = ["SCHEMA", "AuditEntry", "AuditLog"]
 
 _LOGGER = logging.getLogger(__name__)
 
-
-class _Base(DeclarativeBase):
-    pass
-
-
-class _Row(_Base):
-    __tablename__ = "audit"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    ts: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
-    source: Mapped[str] = mapped_column(String(16))
-    burner: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(32))
-    result: Mapped[str] = mapped_column(String(16))  # ok | rejected | failed
-    detail: Mapped[str | None] = mapped_column(Text)
-    latency_ms: Mapped[float | None] = mapped_column(Float)
+#: The audit table (result: ok | rejected | failed): the columns and types SQLAlchemy gave earlier versions.
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS audit (id INTEGER NOT NULL, ts DATETIME NOT NULL, "
+    "source VARCHAR(16) NOT NULL, burner VARCHAR(64) NOT NULL, action VARCHAR(32) NOT NULL, "
+    "result VARCHAR(16) NOT NULL, detail TEXT, latency_ms FLOAT, PRIMARY KEY (id))",
+    "CREATE INDEX IF NOT EXISTS ix_audit_ts ON audit (ts)",
+)
+_INSERT = ("INSERT INTO audit (ts, source, burner, action, result, detail, latency_ms) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_SELECT = "SELECT ts, source, burner, action, result, detail, latency_ms FROM audit"
 
 
 @dataclass(frozen=True)
@@ -78,7 +71,7 @@ class AuditLog:
 
     def __init__(
         self,
-        db: Database,
+        db: SqliteDatabase,
         *,
         max_age_days: float = 365.0,
         max_rows: int = 100_000,
@@ -95,9 +88,9 @@ class AuditLog:
         self._windows: dict[tuple[str, str], _Window] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
-        _Base.metadata.create_all(db.engine)
         self._last_prune = time.monotonic()
         try:
+            self.db.write_blocking(_create)
             self.db.write_blocking(self._prune)
         except StorageError:
             _LOGGER.exception("could not prune the audit log")
@@ -113,17 +106,17 @@ class AuditLog:
         latency_ms: float | None = None,
     ) -> None:
         """Append one entry; a storage failure is logged, never raised into a cut."""
-        row = _Row(
-            ts=dt.datetime.now(dt.UTC),
-            source=_safe(source, 16),
-            burner=_safe(burner, 64),
-            action=_safe(action, 32),
-            result=_safe(result, 16),
-            detail=None if detail is None else _safe(detail, 500),
-            latency_ms=latency_ms,
+        row = (
+            to_db_time(dt.datetime.now(dt.UTC)),
+            _safe(source, 16),
+            _safe(burner, 64),
+            _safe(action, 32),
+            _safe(result, 16),
+            None if detail is None else _safe(detail, 500),
+            latency_ms,
         )
         try:
-            await self.db.write(lambda s: s.add(row))
+            await self.db.write(lambda c: c.execute(_INSERT, row))
         except StorageError:
             _LOGGER.exception("could not write the audit log entry for %s %s", ascii(action), ascii(burner))
         self._maybe_prune()
@@ -195,36 +188,36 @@ class AuditLog:
             _LOGGER.exception("could not prune the audit log")
             return 0
 
-    def _prune(self, s: Session) -> int:
+    def _prune(self, c: sqlite3.Connection) -> int:
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.max_age_days)
-        gone = _deleted(s, delete(_Row).where(_Row.ts < cutoff))
-        newest = s.scalar(select(func.max(_Row.id)))
+        gone = c.execute("DELETE FROM audit WHERE ts < ?", (to_db_time(cutoff),)).rowcount
+        (newest,) = c.execute("SELECT max(id) FROM audit").fetchone()
         if newest is not None:
-            gone += _deleted(s, delete(_Row).where(_Row.id <= newest - self.max_rows))
+            gone += c.execute("DELETE FROM audit WHERE id <= ?", (newest - self.max_rows,)).rowcount
         if gone:
             _LOGGER.info("audit log: %d old row(s) pruned (keeping %g days, at most %d rows)",
                          gone, self.max_age_days, self.max_rows)
         return int(gone)
 
     async def count(self) -> int:
-        return int(await self.db.read(lambda s: s.scalar(select(func.count()).select_from(_Row)) or 0))
+        return int(await self.db.read(lambda c: c.execute("SELECT count(*) FROM audit").fetchone()[0]))
 
     async def recent(self, limit: int = 50, burner: str | None = None) -> list[AuditEntry]:
         limit = max(1, min(int(limit), 1000))
 
-        def query(s: Session) -> list[AuditEntry]:
-            stmt = select(_Row).order_by(_Row.id.desc()).limit(limit)
-            if burner is not None:
-                stmt = stmt.where(_Row.burner == burner)
-            return [
-                AuditEntry(
-                    r.ts if r.ts.tzinfo else r.ts.replace(tzinfo=dt.UTC),
-                    r.source, r.burner, r.action, r.result, r.detail, r.latency_ms,
-                )
-                for r in s.scalars(stmt)
-            ]
+        def query(c: sqlite3.Connection) -> list[AuditEntry]:
+            if burner is None:
+                rows = c.execute(_SELECT + " ORDER BY id DESC LIMIT ?", (limit,))
+            else:
+                rows = c.execute(_SELECT + " WHERE burner = ? ORDER BY id DESC LIMIT ?", (burner, limit))
+            return [AuditEntry(from_db_time(ts), *rest) for ts, *rest in rows]
 
         return await self.db.read(query)
+
+
+def _create(c: sqlite3.Connection) -> None:
+    for statement in SCHEMA:
+        c.execute(statement)
 
 
 @dataclass
@@ -255,9 +248,3 @@ def _safe(text: str, limit: int) -> str:
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")[:limit]
     return text
 
-
-def _deleted(s: Session, statement: Delete) -> int:
-    """How many rows a DELETE removed (SQLAlchemy answers DML with a ``CursorResult``)."""
-    result = s.execute(statement)
-    assert isinstance(result, CursorResult)
-    return result.rowcount or 0

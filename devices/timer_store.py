@@ -16,64 +16,31 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import pickle
+import sqlite3
 from dataclasses import dataclass
-from typing import overload
 
-from sqlalchemy import DateTime, Float, String, delete, inspect, select, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from core.sqlitedb import SqliteDatabase, from_db_time, to_db_time
 
-from core.database import Database
-
-__all__ = ["DeadlineRow", "OwedRow", "ScheduleRow", "TimerData", "TimerStore"]
+__all__ = ["SCHEMA", "Deadline", "Owed", "Schedule", "TimerData", "TimerStore"]
 
 _LOGGER = logging.getLogger(__name__)
 
-
-class _Base(DeclarativeBase):
-    pass
-
-
-@overload
-def _aware(value: dt.datetime) -> dt.datetime: ...
-
-
-@overload
-def _aware(value: dt.datetime | None) -> dt.datetime | None: ...
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite gives naive datetimes back; every value stored here is UTC."""
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+#: The tables (times are UTC text): the columns and types SQLAlchemy gave earlier versions.
+SCHEMA = (
+    # a pending countdown, at most one per burner; relative_s is set for "cut in N", NULL for "cut at T"
+    "CREATE TABLE IF NOT EXISTS stove_deadlines (burner VARCHAR(64) NOT NULL, due_at DATETIME NOT NULL, "
+    "relative_s FLOAT, created_at DATETIME NOT NULL, PRIMARY KEY (burner))",
+    # a cut that fell due and is not yet confirmed by the relay's read-back
+    "CREATE TABLE IF NOT EXISTS stove_owed (burner VARCHAR(64) NOT NULL, since DATETIME NOT NULL, "
+    "source VARCHAR(16) NOT NULL, PRIMARY KEY (burner))",
+    # burner is a burner's name or "all"
+    "CREATE TABLE IF NOT EXISTS stove_schedules (id VARCHAR(16) NOT NULL, burner VARCHAR(64) NOT NULL, "
+    "cron VARCHAR(100) NOT NULL, created_at DATETIME NOT NULL, last_slot DATETIME, PRIMARY KEY (id))",
+)
 
 
-class DeadlineRow(_Base):
-    """A pending countdown: at most one per burner."""
-
-    __tablename__ = "stove_deadlines"
-    burner: Mapped[str] = mapped_column(String(64), primary_key=True)
-    due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    relative_s: Mapped[float | None] = mapped_column(Float)  # set for "cut in N", None for "cut at T"
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-
-
-class OwedRow(_Base):
-    """A cut that fell due and is not yet confirmed by the relay's read-back."""
-
-    __tablename__ = "stove_owed"
-    burner: Mapped[str] = mapped_column(String(64), primary_key=True)
-    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    source: Mapped[str] = mapped_column(String(16))
-
-
-class ScheduleRow(_Base):
-    __tablename__ = "stove_schedules"
-    id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    burner: Mapped[str] = mapped_column(String(64))  # a burner name or "all"
-    cron: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    last_slot: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+def _time(text: str | None) -> dt.datetime | None:
+    return None if text is None else from_db_time(text)
 
 
 @dataclass(frozen=True)
@@ -110,30 +77,33 @@ class TimerData:
 class TimerStore:
     """Reads at start, writes through the one writer; nothing here runs on the event loop."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
 
     async def load(self) -> TimerData:
-        await self.db.write(lambda s: _Base.metadata.create_all(s.connection()))
+        await self.db.write(_create)
         await self.db.write(migrate_apscheduler_jobs)
 
-        def read(s: Session) -> TimerData:
+        def read(c: sqlite3.Connection) -> TimerData:
             return TimerData(
-                [Deadline(r.burner, _aware(r.due_at), r.relative_s, _aware(r.created_at))
-                 for r in s.scalars(select(DeadlineRow))],
-                [Owed(r.burner, _aware(r.since), r.source) for r in s.scalars(select(OwedRow))],
-                [Schedule(r.id, r.burner, r.cron, _aware(r.created_at), _aware(r.last_slot))
-                 for r in s.scalars(select(ScheduleRow))],
+                [Deadline(b, from_db_time(due), rel, from_db_time(made)) for b, due, rel, made
+                 in c.execute("SELECT burner, due_at, relative_s, created_at FROM stove_deadlines")],
+                [Owed(b, from_db_time(since), src)
+                 for b, since, src in c.execute("SELECT burner, since, source FROM stove_owed")],
+                [Schedule(i, b, cron, from_db_time(made), _time(last)) for i, b, cron, made, last
+                 in c.execute("SELECT id, burner, cron, created_at, last_slot FROM stove_schedules")],
             )
 
         return await self.db.read(read)
 
     async def put_deadline(self, d: Deadline) -> None:
-        await self.db.write(lambda s: s.merge(DeadlineRow(
-            burner=d.burner, due_at=d.due_at, relative_s=d.relative_s, created_at=d.created_at)))
+        row = (d.burner, to_db_time(d.due_at), d.relative_s, to_db_time(d.created_at))
+        await self.db.write(lambda c: c.execute(
+            "INSERT OR REPLACE INTO stove_deadlines (burner, due_at, relative_s, created_at) "
+            "VALUES (?, ?, ?, ?)", row))
 
     async def drop_deadline(self, burner: str) -> None:
-        await self.db.write(lambda s: s.execute(delete(DeadlineRow).where(DeadlineRow.burner == burner)))
+        await self.db.write(lambda c: c.execute("DELETE FROM stove_deadlines WHERE burner = ?", (burner,)))
 
     async def owe(
         self,
@@ -144,63 +114,69 @@ class TimerStore:
     ) -> None:
         """Record owed cuts; in the same transaction drop their deadlines or advance a schedule."""
 
-        def fn(s: Session) -> None:
+        def fn(c: sqlite3.Connection) -> None:
             for o in owed:
                 if from_deadline:
-                    s.execute(delete(DeadlineRow).where(DeadlineRow.burner == o.burner))
-                existing = s.get(OwedRow, o.burner)
-                if existing is None:  # an older debt keeps its date
-                    s.add(OwedRow(burner=o.burner, since=o.since, source=o.source))
+                    c.execute("DELETE FROM stove_deadlines WHERE burner = ?", (o.burner,))
+                # an older debt keeps its date
+                c.execute("INSERT OR IGNORE INTO stove_owed (burner, since, source) VALUES (?, ?, ?)",
+                          (o.burner, to_db_time(o.since), o.source))
             if schedule_slot is not None:
-                row = s.get(ScheduleRow, schedule_slot[0])
-                if row is not None:
-                    row.last_slot = schedule_slot[1]
+                c.execute("UPDATE stove_schedules SET last_slot = ? WHERE id = ?",
+                          (to_db_time(schedule_slot[1]), schedule_slot[0]))
 
         await self.db.write(fn)
 
     async def paid(self, burner: str) -> None:
-        await self.db.write(lambda s: s.execute(delete(OwedRow).where(OwedRow.burner == burner)))
+        await self.db.write(lambda c: c.execute("DELETE FROM stove_owed WHERE burner = ?", (burner,)))
 
     async def put_schedule(self, sc: Schedule) -> None:
-        await self.db.write(lambda s: s.add(ScheduleRow(
-            id=sc.id, burner=sc.burner, cron=sc.cron, created_at=sc.created_at, last_slot=sc.last_slot)))
+        row = (sc.id, sc.burner, sc.cron, to_db_time(sc.created_at),
+               None if sc.last_slot is None else to_db_time(sc.last_slot))
+        await self.db.write(lambda c: c.execute(
+            "INSERT INTO stove_schedules (id, burner, cron, created_at, last_slot) VALUES (?, ?, ?, ?, ?)",
+            row))
 
     async def drop_schedule(self, sid: str) -> None:
-        await self.db.write(lambda s: s.execute(delete(ScheduleRow).where(ScheduleRow.id == sid)))
+        await self.db.write(lambda c: c.execute("DELETE FROM stove_schedules WHERE id = ?", (sid,)))
 
 
-def migrate_apscheduler_jobs(s: Session) -> None:
+def _create(c: sqlite3.Connection) -> None:
+    for statement in SCHEMA:
+        c.execute(statement)
+
+
+def migrate_apscheduler_jobs(c: sqlite3.Connection) -> None:
     """Carry countdowns and schedules from APScheduler's old job table over, then drop it.
 
     The job table lives in our own data folder, written by our own daemon, so
     unpickling it is as safe as reading any of our files.
     """
-    if not inspect(s.connection()).has_table("apscheduler_jobs"):
+    old = c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'apscheduler_jobs'")
+    if old.fetchone() is None:
         return
-    now = dt.datetime.now(dt.UTC)
+    now = to_db_time(dt.datetime.now(dt.UTC))
     moved = 0
-    for job_id, state in s.execute(text("SELECT id, job_state FROM apscheduler_jobs")):
+    for job_id, state in c.execute("SELECT id, job_state FROM apscheduler_jobs").fetchall():
         try:
             job = pickle.loads(state)  # noqa: S301 - our own file, see the docstring
             if job_id.startswith("cut:"):
                 due = job["next_run_time"]
                 burner = job_id.removeprefix("cut:")
-                if due is not None and s.get(DeadlineRow, burner) is None:
-                    s.add(
-                        DeadlineRow(
-                            burner=burner, due_at=due.astimezone(dt.UTC), relative_s=None, created_at=now
-                        )
-                    )
-                    moved += 1
+                if due is not None:
+                    moved += c.execute(
+                        "INSERT OR IGNORE INTO stove_deadlines (burner, due_at, relative_s, created_at) "
+                        "VALUES (?, ?, NULL, ?)", (burner, to_db_time(due), now)).rowcount
             elif job_id.startswith("schedule:"):
                 _, sid, burner = job_id.split(":", 2)
-                existing = s.get(ScheduleRow, sid)
-                if existing is None:
-                    s.add(ScheduleRow(id=sid, burner=burner, cron=job["name"], created_at=now, last_slot=now))
+                row = c.execute("SELECT burner FROM stove_schedules WHERE id = ?", (sid,)).fetchone()
+                if row is None:
+                    c.execute("INSERT INTO stove_schedules (id, burner, cron, created_at, last_slot) "
+                              "VALUES (?, ?, ?, ?, ?)", (sid, burner, job["name"], now, now))
                     moved += 1
-                elif existing.burner != burner:
-                    existing.burner = "all"  # one old schedule per burner was how "all" was stored
+                elif row[0] != burner:  # one old schedule per burner was how "all" was stored
+                    c.execute("UPDATE stove_schedules SET burner = 'all' WHERE id = ?", (sid,))
         except Exception:  # one unreadable old job must not stop the guard; it is logged
             _LOGGER.exception("could not carry over the old timer %s", job_id)
-    s.execute(text("DROP TABLE apscheduler_jobs"))
+    c.execute("DROP TABLE apscheduler_jobs")
     _LOGGER.info("carried %d timer(s) over from the old APScheduler job table", moved)

@@ -40,8 +40,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from core.backoff import Backoff
-from core.database import Database
 from core.errors import InputError, StorageError
+from core.sqlitedb import SqliteDatabase
 from devices.commands import MAX_DELAY_S
 from devices.cron import CronSchedule, parse_schedule
 from devices.localtime import local_zone
@@ -96,7 +96,7 @@ class Timers:
 
     def __init__(
         self,
-        db: Database,
+        db: SqliteDatabase,
         stove: Stove,
         *,
         zone: dt.tzinfo | None = None,

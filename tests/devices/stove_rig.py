@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from core.config import Config, SimulatedBurner, StorageConfig
-from core.database import Database
+from core.sqlitedb import SqliteDatabase
 from daemon.http import Guard, make_app
 from devices.api import make_router, refusal_auditor
 from devices.audit import AuditLog
@@ -30,7 +30,7 @@ def make_cfg(tmp_path: Path, **burner_kw: object) -> Config:
 class Rig:
     def __init__(self, cfg: Config, zone: dt.tzinfo | None = None) -> None:
         self.cfg = cfg
-        self.db = Database(f"sqlite:///{cfg.storage.stove_db}")
+        self.db = SqliteDatabase(cfg.storage.stove_db)
         self.db.start()
         self.relays = {b.name: SimulatedRelay(b.name) for b in cfg.burners}
         self.stove = Stove(cfg, AuditLog(self.db), relays=dict(self.relays))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,14 +13,14 @@ import pytest
 from stove_rig import Rig, api_client, make_cfg
 
 from core.config import StorageConfig, load_config
-from core.database import Database
 from core.errors import ConfigError
-from devices.audit import AuditLog, _Row
+from core.sqlitedb import SqliteDatabase, to_db_time
+from devices.audit import AuditLog
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    d = Database(f"sqlite:///{tmp_path / 'audit.db'}")
+def db(tmp_path: Path) -> Iterator[SqliteDatabase]:
+    d = SqliteDatabase(tmp_path / "audit.db")
     d.start()
     yield d
     d.close()
@@ -34,7 +35,7 @@ def counted(entries: list[object]) -> int:
     return total
 
 
-async def test_a_refusal_flood_becomes_a_few_rows_and_one_count(db: Database) -> None:
+async def test_a_refusal_flood_becomes_a_few_rows_and_one_count(db: SqliteDatabase) -> None:
     audit = AuditLog(db, refusal_rows=5, refusal_window_s=3600)
     for i in range(1000):
         await audit.refused("mqtt", "left", "cut", f"bad payload #{i}")
@@ -53,7 +54,7 @@ async def test_a_refusal_flood_becomes_a_few_rows_and_one_count(db: Database) ->
     assert counted(rows) == 1000, "every refusal is accounted for"
 
 
-async def test_the_summary_is_written_when_the_window_ends(db: Database) -> None:
+async def test_the_summary_is_written_when_the_window_ends(db: SqliteDatabase) -> None:
     audit = AuditLog(db, refusal_rows=2, refusal_window_s=0.2)
     for _ in range(50):
         await audit.refused("http", "all", "auth", "missing or wrong bearer token")
@@ -71,7 +72,7 @@ async def test_the_summary_is_written_when_the_window_ends(db: Database) -> None
     await audit.close()
 
 
-async def test_kinds_are_separate_and_attacker_text_cannot_open_windows(db: Database) -> None:
+async def test_kinds_are_separate_and_attacker_text_cannot_open_windows(db: SqliteDatabase) -> None:
     audit = AuditLog(db, refusal_rows=1, refusal_window_s=3600)
     await audit.refused("mqtt", "left", "cut", "a")
     await audit.refused("mqtt", "left", "cancel", "b")  # another kind: its own row
@@ -86,17 +87,17 @@ async def test_kinds_are_separate_and_attacker_text_cannot_open_windows(db: Data
     assert "\\ud800" in (rows[0].detail or ""), "a lone surrogate is stored escaped, not lost"
 
 
-async def test_retention_prunes_old_and_excess_rows_at_start(db: Database) -> None:
+async def test_retention_prunes_old_and_excess_rows_at_start(db: SqliteDatabase) -> None:
     AuditLog(db)  # creates the table
     now = dt.datetime.now(dt.UTC)
 
-    def fill(s: object) -> None:
+    def fill(c: sqlite3.Connection) -> None:
+        add = ("INSERT INTO audit (ts, source, burner, action, result, detail) "
+               "VALUES (?, 'cli', 'left', 'cut', 'ok', ?)")
         for i in range(50):  # old: 400 down to 351 days ago
-            s.add(_Row(ts=now - dt.timedelta(days=400 - i), source="cli", burner="left", action="cut",  # type: ignore[attr-defined]
-                       result="ok", detail=f"old {i}"))
+            c.execute(add, (to_db_time(now - dt.timedelta(days=400 - i)), f"old {i}"))
         for i in range(300):  # recent: within the last hour
-            s.add(_Row(ts=now - dt.timedelta(seconds=300 - i), source="cli", burner="left", action="cut",  # type: ignore[attr-defined]
-                       result="ok", detail=f"new {i}"))
+            c.execute(add, (to_db_time(now - dt.timedelta(seconds=300 - i)), f"new {i}"))
 
     await db.write(fill)
     audit = AuditLog(db, max_age_days=365, max_rows=200)
@@ -108,7 +109,7 @@ async def test_retention_prunes_old_and_excess_rows_at_start(db: Database) -> No
     assert rows[-1].detail == "new 100", "the newest rows stay"
 
 
-async def test_retention_runs_again_while_recording(db: Database) -> None:
+async def test_retention_runs_again_while_recording(db: SqliteDatabase) -> None:
     audit = AuditLog(db, max_rows=100, prune_every_s=0.0)
     for i in range(150):
         await audit.record(source="cli", burner="left", action="cut", result="ok", detail=str(i))

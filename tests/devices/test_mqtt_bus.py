@@ -19,7 +19,7 @@ from test_mqtt_link import Watcher
 from waiting import wait_for
 
 from core.config import Config, MqttBurner, MqttConfig, SimulatedBurner
-from core.database import Database
+from core.sqlitedb import SqliteDatabase
 from daemon.check import check_config
 from devices.audit import AuditLog
 from devices.mqtt_bus import MqttBus, daemon_bus
@@ -158,7 +158,7 @@ async def test_relays_and_link_share_one_connection(proxy: Proxy, broker: Broker
     cfg = make_cfg(tmp_path).model_copy(update=dict(
         mqtt=mqtt_cfg("127.0.0.1", proxy.port, base),
         burners=(tasmota("front", f"{base}-front"), tasmota("back", f"{base}-back"))))
-    db = Database(f"sqlite:///{cfg.storage.stove_db}")
+    db = SqliteDatabase(cfg.storage.stove_db)
     db.start()
     async with TasmotaPeer(broker.host, broker.port, f"{base}-front") as front, \
             TasmotaPeer(broker.host, broker.port, f"{base}-back") as back, \

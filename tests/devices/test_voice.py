@@ -10,7 +10,7 @@ from stove_rig import make_cfg
 from waiting import wait_for
 
 from core.config import MiioBurner
-from core.database import Database
+from core.sqlitedb import SqliteDatabase
 from devices.audit import AuditLog
 from devices.miio_relay import MiioRelay
 from devices.stove import Stove
@@ -18,7 +18,7 @@ from devices.timers import Timers
 from devices.voice import watch_voice
 
 
-async def voice_stove(tmp_path: Path, peer: MiioPeer) -> tuple[Stove, Database]:
+async def voice_stove(tmp_path: Path, peer: MiioPeer) -> tuple[Stove, SqliteDatabase]:
     """A started stove with one miio burner whose virtual switch is (4, 1) on the peer."""
     # A generous timeout: on a loaded machine a reply that misses a short one makes the daemon
     # retry a cut the peer already took, and "one command, one cut" is what these tests count.
@@ -27,7 +27,7 @@ async def voice_stove(tmp_path: Path, peer: MiioPeer) -> tuple[Stove, Database]:
     # model_copy skips validation: a poll faster than the config allows (0.5 s), for a quick test
     burner = burner.model_copy(update={"voice_poll_s": 0.05})
     cfg = make_cfg(tmp_path).model_copy(update={"burners": (burner,)})
-    db = Database(f"sqlite:///{cfg.storage.stove_db}")
+    db = SqliteDatabase(cfg.storage.stove_db)
     db.start()
     stove = Stove(cfg, AuditLog(db), relays={"left": MiioRelay(burner)})
     await stove.start()
