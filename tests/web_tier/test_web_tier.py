@@ -29,18 +29,34 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 @pytest.fixture
-def pg_db(postgres_url: str) -> Iterator[str]:
-    """A database of its own on the session's PostgreSQL server."""
+def pg_db(postgres_url: str) -> Iterator[tuple[str, str]]:
+    """A database of its own on the session's PostgreSQL server: the daemon's URL (the owner), and the
+    web processes' (a role with deploy/web-tier.md's grants, given by :func:`_grant_web_role`)."""
     name = f"webtier_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    role = f"{name}_web"
+    server = postgres_url.rsplit("/", 1)[0]
+    admin = create_engine(server + "/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
     try:
-        yield postgres_url.rsplit("/", 1)[0] + "/" + name
+        web_server = server.replace("//coolstove@", f"//{role}@")
+        yield f"{server}/{name}", f"{web_server}/{name}"
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
         admin.dispose()
+
+
+def _grant_web_role(owner_url: str, web_url: str) -> None:
+    """deploy/web-tier.md's grants: read everything, star (nothing else)."""
+    role = web_url.split("//", 1)[1].split("@", 1)[0]
+    engine = create_engine(owner_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}"'))
+        conn.execute(text(f'GRANT INSERT, DELETE ON stars TO "{role}"'))
+    engine.dispose()
 
 
 def _published(pub: Path) -> tuple[str | None, int]:
@@ -86,23 +102,25 @@ class Hammer(threading.Thread):
 
 
 @pytest.mark.skipif(not can_switch_user(), reason="the second web process runs as another user (needs root)")
-def test_two_web_processes_serve_the_daemons_published_index_while_it_commits(pg_db: str) -> None:
+def test_two_web_processes_serve_the_daemons_published_index_while_it_commits(pg_db: tuple[str, str]) -> None:
+    owner_url, web_url = pg_db
     work = open_dir("coolstove-webtier-")
     pub = work / "publish"
     shared = {
         "COOLSTOVE_PAPERS__ENABLED": "true",
         "COOLSTOVE_PAPERS__CATEGORIES": "cs.LG",
-        "COOLSTOVE_PAPERS__DATABASE_URL": pg_db,
         "COOLSTOVE_SEARCH__PUBLISH_DIR": str(pub),
     }
     daemon = DaemonProc(work, "", {
         **shared,
+        "COOLSTOVE_PAPERS__DATABASE_URL": owner_url,
         "COOLSTOVE_PAPERS__RSS_URL": "http://127.0.0.1:9/atom/{category}",  # nothing listens: the crawler
         "COOLSTOVE_PAPERS__API_URL": "http://127.0.0.1:9/api",              # fails and backs off
         "COOLSTOVE_PAPERS__OAI_URL": "http://127.0.0.1:9/oai",
     })
     web_env = {k: v for k, v in os.environ.items() if not k.startswith("COOLSTOVE_")}
-    web_env.update(shared, COOLSTOVE_STORAGE__DATA_DIR=str(work / "web-data"))
+    web_env.update(shared, COOLSTOVE_STORAGE__DATA_DIR=str(work / "web-data"),
+                   COOLSTOVE_PAPERS__DATABASE_URL=web_url)  # may read, and star: nothing else
     webs = [
         WebProc(work, daemon.config_path, web_env, free_port(), "web-a"),
         WebProc(work, daemon.config_path, web_env, free_port(), "web-b", uid=NOBODY),  # cannot write pub
@@ -117,14 +135,15 @@ def test_two_web_processes_serve_the_daemons_published_index_while_it_commits(pg
             r = daemon.cli("papers", "import", str(snap), "-q")
             assert r.returncode == 0, r.stderr
         else:
-            with Database(pg_db) as db:
+            with Database(owner_url) as db:
                 assert import_snapshot(db, snap).papers == len(numbers)
 
     def everywhere(query: str) -> list[list[str]]:
         return [w.hits(query) for w in webs]
 
     try:
-        daemon.start(timeout=60)
+        daemon.start(timeout=60)  # it migrated the database before READY
+        _grant_web_role(owner_url, web_url)
         import_papers(list(range(5)), cli=True)
         wait_for_sync(lambda: _published(pub)[1] == 5, 30, interval=0.2)  # indexed and published
         for w in webs:
