@@ -8,15 +8,15 @@ It finds the daemon and its token through the daemon's record (see
 ``core.clicontext``) and never creates a token: with none to send it says where it
 looked, and a refused token (401) names the CLI's token and the daemon's.
 
-It is meant to start fast (``coolstove stove off`` is an emergency command): it imports click, the
-standard library's ``http.client`` and ``core.endpoint``, which finds the daemon's address and token
-without the configuration's schema (pydantic) whenever that gives the same answer.
+It is meant to start fast (``coolstove stove off`` is an emergency command): it imports click,
+``core.endpoint``, which finds the daemon's address and token without the configuration's schema
+(pydantic) whenever that gives the same answer, and ``devices.http_exchange``, one HTTP request over a
+socket.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import time
 import urllib.parse
@@ -27,6 +27,7 @@ import click
 from core.clicontext import CliContext, looked_in, pass_cli
 from core.endpoint import Endpoint, runtime_files
 from core.errors import DaemonNotRunning, InputError
+from devices.http_exchange import Dropped, NoAnswer, Unreachable, exchange
 
 __all__ = ["stove"]
 
@@ -35,8 +36,7 @@ def _request(cli: CliContext, method: str, path: str, body: dict[str, Any] | Non
     """One request to the daemon, with a deadline: what the daemon gets after it, it refuses (408).
 
     The CLI waits exactly as long as the deadline it sends, so a command it
-    gave up on is never carried out later behind its back. The standard library's ``http.client`` is
-    enough for one request to loopback (httpx would cost this command ~0.1 s of imports).
+    gave up on is never carried out later behind its back.
     """
     ep = cli.endpoint
     token = _token(cli, ep)
@@ -48,38 +48,31 @@ def _request(cli: CliContext, method: str, path: str, body: dict[str, Any] | Non
     if body is not None:
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         headers["Content-Type"] = "application/json"
-    url = urllib.parse.urlsplit(ep.base_url)
-    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=wait_s)
     try:
-        try:
-            conn.connect()
-        except TimeoutError as exc:
-            raise _no_answer(wait_s, deadline) from exc
-        except OSError as exc:  # refused, no route, unknown host
-            raise DaemonNotRunning(
-                f"the coolstove daemon is not running (nothing answers on {ep.base_url}); "
-                "start it with `coolstove run` or `systemctl start coolstove`"
-            ) from exc
-        try:
-            conn.request(method, path, body=payload, headers=headers)
-            r = conn.getresponse()
-            raw = r.read()
-        except TimeoutError as exc:
-            raise _no_answer(wait_s, deadline) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            raise DaemonNotRunning(
-                f"the daemon on {ep.base_url} closed the connection without an answer (overloaded?): "
-                "check with `coolstove stove status` whether the command was carried out"
-            ) from exc
-    finally:
-        conn.close()
-    if r.status == 401:
+        status, raw = exchange(ep.base_url, method, path, headers, payload, deadline)
+    except NoAnswer as exc:
+        raise _no_answer(wait_s, deadline) from exc
+    except Unreachable as exc:  # refused, no route, unknown host
+        raise DaemonNotRunning(
+            f"the coolstove daemon is not running (nothing answers on {ep.base_url}); "
+            "start it with `coolstove run` or `systemctl start coolstove`"
+        ) from exc
+    except Dropped as exc:
+        raise DaemonNotRunning(
+            f"the daemon on {ep.base_url} closed the connection without an answer (overloaded?): "
+            "check with `coolstove stove status` whether the command was carried out"
+        ) from exc
+    except ValueError as exc:  # a header that cannot be sent
+        raise DaemonNotRunning(
+            f"the HTTP token cannot be sent ({ep.token_from or ep.token_file}): {exc}"
+        ) from exc
+    if status == 401:
         raise DaemonNotRunning(_refused(cli, ep))
     try:
         data = json.loads(raw)
     except ValueError:
         data = {"detail": raw.decode("utf-8", "replace")[:200]}
-    if r.status >= 400:
+    if status >= 400:
         detail = data.get("detail") if isinstance(data, dict) else data
         if isinstance(detail, list):  # pydantic's validation errors
             detail = "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in detail)

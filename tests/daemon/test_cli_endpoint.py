@@ -143,9 +143,11 @@ def test_anything_else_goes_to_the_schema(
 
 
 def test_the_stove_commands_import_no_schema_and_no_http_library(tmp_path: Path) -> None:
-    """`coolstove stove …` stays light: no pydantic, httpx, SQLAlchemy, FastAPI or python-miio."""
-    heavy = ["pydantic", "pydantic_settings", "httpx", "sqlalchemy", "fastapi", "starlette", "miio",
-             "uvicorn", "paho", "apscheduler", "feeds", "search", "daemon.app"]
+    """`coolstove stove …` stays light: no pydantic, no HTTP library (not even http.client, which brings
+    the email parser and ssl), no SQLAlchemy, FastAPI or python-miio."""
+    heavy = ["pydantic", "pydantic_settings", "httpx", "http.client", "ssl", "logging.config",
+             "sqlalchemy", "fastapi", "starlette", "miio", "uvicorn", "paho", "apscheduler",
+             "feeds", "search", "daemon.app"]
     probe = (
         "import sys\n"
         "from daemon.cli import main\n"
