@@ -44,6 +44,7 @@ from core.logging import setup_logging
 from daemon.http import STOVE_PREFIXES, HttpServer, home_page, make_app
 from feeds import store
 from feeds.migrate import current_revision, head_revision
+from search.fastscore import set_cache_budget
 from search.replica import ReplicaIndex, age_s
 from search.web import home_partial, make_router
 
@@ -119,6 +120,7 @@ async def serve(cfg: Config, listen: str = DEFAULT_LISTEN, index_dir: Path | Non
     host, port = _host_port(listen)
     await asyncio.to_thread(_check_database, cfg.papers_db_url)
     db = Database(cfg.papers_db_url)
+    set_cache_budget(cfg.search.cache_mb * 2**20)  # as the daemon's index does ([search] cache_mb)
     replica = ReplicaIndex(where, max_results=cfg.search.max_results)
     tasks: list[asyncio.Task[None]] = []
     try:
