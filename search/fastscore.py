@@ -536,15 +536,15 @@ def _top(scores: np.ndarray, limit: int) -> np.ndarray:
 
 
 def warm(searcher: Searcher, fields: tuple[str, ...], *, fill: float = 0.75, pause_s: float = 0.0005) -> int:
-    """Make the most frequent terms' posting lists ready before anyone searches for them.
+    """Make posting lists ready before anyone searches for them; returns how many segments or lists.
 
-    With side files that means reading them in once (after a reboot they are
-    not in the page cache; the kernel keeps them there, not this process);
-    without, decoding them into the cache until it is ``fill`` full. Terms go
-    in by document frequency, interleaving fields, up to ``fill`` of
-    :data:`CACHE_BYTES` per segment; ``pause_s`` between terms lets the event
-    loop's thread have the GIL, so a warm-up at start never delays a stove
-    command. Returns the number of posting lists made ready.
+    With side files that is one ``posix_fadvise(WILLNEED)`` per segment: the
+    kernel reads the files in ahead (after a reboot they are not in the page
+    cache) and the process spends no CPU on it, so the first queries after a
+    start never compete with a warm-up. Without side files, the most frequent
+    terms are decoded into the cache until it is ``fill`` full, by document
+    frequency, interleaving fields; ``pause_s`` between terms lets the event
+    loop's thread have the GIL, so a warm-up at start never delays a stove command.
     """
     if not wi.self_test().ok:
         return 0
@@ -555,30 +555,23 @@ def warm(searcher: Searcher, fields: tuple[str, ...], *, fill: float = 0.75, pau
         if not reader.doc_count_all():
             continue
         seg = _Segment(_Query(searcher), reader)
-        lists: list[list[tuple[str, bytes]]] = []
-        for field in fields:
-            if field not in reader.schema:
-                continue
-            seg.lengths(field)
-            if seg.arrays is not None:
-                counts = sorted(seg.arrays.terms(field), key=lambda t: -t[1])[:500]
-                lists.append([(field, text) for text, _n in counts])
-            else:
-                lists.append([(field, text) for _f, text in reader.most_frequent_terms(field, number=500)])
         if seg.arrays is not None:
             seg.arrays.advise_willneed()
-        read = 0
+            done += 1
+            continue
+        lists: list[list[tuple[str, bytes]]] = []
+        for field in fields:
+            if field in reader.schema:
+                seg.lengths(field)
+                lists.append([(field, text) for _f, text in reader.most_frequent_terms(field, number=500)])
         for rank in range(max((len(x) for x in lists), default=0)):
             for terms in lists:
                 if rank >= len(terms):
                     continue
-                if seg.arrays is None and _POSTINGS.used >= budget:
+                if _POSTINGS.used >= budget:
                     return done
-                if seg.arrays is not None and read >= budget:
-                    break
                 field, text = terms[rank]
-                docs, weights = seg.postings(field, text)
-                read += docs.nbytes + weights.nbytes
+                seg.postings(field, text)
                 done += 1
                 time.sleep(pause_s)
     return done

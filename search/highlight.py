@@ -67,12 +67,14 @@ def _in_spans(start: int, spans: list[tuple[int, int]]) -> bool:
 def _match_ranges(text: str, matcher: TermMatcher) -> list[tuple[int, int]]:
     if not matcher or not text:
         return []
+    # each distinct word is analysed once (an abstract repeats most of its words); then one pass
+    # with a set lookup per token places the matches
+    wanted = {w for w in set(TOKEN_RE.findall(text)) if matcher.matches(w)}
+    if not wanted:
+        return []
     spans = math_spans(text)
-    return [
-        m.span()
-        for m in TOKEN_RE.finditer(text)
-        if matcher.matches(m.group()) and not _in_spans(m.start(), spans)
-    ]
+    found = (m for m in TOKEN_RE.finditer(text) if m.group() in wanted)
+    return [m.span() for m in found if not _in_spans(m.start(), spans)]
 
 
 def _segments(text: str, ranges: Iterable[tuple[int, int]]) -> Segments:
