@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Row, Select, Subquery, func, select
+from sqlalchemy import Row, Select, Subquery, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from feeds.models import Announcement, Paper
@@ -77,10 +77,46 @@ def load_documents(session: Session, ids: list[str]) -> list[dict[str, Any]]:
 
 
 def iter_documents(session: Session, lo: str, hi: str) -> Iterator[dict[str, Any]]:
-    """The index documents of the papers with ``lo <= id <= hi``, in id order, streamed."""
-    result = session.execute(doc_select(lo=lo, hi=hi).execution_options(yield_per=BATCH))
-    for row in result:
-        yield row_document(row)
+    """The index documents of the papers with ``lo <= id <= hi``, streamed.
+
+    On SQLite in the table's own (rowid) order: rows lie in the order they were
+    written, and reading a range in id order costs a random read per paper
+    wherever writes did not come in id order (measured on 2.7 million papers:
+    2 MB/s, hours, where a scan in rowid order reads at disk speed). The range's
+    rowids come from the primary key's index, then the rows in windows of
+    rowids. A segment's papers need not be in id order; their document numbers
+    follow the order they are read in.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        result = session.execute(doc_select(lo=lo, hi=hi).execution_options(yield_per=BATCH))
+        for row in result:
+            yield row_document(row)
+        return
+    in_range = (Paper.id >= lo, Paper.id <= hi)
+    first = (
+        select(Announcement.paper_id, func.min(Announcement.date))
+        .where(Announcement.paper_id >= lo, Announcement.paper_id <= hi)
+        .group_by(Announcement.paper_id)
+    )
+    announced = {pid: day for pid, day in session.execute(first)}
+    rowid = literal_column("papers.rowid")
+    rowids = sorted(session.execute(select(rowid).select_from(Paper).where(*in_range)).scalars())
+    columns = select(
+        Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, Paper.submitted, Paper.updated
+    )
+    for start in range(0, len(rowids), BATCH):
+        window = rowids[start : start + BATCH]
+        stmt = columns.where(rowid >= window[0], rowid <= window[-1], *in_range).order_by(rowid)
+        for row in session.execute(stmt):
+            yield paper_document(
+                id=row.id,
+                title=row.title,
+                abstract=row.abstract,
+                authors=row.authors or [],
+                categories=row.categories,
+                announced=announced.get(row.id) or row.submitted,
+                updated=row.updated or row.submitted,
+            )
 
 
 def sorted_ids(session: Session) -> list[str]:
