@@ -15,7 +15,9 @@ Prints; asserts nothing. Each figure stands beside a baseline from the same run:
    CLOCK_MONOTONIC of this host), p50/p95 over --runs runs, beside ``curl`` sending the same request
    (and, with --previous, that revision's CLI). The CLI runs as a user does: no config file, the daemon
    found through its record, the token read from the daemon's data folder. The runs are interleaved, so
-   load on the machine falls on all of them alike. Then the CLI's slowest imports (-X importtime).
+   load on the machine falls on all of them alike; the CPU time each process used (user + system) is
+   printed too, as other work on the machine changes it far less than the wall time. Then the CLI's
+   slowest imports (-X importtime).
 4. The load average, before and after.
 
     .venv/bin/python bench/bench_footprint.py [--runs 30] [--idle 10] [--previous REV]
@@ -27,6 +29,7 @@ import argparse
 import importlib.abc
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -330,6 +333,7 @@ def cli_latency(tmp: Path, runs: int, previous: Path | None) -> None:
                              previous))
         spawn: dict[str, list[float]] = {v[0]: [] for v in variants}
         done: dict[str, list[float]] = {v[0]: [] for v in variants}
+        cpu: dict[str, list[float]] = {v[0]: [] for v in variants}
         try:
             for i in range(runs + 1):  # the first round warms the page cache and is not counted
                 for name, argv, cwd in variants:
@@ -338,6 +342,7 @@ def cli_latency(tmp: Path, runs: int, previous: Path | None) -> None:
                         time.sleep(0.005)
                     time.sleep(0.3)  # the previous cut's read-back, state and audit row are done
                     args = argv()
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
                     t0 = time.monotonic()
                     proc = subprocess.Popen(args, cwd=cwd, env=user, stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE)
@@ -348,17 +353,21 @@ def cli_latency(tmp: Path, runs: int, previous: Path | None) -> None:
                         time.sleep(0.0005)
                     out, err = proc.communicate(timeout=30)
                     t_exit = time.monotonic()
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
                     if proc.returncode != 0 or at is None:
                         raise RuntimeError(f"{name}: rc {proc.returncode}, {out!r} {err!r}")
                     if i:
                         spawn[name].append((at - t0) * 1000)
                         done[name].append((t_exit - t0) * 1000)
+                        cpu[name].append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+                                         * 1000)
         finally:
             d.stop()
     for name, _, _ in variants:
         ms, ex = spawn[name], done[name]
         print(f"{name:44} spawn -> relay energised n={len(ms)}  p50 {statistics.median(ms):6.1f} ms  "
-              f"p95 {pct(ms, 95):6.1f} ms  max {max(ms):6.1f} ms | exit p50 {statistics.median(ex):6.1f} ms"
+              f"p95 {pct(ms, 95):6.1f} ms  max {max(ms):6.1f} ms | exit p50 {statistics.median(ex):6.1f} ms, "
+              f"CPU p50 {statistics.median(cpu[name]):5.1f} ms"
               + ("   (target <= 100 ms)" if "coolstove" in name and "previous" not in name else ""))
 
 
