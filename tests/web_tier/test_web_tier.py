@@ -166,14 +166,16 @@ def test_two_web_processes_serve_the_daemons_published_index_while_it_commits(pg
         for batch in ([5, 6], [7, 8], [9, 10]):
             import_papers(batch)
             done = time.monotonic()
-            wait_for_sync(lambda b=batch: everywhere(word(b[0])) == [[paper_id(b[0])]] * 2, 20, interval=0.1)
+            wait_for_sync(lambda b=batch: everywhere(word(b[0])) == [[paper_id(b[0])]] * 2, 30, interval=0.1)
             lags.append(time.monotonic() - done)
         time.sleep(0.5)
         hammer.stop.set()
         hammer.join(15)
         assert hammer.failures == [], hammer.failures[:5]
         assert hammer.done >= 30, hammer.done
-        assert max(lags) < 10, lags  # the daemon looks every 2 s, a web process every second
+        # the daemon looks every 2 s, a web process every second (typically under 1 s here; the bound
+        # leaves room for a machine loaded by other work)
+        assert max(lags) < 15, lags
         top = everywhere("adversarial")
         assert top[0] == top[1]
         assert len(top[0]) == 11
@@ -219,6 +221,10 @@ def test_two_web_processes_serve_the_daemons_published_index_while_it_commits(pg
             assert w.stop() == 0, w.log()
             assert "Traceback" not in w.log(), w.log()
             assert "Permission denied" not in w.log(), w.log()
+    except BaseException:
+        for log in (daemon.log(), *(w.log() for w in webs)):  # shown by pytest with the failure
+            print(log[-5000:])
+        raise
     finally:
         hammer.stop.set()
         for w in webs:
