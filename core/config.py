@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import re
 import secrets as _secrets
 import tomllib
@@ -57,6 +56,20 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import EnvSettingsSource
 
+from core.endpoint import (
+    ENV_PREFIX,
+    RUNTIME_FILE,
+    SYSTEM_RUNTIME_DIR,
+    TOKEN_FILE,
+    _env_name,
+    base_url,
+    daemon_runtime_dir,
+    default_data_dir,
+    read_secret,
+    runtime_files,
+    secret_source,
+    split_listen,
+)
 from core.errors import ConfigError
 
 __all__ = [
@@ -91,12 +104,7 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 TOKEN_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 CATEGORY_RE = re.compile(r"^[a-z-]+(\.[A-Za-z-]+)?$")
 MAX_PULSE_S = 60.0
-ENV_PREFIX = "COOLSTOVE_"
-APP = "coolstove"
-TOKEN_FILE = "http-token"  # noqa: S105 - a file name, not a password
-RUNTIME_FILE = "daemon.json"
 #: Where the system daemon's runtime record is (the unit's ``RuntimeDirectory=coolstove``).
-SYSTEM_RUNTIME_DIR = Path("/run/coolstove")
 # help text, not a password
 SECRET_HELP = "set it in the environment or a systemd credential (see deploy/README.md)"  # noqa: S105
 
@@ -270,53 +278,6 @@ class FlameConfig(_Model):
 # ---------------------------------------------------------------- where things live
 
 
-def _first_dir(value: str | None) -> Path | None:
-    """The first of systemd's colon-separated ``*_DIRECTORY`` paths (the one named first in the unit)."""
-    first = (value or "").split(":")[0]
-    return Path(first) if first and os.path.isabs(first) else None
-
-
-def _home(env: Mapping[str, str]) -> Path:
-    home = env.get("HOME", "")
-    return Path(home) if os.path.isabs(home) else Path(pwd.getpwuid(os.getuid()).pw_dir)
-
-
-def default_data_dir(env: Mapping[str, str] | None = None) -> tuple[Path, str]:
-    """The data folder when none is configured, and where that default came from (for messages).
-
-    Never the working directory: ``$STATE_DIRECTORY`` (systemd's ``StateDirectory=``), else
-    ``$XDG_DATA_HOME/coolstove`` (an absolute path, as the XDG spec asks), else ``~/.local/share/coolstove``.
-    """
-    env = os.environ if env is None else env
-    state = _first_dir(env.get("STATE_DIRECTORY"))
-    if state is not None:
-        return state, "systemd's $STATE_DIRECTORY"
-    xdg = env.get("XDG_DATA_HOME", "")
-    if os.path.isabs(xdg):
-        return Path(xdg) / APP, "the default, $XDG_DATA_HOME/coolstove"
-    return _home(env) / ".local" / "share" / APP, "the default, ~/.local/share/coolstove"
-
-
-def daemon_runtime_dir(env: Mapping[str, str] | None = None) -> Path | None:
-    """Where a daemon records that it runs: ``$RUNTIME_DIRECTORY`` (systemd), else
-    ``$XDG_RUNTIME_DIR/coolstove``; None when neither is set."""
-    env = os.environ if env is None else env
-    systemd_dir = _first_dir(env.get("RUNTIME_DIRECTORY"))
-    if systemd_dir is not None:
-        return systemd_dir
-    xdg = env.get("XDG_RUNTIME_DIR", "")
-    return Path(xdg) / APP if os.path.isabs(xdg) else None
-
-
-def runtime_files(env: Mapping[str, str] | None = None) -> list[Path]:
-    """Where the CLI looks for a running daemon's record, in order: the user's own, then the system's."""
-    env = os.environ if env is None else env
-    xdg = env.get("XDG_RUNTIME_DIR", "")
-    dirs = [_first_dir(env.get("RUNTIME_DIRECTORY")), Path(xdg) / APP if os.path.isabs(xdg) else None,
-            SYSTEM_RUNTIME_DIR]
-    return [d / RUNTIME_FILE for d in dict.fromkeys(d for d in dirs if d is not None)]
-
-
 def _default_data_dir() -> Path:
     return default_data_dir()[0]
 
@@ -339,20 +300,6 @@ class StorageConfig(_Model):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
-
-
-def _split_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.strip().rpartition(":")
-    if not host or not port:
-        raise ValueError(f"not HOST:PORT: {listen!r}")
-    return host.strip("[]"), int(port)
-
-
-def _base_url(host: str, port: int) -> str:
-    host = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"  # noqa: S104 - wildcard -> loopback URL
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
 
 
 class HttpConfig(_Model):
@@ -379,7 +326,7 @@ class HttpConfig(_Model):
         if value.strip().lower() in ("", "off"):
             return value
         try:
-            _, port = _split_listen(value)
+            _, port = split_listen(value)
         except ValueError:
             raise ValueError(f"must be HOST:PORT, got {value!r}") from None
         if not 0 <= port <= 65535:
@@ -399,7 +346,7 @@ class HttpConfig(_Model):
         if self.listen.strip().lower() in ("", "off"):
             raise ValueError("[http] listen must be HOST:PORT (the stove API cannot be turned off)")
         if self.pages_enabled:
-            a, b = _split_listen(self.listen), _split_listen(self.pages_listen)
+            a, b = split_listen(self.listen), split_listen(self.pages_listen)
             if a == b and a[1] != 0:
                 raise ValueError(
                     "[http] pages_listen must differ from listen: the paper pages need their own origin"
@@ -408,15 +355,15 @@ class HttpConfig(_Model):
 
     @property
     def host(self) -> str:
-        return _split_listen(self.listen)[0]
+        return split_listen(self.listen)[0]
 
     @property
     def port(self) -> int:
-        return _split_listen(self.listen)[1]
+        return split_listen(self.listen)[1]
 
     @property
     def base_url(self) -> str:
-        return _base_url(self.host, self.port)
+        return base_url(self.host, self.port)
 
     @property
     def pages_enabled(self) -> bool:
@@ -424,15 +371,15 @@ class HttpConfig(_Model):
 
     @property
     def pages_host(self) -> str:
-        return _split_listen(self.pages_listen)[0]
+        return split_listen(self.pages_listen)[0]
 
     @property
     def pages_port(self) -> int:
-        return _split_listen(self.pages_listen)[1]
+        return split_listen(self.pages_listen)[1]
 
     @property
     def pages_base_url(self) -> str:
-        return _base_url(self.pages_host, self.pages_port)
+        return base_url(self.pages_host, self.pages_port)
 
     @property
     def hosts(self) -> frozenset[str]:
@@ -605,37 +552,7 @@ _SUBTABLES: dict[str, type[BaseModel]] = {
 SECRETS = {"mqtt": "password", "http": "token"}  # and each burner's token
 
 
-def _env_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
-
-
 # ---------------------------------------------------------------- secrets
-
-
-def secret_source(name: str, env: Mapping[str, str] | None = None) -> str | None:
-    """Where :func:`read_secret` finds ``name`` (``$COOLSTOVE_<NAME>`` or the credential's path), or None."""
-    env = os.environ if env is None else env
-    key = ENV_PREFIX + _env_name(name)
-    if env.get(key):
-        return f"${key}"
-    cred_dir = env.get("CREDENTIALS_DIRECTORY")
-    if cred_dir and (Path(cred_dir) / name).is_file():
-        return f"the credential {name} ({Path(cred_dir) / name})"
-    return None
-
-
-def read_secret(name: str, env: Mapping[str, str] | None = None) -> str | None:
-    """A secret from ``$COOLSTOVE_<NAME>`` or ``$CREDENTIALS_DIRECTORY/<name>``."""
-    env = os.environ if env is None else env
-    key = ENV_PREFIX + _env_name(name)
-    if env.get(key):
-        return env[key].strip()
-    cred_dir = env.get("CREDENTIALS_DIRECTORY")
-    if cred_dir:
-        path = Path(cred_dir) / name
-        if path.is_file():
-            return path.read_text(encoding="utf-8").strip()
-    return None
 
 
 def token_file(cfg: Config) -> Path:
@@ -694,7 +611,7 @@ class DaemonRecord(BaseModel):
 
     @property
     def base_url(self) -> str:
-        return _base_url(*_split_listen(self.listen))
+        return base_url(*split_listen(self.listen))
 
     def alive(self) -> bool:
         """Whether its pid still runs (a daemon killed with -9 leaves its record behind)."""

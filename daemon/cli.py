@@ -23,7 +23,7 @@ __all__ = ["cli", "main"]
 
 
 class LazyGroup(click.Group):
-    """Loads ``stove`` and ``papers`` only when asked for: ``coolstove stove off`` stays quick.
+    """Loads ``stove``, ``papers`` and ``web`` only when asked for: ``coolstove stove off`` stays quick.
 
     The names point at the modules that assemble each group (``daemon.cli_*`` and the stove guard's
     commands: importing search and the crawler costs ~0.35 s that the stove commands do not need,
@@ -35,6 +35,7 @@ class LazyGroup(click.Group):
         "config": "daemon.cli_daemon:config",
         "stove": "devices.cli:stove",
         "papers": "daemon.cli_papers:papers",
+        "web": "daemon.cli_web:web",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Row, Select, Subquery, func, literal_column, select
+from sqlalchemy import ColumnElement, Integer, Row, Select, Subquery, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from feeds.models import Announcement, Paper
@@ -99,7 +99,7 @@ def iter_documents(session: Session, lo: str, hi: str) -> Iterator[dict[str, Any
         .group_by(Announcement.paper_id)
     )
     announced = {pid: day for pid, day in session.execute(first)}
-    rowid = literal_column("papers.rowid")
+    rowid: ColumnElement[int] = literal_column("papers.rowid", Integer)
     rowids = sorted(session.execute(select(rowid).select_from(Paper).where(*in_range)).scalars())
     columns = select(
         Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, Paper.submitted, Paper.updated

@@ -33,7 +33,7 @@ COMMANDS = dict(_commands(cli))
 
 def test_the_walk_finds_every_group() -> None:
     groups = {path.split()[1] for path in COMMANDS}
-    assert groups == {"config", "papers", "run", "stove"}
+    assert groups == {"config", "papers", "run", "stove", "web"}
     assert {"coolstove papers search", "coolstove stove schedule add", "coolstove run"} <= set(COMMANDS)
 
 
