@@ -216,12 +216,21 @@ class MiioBurner(Burner):
         return value
 
 
+TASMOTA_FULL_TOPIC = "%prefix%/%topic%/"
+_FULL_TOPIC_TOKEN_RE = re.compile(r"%[^%]*%")
+_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+
+
 class MqttBurner(Burner):
     driver: Literal["mqtt"] = "mqtt"
     flavour: Literal["tasmota", "zigbee2mqtt"] = "tasmota"
     command_topic: str
     state_topic: str | None = None
     power_index: Annotated[int, _range(1, 32)] = 1
+    # Tasmota's FullTopic (console: `FullTopic`); %prefix% = cmnd/stat/tele, %topic% = command_topic
+    full_topic: str = TASMOTA_FULL_TOPIC
+    # zigbee2mqtt: the gang of a multi-endpoint device ("l2" = the key state_l2)
+    endpoint: str | None = None
     timeout_s: DeviceTimeout = 1.0
     retries: Retries = 2
 
@@ -229,6 +238,65 @@ class MqttBurner(Burner):
     @classmethod
     def _topics(cls, value: str | None) -> str | None:
         return _topic(value, "topic")
+
+    @field_validator("full_topic")
+    @classmethod
+    def _full_topic(cls, value: str) -> str:
+        _topic(value, "full_topic")
+        tokens = set(_FULL_TOPIC_TOKEN_RE.findall(value))
+        if not {"%prefix%", "%topic%"} <= tokens:
+            raise ValueError(
+                f"{value!r} must contain %prefix% and %topic% (Tasmota's default is {TASMOTA_FULL_TOPIC!r})"
+            )
+        if tokens - {"%prefix%", "%topic%"}:
+            others = ", ".join(sorted(tokens - {"%prefix%", "%topic%"}))
+            raise ValueError(
+                f"{value!r}: write the device's own value instead of {others} "
+                "(only %prefix% and %topic% are filled in)"
+            )
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not _ENDPOINT_RE.match(value):
+            raise ValueError(f"{value!r} is not a zigbee2mqtt endpoint name (like 'l2'; letters, digits, _)")
+        return value
+
+    @model_validator(mode="after")
+    def _flavour_keys(self) -> MqttBurner:
+        if self.flavour == "tasmota":
+            if self.endpoint is not None:
+                raise ValueError("endpoint is a zigbee2mqtt key; a Tasmota relay is chosen with power_index")
+            if self.state_topic is not None and self.full_topic != TASMOTA_FULL_TOPIC:
+                raise ValueError("give full_topic or state_topic, not both (full_topic places stat/ too)")
+        else:
+            if self.full_topic != TASMOTA_FULL_TOPIC:
+                raise ValueError(
+                    "full_topic is a Tasmota key; zigbee2mqtt topics are command_topic and state_topic"
+                )
+            gang = f"l{self.power_index}"
+            if self.endpoint is not None and self.power_index != 1 and self.endpoint != gang:
+                raise ValueError(
+                    f"endpoint {self.endpoint!r} and power_index {self.power_index} name different gangs "
+                    f"(power_index {self.power_index} is endpoint 'l{self.power_index}'); give only endpoint"
+                )
+        return self
+
+    @property
+    def state_key(self) -> str:
+        """zigbee2mqtt's JSON key of this gang: ``state``, ``state_<endpoint>``, or ``state_l<i>`` (i > 1)."""
+        if self.endpoint is not None:
+            return f"state_{self.endpoint}"
+        return "state" if self.power_index == 1 else f"state_l{self.power_index}"
+
+    def tasmota_topic(self, prefix: str, leaf: str) -> str:
+        """``<FullTopic with %prefix% and %topic% filled in><leaf>``, as Tasmota builds its topics."""
+        base = self.full_topic.replace("%prefix%", prefix).replace("%topic%", self.command_topic.strip("/"))
+        topic = base.rstrip("/") + "/" + leaf
+        while "//" in topic:  # Tasmota drops empty levels the same way
+            topic = topic.replace("//", "/")
+        return topic
 
 
 _BURNER_MODELS: dict[str, type[Burner]] = {
@@ -877,7 +945,8 @@ def _messages(exc: ValidationError, data: Mapping[str, Any], from_env: Mapping[s
         where, key = _where(loc, data)
         msg = str(err["msg"]).removeprefix("Value error, ")
         if not key or (err["type"] == "value_error" and msg.startswith("[")):  # a rule across keys names them
-            lines.append(msg)
+            across = where and not key and err["type"] == "value_error"  # a burner's rule: name the burner
+            lines.append(f"{where}: {msg}" if across else msg)
             continue
         line = f"{where} {key}: {_problem(err, loc, key.rpartition('.')[2])}".strip()
         section = from_env.get(str(loc[0])) if len(loc) >= 2 else None

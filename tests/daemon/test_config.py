@@ -294,6 +294,17 @@ LEFT = {"COOLSTOVE_BURNER_LEFT_TOKEN": TOKEN}
         (MQTT + "retries = 99\n", "retries: must be between 0 and 5, got 99"),
         (MQTT + "power_index = 0\n", "power_index: must be between 1 and 32"),
         (MQTT + "flavour = 'shelly'\n", "flavour: must be 'tasmota' or 'zigbee2mqtt'"),
+        (MQTT + "endpoint = 'l2'\n",
+         r"\[stove.burners\] #1 \('left'\): endpoint is a zigbee2mqtt key; a Tasmota relay is chosen"),
+        (MQTT + "flavour = 'zigbee2mqtt'\nendpoint = 'l1'\npower_index = 2\n",
+         r"#1 \('left'\): endpoint 'l1' and power_index 2 name different gangs"),
+        (MQTT + "flavour = 'zigbee2mqtt'\nendpoint = 'l-2'\n", "endpoint: 'l-2' is not a zigbee2mqtt endpoint"),
+        (MQTT + "flavour = 'zigbee2mqtt'\nfull_topic = '%topic%/%prefix%/'\n", "full_topic is a Tasmota key"),
+        (MQTT + "full_topic = 'home/%topic%/'\n", "full_topic: 'home/%topic%/' must contain %prefix% and %topic%"),
+        (MQTT + "full_topic = '%prefix%/%hostname%/'\n", "must contain %prefix% and %topic%"),
+        (MQTT + "full_topic = '%prefix%/%topic%/%id%/'\n", "write the device's own value instead of %id%"),
+        (MQTT + "full_topic = 'home/#/%prefix%/%topic%'\n", "MQTT wildcards"),
+        (MQTT + "full_topic = '%topic%/%prefix%/'\nstate_topic = 's'\n", "give full_topic or state_topic"),
         (MQTT + "siid = 2\n", r"#1 \('left'\) siid: is a miio key, not one of driver mqtt's"),
         (MIIO + "command_topic = 'x'\n", "command_topic: is a mqtt key, not one of driver miio's"),
         ("[[stove.burners]]\nname = 'a'\nhost = 'h'\n", "host: is a miio key, not one of driver simulated's"),
@@ -341,12 +352,15 @@ def test_every_problem_is_one_line(tmp_path: Path) -> None:
 def test_good_configs_still_load(tmp_path: Path) -> None:
     text = MIIO + "voice_siid = 4\noff_delay_piid = 3\npulse_s = 4\n" + (
         "[[stove.burners]]\nname = 'wok'\ndriver = 'mqtt'\ncommand_topic = 'w'\nflavour = 'zigbee2mqtt'\n"
+        "endpoint = 'l2'\npower_index = 2\n"
         "[[stove.burners]]\nname = 'sim'\n"
+        "[[stove.burners]]\nname = 'hob'\ndriver = 'mqtt'\ncommand_topic = 'hob'\n"
+        "full_topic = 'home/%topic%/%prefix%/'\n"
         "[mqtt]\nkeepalive = 60\n[stove.flame]\ntopic = 'hood'\nalert_after_min = 45\ncut_after_min = 90.5\n"
         "[daemon]\nlog_level = 'debug'\nshutdown_grace_s = 5\n[search]\nmax_results = 50\n"
     )
     cfg = load_config(write(tmp_path, text), env=LEFT)
-    left, wok, sim = cfg.burners
+    left, wok, sim, tas = cfg.burners
     assert (type(left).__name__, type(wok).__name__, type(sim).__name__) == ("MiioBurner", "MqttBurner",
                                                                               "SimulatedBurner")
     assert left.voice_siid == 4
@@ -354,6 +368,11 @@ def test_good_configs_still_load(tmp_path: Path) -> None:
     assert left.pulse_s == 4.0
     assert isinstance(left.pulse_s, float)
     assert wok.flavour == "zigbee2mqtt"
+    assert wok.endpoint == "l2"
+    assert wok.state_key == "state_l2"
+    assert tas.full_topic == "home/%topic%/%prefix%/"
+    assert tas.tasmota_topic("tele", "LWT") == "home/hob/tele/LWT"
+    assert tas.tasmota_topic("cmnd", "POWER2") == "home/hob/cmnd/POWER2"
     assert cfg.flame.cut_after_min == 90.5
     assert cfg.log_level == "DEBUG"
     assert cfg.shutdown_grace_s == 5.0
