@@ -214,6 +214,32 @@ class AuditLog:
 
         return await self.db.read(query)
 
+    async def last_cut(self, burner: str) -> AuditEntry | None:
+        """The newest row of a pulse on ``burner`` (ok or failed), for the state after a restart.
+
+        Rows that only joined a pulse in progress ("already cutting", "the cut
+        in progress failed") are skipped: the pulse's own row says when and why.
+        """
+
+        def query(c: sqlite3.Connection) -> AuditEntry | None:
+            row = c.execute(
+                _SELECT + " WHERE burner = ? AND action = 'cut' AND result IN ('ok', 'failed')"
+                " AND coalesce(detail, '') != 'already cutting'"
+                " AND coalesce(detail, '') NOT LIKE 'the cut in progress failed%'"
+                " ORDER BY id DESC LIMIT 1",
+                (burner,),
+            ).fetchone()
+            if row is None:
+                return None
+            ts, *rest = row
+            return AuditEntry(from_db_time(ts), *rest)
+
+        try:
+            return await self.db.read(query)
+        except StorageError:
+            _LOGGER.exception("could not read the last cut of %s from the audit log", ascii(burner))
+            return None
+
 
 def _create(c: sqlite3.Connection) -> None:
     for statement in SCHEMA:

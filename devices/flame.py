@@ -2,7 +2,10 @@
 
 After ``alert_after_min`` of continuous burning an alert event is published;
 after ``cut_after_min`` the gas is cut (source ``flame``). Without such a
-sensor coolstove cannot know whether a flame is lit, and says so.
+sensor coolstove cannot know whether a flame is lit, and says so. Each report
+also goes to the stove (:meth:`Stove.flame_reported`): it is the ``burning``
+field of the state, and a relight after a cut is the evidence that opens the
+valve again.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from core.config import FlameConfig
+from core.errors import InputError
 from devices.stove import EventListener, Stove
 
 __all__ = ["FlameWatcher"]
@@ -48,6 +52,10 @@ class FlameWatcher:
         elif not burning and self.burning_since is not None:
             _LOGGER.info("stove reported off after %.0f s", self.clock() - self.burning_since)
             self.burning_since = None
+        try:  # the state's "burning" (Home Assistant's binary sensor) and the valve's relight evidence
+            await self.stove.flame_reported(self.cfg.burner or "all", burning)
+        except InputError:
+            _LOGGER.warning("flame input names an unknown burner %s", ascii(self.cfg.burner))
         await self.check()
 
     async def check(self) -> None:

@@ -3,7 +3,8 @@
 Topics (``<base>`` is ``[mqtt] base_topic``):
 
 - ``<base>/<burner>/command`` and ``<base>/all/command``: JSON commands. A
-  retained command is refused (it would replay on every reconnect).
+  retained command is refused (it would replay on every reconnect); clearing
+  one (the empty retained publish) is no command and is ignored.
 - ``<base>/<burner>/state``: retained JSON state; ``<base>/<burner>/result``:
   one result or error message per command.
 - ``<base>/status``: ``online``/``offline`` availability, ``offline`` being
@@ -39,7 +40,7 @@ from core.config import Config, MqttConfig
 from core.errors import DeviceRejected, DeviceUnavailable, InputError
 from devices.commands import MAX_PAYLOAD, Command, load_command_json, parse_command
 from devices.flame import FlameWatcher
-from devices.hass import discovery_messages
+from devices.hass import discovery_messages, retired_configs
 from devices.mqtt_bus import MqttBus, make_client
 from devices.stove import Stove
 
@@ -161,6 +162,9 @@ class MqttLink:
 
     async def _on_connect(self) -> None:
         await self.bus.publish(f"{self.base}/status", b"online", qos=1, retain=True)
+        for burner in self.cfg.burners:  # once per connection: the broker forgets them at once
+            for topic in retired_configs(self.mqtt, burner, self.cfg.flame):
+                await self._publish(topic, b"", retain=True)
         await self.publish_discovery()
         for name in self.stove.names:
             await self.publish_state(name)
@@ -201,7 +205,7 @@ class MqttLink:
 
     async def publish_discovery(self) -> None:
         for burner in self.cfg.burners:
-            for topic, payload in discovery_messages(self.mqtt, burner):
+            for topic, payload in discovery_messages(self.mqtt, burner, self.cfg.flame):
                 await self._publish(topic, payload, retain=True)
 
     async def publish_event(self, name: str, event: dict[str, Any]) -> None:
@@ -215,6 +219,11 @@ class MqttLink:
         result_topic = f"{self.base}/{burner if burner in (*self.stove.names, 'all') else 'error'}/result"
         raw = message.payload
         payload = raw if isinstance(raw, bytes | bytearray) else str(raw if raw is not None else "").encode()
+        if message.retain and not payload:
+            # The standard way to clear a retained message (a retained command someone
+            # published by mistake): nothing was asked, so nothing is answered or audited.
+            self.stats["cleared"] += 1
+            return
         if message.retain:
             self._refuse(result_topic, burner, "?",
                          "retained command refused: commands must be published without the retain flag")

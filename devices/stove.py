@@ -12,6 +12,20 @@ Safety rules this module keeps:
   device's own off-delay, so a crash of the daemon cannot keep the gas cut;
 - a release that fails is retried in the background until it succeeds;
 - at start every relay is read and released unless a cut is in progress.
+
+What the state says about the gas (``valve``, shown by Home Assistant's valve):
+
+- ``closed`` while the relay holds a cut, and after a confirmed cut until there
+  is evidence of a relight. A cut drops the flame-failure valve, and only a
+  hand on the knob opens it again. With a flame input covering the burner, the
+  evidence is that input going from not burning to burning after the pulse
+  ended; the valve then reads ``open``. Without a flame input there is no
+  evidence: the valve reads ``closed`` for ``VALVE_CLOSED_AFTER_CUT_S`` after
+  the cut, then ``None`` (unknown: someone may have relit it).
+- ``open`` when no cut has been confirmed (none yet, or the last one failed):
+  coolstove is not holding the gas off.
+
+The last cut is restored from the audit log at start, so a restart forgets neither.
 """
 
 from __future__ import annotations
@@ -20,6 +34,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,7 +44,7 @@ from typing import Any, Protocol
 from core.backoff import Backoff
 from core.config import Burner, Config
 from core.errors import DeviceError, DeviceUnavailable, InputError
-from devices.audit import AuditLog
+from devices.audit import AuditEntry, AuditLog
 from devices.commands import Command
 from devices.drivers import make_relay
 from devices.mqtt_bus import MqttBus
@@ -68,6 +84,10 @@ class TimerBook(Protocol):
 _LOGGER = logging.getLogger(__name__)
 RELEASE_RETRY_MAX_S = 30.0
 DEVICE_PULSE_MARGIN_S = 2.0
+#: Without a flame input, how long after a cut the valve reads ``closed`` before it reads unknown
+#: (a candidate for a ``[stove] valve_closed_after_cut_min`` setting).
+VALVE_CLOSED_AFTER_CUT_S = 30 * 60.0
+_PULSE_DETAIL = re.compile(r"pulse ([0-9.]+) s")
 
 Listener = Callable[[str], Awaitable[None] | None]
 EventListener = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -79,6 +99,17 @@ class LastCut:
     source: str
     result: str  # ok | failed
     detail: str | None = None
+    ended: dt.datetime | None = None  # when the pulse released (None: failed before)
+
+    @classmethod
+    def from_audit(cls, entry: AuditEntry) -> LastCut:
+        """The cut a pulse's audit row describes (the row is written when the pulse ended)."""
+        pulse = _PULSE_DETAIL.match(entry.detail or "")
+        if entry.result == "ok":
+            started = entry.ts - dt.timedelta(seconds=float(pulse.group(1))) if pulse else entry.ts
+            detail = "release pending" if "release retrying" in (entry.detail or "") else None
+            return cls(started, entry.source, "ok", detail, ended=entry.ts)
+        return cls(entry.ts, entry.source, "failed", entry.detail)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +131,9 @@ class BurnerGuard:
     reachable: bool | None = None
     last_cut: LastCut | None = None
     last_error: str | None = None
+    burning: bool | None = None  # what the flame input last said (None: no input, or not heard yet)
+    burning_since: dt.datetime | None = None  # when the flame input last went from not burning to burning
+    valve_timer: asyncio.TimerHandle | None = None  # re-publishes the valve when its closed window ends
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     release_task: asyncio.Task[None] | None = None
     confirmed: asyncio.Future[dict[str, Any]] | None = None  # the answer of the pulse in progress
@@ -142,6 +176,7 @@ class Stove:
         self.timers: TimerBook | None = None  # attached by Timers.start()
         self._event_listeners: list[EventListener] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._valve_tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
     # ------------------------------------------------------------ listeners
@@ -188,6 +223,12 @@ class Stove:
     async def start(self) -> None:
         """Connect every relay and reconcile: nothing may stay energised without a cut."""
         for g in self.burners.values():
+            if g.last_cut is None:
+                entry = await self.audit.last_cut(g.name)
+                if entry is not None:
+                    g.last_cut = LastCut.from_audit(entry)
+                    self._schedule_valve_update(g)
+        for g in self.burners.values():
             await g.relay.start()
         await asyncio.gather(*(self.reconcile(g) for g in self.burners.values()))
 
@@ -213,6 +254,9 @@ class Stove:
     async def shutdown(self) -> None:
         """Release every relay before anything else goes away (MQTT disconnects after this)."""
         self._closing = True
+        for g in self.burners.values():
+            if g.valve_timer is not None:
+                g.valve_timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -342,6 +386,7 @@ class Stove:
     ) -> None:
         started = dt.datetime.now(dt.UTC)
         latency: float | None = None
+        took = False  # the relay confirmed the cut: the gas is off until a hand relights it
         try:
             async with g.lock:
                 if g.release_task is not None:
@@ -350,6 +395,7 @@ class Stove:
                 try:
                     auto_off = g.cfg.pulse_s + DEVICE_PULSE_MARGIN_S if g.cut_level else None
                     await g.relay.set(g.cut_level, auto_off_s=auto_off)
+                    took = True
                     latency = (time.perf_counter() - t0) * 1000
                     g.energised, g.reachable, g.last_error = g.cut_level, True, None
                     _LOGGER.info("gas cut on %s (source %s, %.0f ms)", g.name, source, latency)
@@ -368,9 +414,12 @@ class Stove:
                     return
                 finally:
                     released = await self._release(g)
+                    if took:  # recorded before the state goes out: the valve never flickers "open"
+                        g.last_cut = LastCut(started, source, "ok", None if released else "release pending",
+                                             ended=dt.datetime.now(dt.UTC))
+                        self._schedule_valve_update(g)
                     g.cutting = False
                     await self.changed(g.name)
-            g.last_cut = LastCut(started, source, "ok", None if released else "release pending")
             await self.audit.record(
                 source=source,
                 burner=g.name,
@@ -453,6 +502,58 @@ class Stove:
                     _LOGGER.info("relay of %s reachable again", g.name)
                 await self.changed(g.name)
 
+    # ------------------------------------------------------------ flame and valve
+    def has_flame_input(self, g: BurnerGuard) -> bool:
+        """Whether a flame input covers this burner (its reports are evidence of a relight)."""
+        flame = self.cfg.flame
+        return bool(flame.topic) and flame.burner in (None, "all", g.name)
+
+    async def flame_reported(self, burner: str, burning: bool) -> None:
+        """The flame input's word for ``burner`` (or ``all``); publishes the state when it changes."""
+        now = dt.datetime.now(dt.UTC)
+        for g in self.targets(burner):
+            if burning and not g.burning:
+                g.burning_since = now
+            if g.burning != burning:
+                g.burning = burning
+                await self.changed(g.name)
+
+    def valve(self, g: BurnerGuard, now: dt.datetime | None = None) -> str | None:
+        """``open``, ``closed`` or None (unknown); see the module docstring."""
+        if g.cutting:
+            return "closed"
+        last = g.last_cut
+        if last is None or last.result != "ok":
+            return "open"
+        ended = last.ended or last.at
+        if self.has_flame_input(g):
+            relit = g.burning is True and g.burning_since is not None and g.burning_since > ended
+            return "open" if relit else "closed"
+        now = now or dt.datetime.now(dt.UTC)
+        return "closed" if (now - ended).total_seconds() < VALVE_CLOSED_AFTER_CUT_S else None
+
+    def _schedule_valve_update(self, g: BurnerGuard) -> None:
+        """Without a flame input the valve turns unknown when its window ends: publish it then."""
+        if g.valve_timer is not None:
+            g.valve_timer.cancel()
+            g.valve_timer = None
+        last = g.last_cut
+        if self._closing or self.has_flame_input(g) or last is None or last.result != "ok":
+            return
+        left = VALVE_CLOSED_AFTER_CUT_S - (dt.datetime.now(dt.UTC) - (last.ended or last.at)).total_seconds()
+        if left <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        g.valve_timer = loop.call_later(left + 0.5, self._valve_window_ended, g)
+
+    def _valve_window_ended(self, g: BurnerGuard) -> None:
+        g.valve_timer = None
+        if self._closing:
+            return
+        task = asyncio.get_running_loop().create_task(self.changed(g.name))
+        self._valve_tasks.add(task)
+        task.add_done_callback(self._valve_tasks.discard)
+
     # ------------------------------------------------------------ status
     def status(self, name: str) -> dict[str, Any]:
         g = self.burners[name]
@@ -467,6 +568,10 @@ class Stove:
             "reachable": g.reachable,
             "deadline": deadline.isoformat() if deadline else None,
             "time_left_s": max(0, round((deadline - now).total_seconds())) if deadline else None,
+            # whole minutes left, at least 1 (Home Assistant's "Cut in" number); None: no countdown
+            "cut_in_min": max(1, math.ceil((deadline - now).total_seconds() / 60)) if deadline else None,
+            "valve": self.valve(g, now),
+            "burning": g.burning if self.has_flame_input(g) else None,
             "owed": owed,  # a cut that fell due and is not confirmed yet: being retried
             "last_cut": g.last_cut.as_dict() if g.last_cut else None,
             "last_error": g.last_error,
