@@ -11,21 +11,28 @@ attempt (``retries + 1`` attempts). A device that answers with the wrong state
 is ``DeviceRejected``. Commands are never retained: a retained "ON" would
 cut the gas again on every device reconnect.
 
-Tasmota (``command_topic`` = the device topic ``<t>``, ``power_index`` = i)::
+Tasmota (``command_topic`` = the device topic ``<t>``, ``power_index`` = i; the
+default ``full_topic`` ``%prefix%/%topic%/`` shown)::
 
     cmnd/<t>/PulseTime<i>  <encoded seconds>   only when auto_off_s is given, before ON
     cmnd/<t>/POWER<i>      ON | OFF | ""       "" is a query
-    stat/<t>/POWER<i>      ON | OFF            (stat/<t>/POWER on one-relay devices)
-    stat/<t>/RESULT        {"POWER<i>":"ON"} / {"PulseTime<i>":{"Set":n,...}}
+    stat/<t>/POWER<i>      ON | OFF | {"POWER<i>":"ON"}   (stat/<t>/POWER on one-relay devices)
+    stat/<t>/RESULT        {"POWER<i>":"ON"} / {"PulseTime<i>":{"Set":n,...}}   (SetOption4 0)
+    stat/<t>/PULSETIME     {"PulseTime<i>":{"Set":n,...}}   (SetOption4 1; PULSETIME<i> is taken too)
     tele/<t>/LWT           Online | Offline
 
-``state_topic`` replaces the ``stat/<t>`` prefix (custom FullTopic).
+Every topic follows ``full_topic`` (Tasmota's ``FullTopic``): ``home/%topic%/%prefix%/``
+puts the Last Will at ``home/<t>/tele/LWT``. ``state_topic`` instead replaces only the
+``stat/<t>`` prefix (the older way to say where reports go).
 
 zigbee2mqtt (``command_topic`` = ``zigbee2mqtt/<friendly name>``)::
 
     <ct>/set  {"state":"ON","on_time":N}  (on_time only when auto_off_s is given) / {"state":"OFF"}
     <ct>/get  {"state":""}
-    <ct>      the device's JSON state (or ``state_topic``); key ``state``, or ``state_l<i>`` for i > 1
+    <ct>      the device's JSON state (or ``state_topic``)
+
+The key is ``state``; ``state_<endpoint>`` with ``endpoint`` set (a multi-gang device:
+``state_l1``, ``state_l2``…), and ``state_l<i>`` for ``power_index`` i > 1.
 """
 
 from __future__ import annotations
@@ -130,20 +137,29 @@ class MqttRelay(Relay):
         self.last_reported: bool | None = None
         t, i = burner.command_topic.rstrip("/"), burner.power_index
         if self.flavour == "tasmota":
-            stat = (burner.state_topic or f"stat/{t}").rstrip("/")
-            self._power_cmd = f"cmnd/{t}/POWER{i}"
-            self._pulse_cmd = f"cmnd/{t}/PulseTime{i}"
-            self._power_topics = {f"{stat}/POWER{i}"} | ({f"{stat}/POWER"} if i == 1 else set())
+            state_topic = burner.state_topic
+
+            def stat(leaf: str) -> str:
+                if state_topic:
+                    return f"{state_topic.rstrip('/')}/{leaf}"
+                return burner.tasmota_topic("stat", leaf)
+
+            self._power_cmd = burner.tasmota_topic("cmnd", f"POWER{i}")
+            self._pulse_cmd = burner.tasmota_topic("cmnd", f"PulseTime{i}")
+            # SetOption4 1 answers a power change on stat/<t>/POWER<i> (JSON, then the word), as without it
+            self._power_topics = {stat(f"POWER{i}")} | ({stat("POWER")} if i == 1 else set())
             self._power_keys = {f"power{i}"} | ({"power"} if i == 1 else set())
             self._pulse_key = f"pulsetime{i}"
-            self._result_topic = f"{stat}/RESULT"
-            self._avail_topic = f"tele/{t}/LWT"
-            self._subscriptions = sorted({*self._power_topics, self._result_topic, self._avail_topic})
+            # SetOption4 0: stat/<t>/RESULT; 1: stat/<t>/<COMMAND>, which Tasmota spells without the index
+            # (PULSETIME); PULSETIME<i> is taken too. The JSON key says which relay it is about.
+            self._result_topics = {stat("RESULT"), stat("PULSETIME"), stat(f"PULSETIME{i}")}
+            self._avail_topic = burner.tasmota_topic("tele", "LWT")
+            self._subscriptions = sorted({*self._power_topics, *self._result_topics, self._avail_topic})
         else:
             self._set_topic = f"{t}/set"
             self._get_topic = f"{t}/get"
             self._state_topic = (burner.state_topic or t).rstrip("/")
-            self._state_key = "state" if i == 1 else f"state_l{i}"
+            self._state_key = burner.state_key
             self._avail_topic = f"{t}/availability"
             self._subscriptions = sorted({self._state_topic, self._avail_topic})
         self._subscribed = False
@@ -219,7 +235,7 @@ class MqttRelay(Relay):
                 state = json.loads(state).get("state", "")
             return [("online", str(state).lower() == "online", "word")]
         if self.flavour == "tasmota":
-            if topic not in self._power_topics and topic != self._result_topic:
+            if topic not in self._power_topics and topic not in self._result_topics:
                 return []
             data = _json_object(text)
             if not data:

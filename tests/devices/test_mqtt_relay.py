@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -402,3 +403,154 @@ async def test_z2m_second_gang_and_silence(broker: Broker, unique_topic: str) ->
                 await r.read()
         finally:
             await r.stop()
+
+
+# ---------------------------------------------------------------- firmware variants (issue 12)
+
+
+@contextlib.asynccontextmanager
+async def _watch(broker: Broker, pattern: str) -> AsyncIterator[list[str]]:
+    """A bystander that records the topics published under ``pattern``."""
+    seen: list[str] = []
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.subscribe(pattern)
+
+        async def collect() -> None:
+            async for message in client.messages:
+                seen.append(message.topic.value)
+
+        task = asyncio.get_running_loop().create_task(collect())
+        try:
+            yield seen
+        finally:
+            task.cancel()
+
+
+async def test_setoption4_pulse_time_is_confirmed_at_once(
+    broker: Broker, tasmota: TasmotaPeer, relay: MqttRelay, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SetOption4 1: answers on stat/<t>/PULSETIME and stat/<t>/POWER, never RESULT."""
+    tasmota.setoption4 = True
+    async with _watch(broker, f"stat/{tasmota.topic}/#") as seen:
+        caplog.set_level(logging.WARNING, logger="devices.mqtt_relay")
+        await relay.set(True, auto_off_s=30)
+        assert tasmota.power[1] is True
+        assert tasmota.pulse_time[1] == 130
+        assert not [r for r in caplog.records if "PulseTime" in r.getMessage()], "the answer was missed"
+        assert await relay.read() is True
+        await relay.set(False)  # the cut's release, read back
+        assert await relay.read() is False
+        await asyncio.sleep(0.1)
+    stat = f"stat/{tasmota.topic}"
+    assert f"{stat}/PULSETIME" in seen
+    assert f"{stat}/POWER" in seen  # one-relay device: the JSON, then the word, both here
+    assert f"{stat}/RESULT" not in seen, "the peer models SetOption4 1"
+
+
+async def test_setoption4_second_relay(broker: Broker, unique_topic: str,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    async with TasmotaPeer(broker.host, broker.port, unique_topic, channels=2) as peer:
+        peer.setoption4 = True
+        r = MqttRelay(tasmota_burner(unique_topic, power_index=2), mqtt_cfg(broker))
+        await r.start()
+        try:
+            caplog.set_level(logging.WARNING, logger="devices.mqtt_relay")
+            await r.set(True, auto_off_s=2)
+            assert peer.power == {1: False, 2: True}
+            assert peer.pulse_time == {1: 0, 2: 20}
+            assert not caplog.records
+            await r.set(False)
+            assert await r.read() is False
+        finally:
+            await r.stop()
+
+
+async def test_custom_full_topic_commands_reports_and_last_will(broker: Broker, unique_topic: str) -> None:
+    full = "home/%topic%/%prefix%/"
+    peer = TasmotaPeer(broker.host, broker.port, unique_topic, full_topic=full)
+    await peer.start()
+    right = MqttRelay(tasmota_burner(unique_topic, full_topic=full), mqtt_cfg(broker))
+    wrong = MqttRelay(tasmota_burner(unique_topic, retries=0), mqtt_cfg(broker))  # the default layout
+    await right.start()
+    await wrong.start()
+    try:
+        await wait_for(lambda: right.device_online is True)  # home/<t>/tele/LWT, retained
+        assert peer.online == (f"home/{unique_topic}/tele/LWT", "Online")
+        await right.set(True, auto_off_s=5)
+        assert peer.power[1] is True
+        assert peer.pulse_time[1] == 50
+        assert await right.read() is True
+        await right.set(False)
+        assert await right.read() is False
+        assert {t for _, t, _, _ in peer.commands} == {
+            f"home/{unique_topic}/cmnd/POWER1", f"home/{unique_topic}/cmnd/PulseTime1"}
+        assert wrong.device_online is None, "nothing on tele/<t>/LWT"
+        with pytest.raises(DeviceUnavailable):
+            await wrong.read()
+        await peer.stop()  # the Last Will (the peer publishes it on a clean stop)
+        await wait_for(lambda: right.device_online is False)
+        with pytest.raises(DeviceUnavailable, match="offline"):
+            await right.read()
+    finally:
+        await right.stop()
+        await wrong.stop()
+        await peer.stop()
+
+
+async def test_custom_full_topic_with_setoption4(broker: Broker, unique_topic: str,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    full = "%topic%/%prefix%"  # no trailing slash: Tasmota adds one
+    async with TasmotaPeer(broker.host, broker.port, unique_topic, full_topic=full) as peer:
+        peer.setoption4 = True
+        r = MqttRelay(tasmota_burner(unique_topic, full_topic=full), mqtt_cfg(broker))
+        await r.start()
+        try:
+            caplog.set_level(logging.WARNING, logger="devices.mqtt_relay")
+            await r.set(True, auto_off_s=0.3)  # a real cut: bounded by the device pulse too
+            assert not caplog.records
+            await wait_for(lambda: peer.power[1] is False, timeout=2)
+            assert peer.changes("POWER1", False)[-1].source == "pulse"
+            assert await r.read() is False
+        finally:
+            await r.stop()
+
+
+async def test_z2m_two_gang_endpoint_l1(broker: Broker, unique_topic: str) -> None:
+    """A two-gang device reports state_l1/state_l2 only: endpoint = "l1" is its first gang."""
+    async with Zigbee2MqttPeer(broker.host, broker.port, f"zigbee2mqtt/{unique_topic}", channels=2) as peer:
+        r = MqttRelay(z2m_burner(peer.topic, endpoint="l1"), mqtt_cfg(broker))
+        plain = MqttRelay(z2m_burner(peer.topic, retries=0), mqtt_cfg(broker))  # power_index 1 = "state"
+        await r.start()
+        await plain.start()
+        try:
+            assert await r.read() is False
+            await r.set(True, auto_off_s=3)
+            assert peer.power == {1: True, 2: False}
+            assert await r.read() is True
+            await r.set(False)
+            assert peer.power == {1: False, 2: False}
+            assert await r.read() is False
+            with pytest.raises(DeviceUnavailable, match="no answer"):
+                await plain.read()  # the key "state" never comes from a multi-gang device
+        finally:
+            await r.stop()
+            await plain.stop()
+    sent = [json.loads(p) for _, t, p, _ in peer.commands if not json.loads(p).get("state") == ""]
+    assert {"state_l1": "ON", "on_time": 3} in sent
+    assert {"state_l1": "OFF"} in sent
+    assert all("state_l2" not in body for body in sent)
+
+
+async def test_z2m_endpoint_l2_is_power_index_2(broker: Broker, unique_topic: str) -> None:
+    async with Zigbee2MqttPeer(broker.host, broker.port, f"zigbee2mqtt/{unique_topic}", channels=2) as peer:
+        l2 = z2m_burner(peer.topic, endpoint="l2")
+        for burner in (l2, z2m_burner(peer.topic, endpoint="l2", power_index=2)):
+            r = MqttRelay(burner, mqtt_cfg(broker))
+            await r.start()
+            try:
+                await r.set(True)
+                assert peer.power == {1: False, 2: True}
+                await r.set(False)
+                assert await r.read() is False
+            finally:
+                await r.stop()

@@ -8,8 +8,15 @@ switches the relay off that long after each ON. Every power report goes to
 ``stat/<t>/RESULT`` (``{"POWER1":"ON"}``) and then ``stat/<t>/POWER1``;
 a one-relay device says ``POWER`` instead of ``POWER1``, as Tasmota does.
 ``tele/<t>/LWT`` is ``Online``, retained, with the Last Will ``Offline``.
+``setoption4 = True`` (``SetOption4 1``) sends each answer to ``stat/<t>/<COMMAND>``
+instead of RESULT, as the firmware's ``CommandHandler`` does: the command upper-cased
+with its index stripped (``stat/<t>/PULSETIME``), and power reports to
+``stat/<t>/POWER1`` (the JSON, then the plain word). ``full_topic`` is Tasmota's
+``FullTopic`` (default ``%prefix%/%topic%/``): every topic, the Last Will included,
+follows it (``home/%topic%/%prefix%/`` gives ``home/<t>/tele/LWT``).
 
-:class:`Zigbee2MqttPeer` is a zigbee2mqtt relay at ``zigbee2mqtt/<name>``:
+:class:`Zigbee2MqttPeer` is a zigbee2mqtt relay at ``zigbee2mqtt/<name>``
+(``channels = 2``: a two-gang device, keys ``state_l1``/``state_l2``):
 ``<base>/set`` ``{"state":"ON","on_time":N}`` (the timed off honoured unless
 ``supports_on_time`` is False), ``<base>/get`` ``{"state":""}``, state JSON on
 ``<base>``, ``<base>/availability`` ``{"state":"online"}``.
@@ -195,18 +202,35 @@ class TasmotaPeer(MqttPeer):
     """A Tasmota relay with ``channels`` relays on device topic ``topic``."""
 
     def __init__(
-        self, host: str, port: int, topic: str, *, stat_prefix: str | None = None, **kw: Any
+        self, host: str, port: int, topic: str, *, stat_prefix: str | None = None,
+        full_topic: str = "%prefix%/%topic%/", **kw: Any,
     ) -> None:
         super().__init__(host, port, topic, **kw)
-        self.stat = stat_prefix or f"stat/{topic}"
+        self.full_topic = full_topic
+        self.stat = stat_prefix or self.topic_of("stat", "").rstrip("/")
         self.pulse_time = {i: 0 for i in self.power}
         #: False = Tasmota's ``SetOption90 1``: power reports only as RESULT JSON, no plain stat/<t>/POWER.
         self.plain_reports = True
+        #: True = Tasmota's ``SetOption4 1``: a command's answer goes to ``stat/<t>/<COMMAND>`` (upper case,
+        #: without the index: ``PULSETIME``), a power report to ``stat/<t>/POWER<i>``, instead of RESULT.
+        self.setoption4 = False
         #: Seconds between the RESULT JSON and its plain twin (a slow network spreads them apart).
         self.twin_delay_s = 0.0
-        self.will = (f"tele/{topic}/LWT", "Offline")
-        self.online = (f"tele/{topic}/LWT", "Online")
-        self.subscriptions = (f"cmnd/{topic}/#",)
+        self.will = (self.topic_of("tele", "LWT"), "Offline")
+        self.online = (self.topic_of("tele", "LWT"), "Online")
+        self.subscriptions = (self.topic_of("cmnd", "#"),)
+
+    def topic_of(self, prefix: str, leaf: str) -> str:
+        """Tasmota's GetTopic: FullTopic with %prefix% and %topic% filled in, then ``leaf``."""
+        base = self.full_topic.replace("%prefix%", prefix).replace("%topic%", self.topic)
+        topic = base.rstrip("/") + "/" + leaf
+        while "//" in topic:
+            topic = topic.replace("//", "/")
+        return topic
+
+    def _answer_topic(self, command: str) -> str:
+        """Where a command's JSON answer goes: RESULT, or with SetOption4 the command (index stripped)."""
+        return f"{self.stat}/{command.upper().rstrip('0123456789') if self.setoption4 else 'RESULT'}"
 
     def channel_name(self, channel: int) -> str:
         return f"POWER{channel}"
@@ -218,11 +242,11 @@ class TasmotaPeer(MqttPeer):
         command = topic.rsplit("/", 1)[-1]
         m = re.fullmatch(r"(?i)(power|pulsetime)(\d*)", command)
         if not m:
-            await self.publish(f"{self.stat}/RESULT", json.dumps({"Command": "Unknown"}))
+            await self.publish(self._answer_topic("Command"), json.dumps({"Command": "Unknown"}))
             return
         channel = int(m.group(2) or 1)
         if channel not in self.power:
-            await self.publish(f"{self.stat}/RESULT", json.dumps({"Command": "Unknown"}))
+            await self.publish(self._answer_topic("Command"), json.dumps({"Command": "Unknown"}))
             return
         word = payload.strip().upper()
         if m.group(1).lower() == "pulsetime":
@@ -238,7 +262,7 @@ class TasmotaPeer(MqttPeer):
             timer = self._timers.get(channel)
             if timer is not None:
                 remaining = max(0, round((timer.when() - asyncio.get_running_loop().time()) * 10))
-            await self.publish(f"{self.stat}/RESULT", json.dumps(
+            await self.publish(self._answer_topic(command), json.dumps(
                 {f"PulseTime{channel}": {"Set": self.pulse_time[channel], "Remaining": remaining}}))
             return
         if word in ("ON", "1", "TRUE"):
@@ -250,13 +274,15 @@ class TasmotaPeer(MqttPeer):
             pulse = decode_pulse_time(self.pulse_time[channel]) if on else 0
             self.set_power(channel, on, "cmnd", auto_off_s=pulse)
         elif word:
-            await self.publish(f"{self.stat}/RESULT", json.dumps({"Command": "Error"}))
+            await self.publish(self._answer_topic(command), json.dumps({"Command": "Error"}))
             return
         await self.report(channel)
 
     async def report(self, channel: int) -> None:
         word = "ON" if self.power[channel] else "OFF"
-        await self.publish(f"{self.stat}/RESULT", json.dumps({self._key(channel): word}))
+        # MqttPublishPowerState: the JSON goes to RESULT, or with SetOption4 to stat/<t>/POWER<i> itself
+        json_topic = f"{self.stat}/{self._key(channel) if self.setoption4 else 'RESULT'}"
+        await self.publish(json_topic, json.dumps({self._key(channel): word}))
         if self.plain_reports:
             if self.twin_delay_s:
                 await asyncio.sleep(self.twin_delay_s)
@@ -290,6 +316,8 @@ class Zigbee2MqttPeer(MqttPeer):
             return
         for channel in self.power:
             key = self.channel_name(channel)
+            if key not in body and channel == 1 and "state" in body:
+                key = "state"  # a multi-gang device switches its first endpoint, but reports it as state_l1
             if key not in body:
                 continue
             word = str(body[key]).upper()
@@ -318,14 +346,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--flavour", choices=("tasmota", "zigbee2mqtt"), default="tasmota")
     ap.add_argument("--channels", type=int, default=1)
     ap.add_argument("--stat-prefix", help="Tasmota: replaces stat/<topic>")
+    ap.add_argument("--full-topic", default="%prefix%/%topic%/", help="Tasmota: its FullTopic")
+    ap.add_argument("--setoption4", action="store_true", help="Tasmota: answers on stat/<t>/<COMMAND>")
     ap.add_argument("--state-file", help="append every state change here as a JSON line")
     ap.add_argument("--latency", type=float, default=0.0)
     args = ap.parse_args(argv)
     host, _, port = args.broker.rpartition(":")
     peer: MqttPeer
     if args.flavour == "tasmota":
-        peer = TasmotaPeer(host, int(port), args.topic, channels=args.channels,
-                           stat_prefix=args.stat_prefix, state_file=args.state_file)
+        tasmota = TasmotaPeer(host, int(port), args.topic, channels=args.channels, full_topic=args.full_topic,
+                              stat_prefix=args.stat_prefix, state_file=args.state_file)
+        tasmota.setoption4 = args.setoption4
+        peer = tasmota
     else:
         peer = Zigbee2MqttPeer(host, int(port), args.topic, channels=args.channels,
                                state_file=args.state_file)
