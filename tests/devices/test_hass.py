@@ -19,15 +19,21 @@ from typing import Any
 
 import jinja2
 import pytest
+from fakes.tasmota_peer import TasmotaPeer
 from stove_rig import Rig, make_cfg
 from test_mqtt_link import Watcher
 from waiting import wait_for
 
 import devices.stove
-from core.config import Config, FlameConfig, MqttConfig
+from core.config import Config, FlameConfig, MqttBurner, MqttConfig
+from devices.audit import AuditLog
 from devices.flame import FlameWatcher
 from devices.hass import discovery_messages
 from devices.mqtt_link import MqttLink
+from devices.mqtt_relay import MqttRelay
+from devices.relay import Relay
+from devices.stove import Stove
+from devices.timers import Timers
 
 pytestmark = pytest.mark.mosquitto
 
@@ -58,9 +64,15 @@ def hass_cfg(tmp_path: Path, broker: Any, base: str, *, flame: bool) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def daemon(cfg: Config) -> AsyncIterator[tuple[Rig, MqttLink]]:
-    """The stove, its timers and its MQTT link, as the daemon composes them (same data folder each time)."""
+async def daemon(cfg: Config, relays: dict[str, Relay] | None = None) -> AsyncIterator[tuple[Rig, MqttLink]]:
+    """The stove, its timers and its MQTT link, as the daemon composes them (same data folder each time).
+
+    ``relays`` replace the rig's simulated ones (a peer's driver).
+    """
     rig = Rig(cfg)
+    if relays:
+        rig.stove = Stove(cfg, AuditLog(rig.db), relays={**rig.relays, **relays})
+        rig.timers = Timers(rig.db, rig.stove)
     await rig.start()
     flame = FlameWatcher(cfg.flame, rig.stove) if cfg.flame.topic else None
     link = MqttLink(cfg, rig.stove, flame)
@@ -307,3 +319,39 @@ async def test_clearing_a_retained_command_is_not_a_refused_command(
     assert "not valid JSON" in errors[1]
     assert [(e.result, e.detail) for e in rows] == [("rejected", errors[1]), ("rejected", errors[0])], \
         "the clear was audited as a refused command"
+
+
+# ---------------------------------------------------------------- with a peer relay
+
+
+async def test_home_assistant_close_on_a_tasmota_peer_keeps_the_valve_closed_across_a_restart(
+    tmp_path: Path, broker: Any, unique_topic: str
+) -> None:
+    """The valve's own close payload, a real MQTT relay (the Tasmota peer), a restart: closed, restored."""
+    cfg = hass_cfg(tmp_path, broker, unique_topic, flame=True)
+    valve, last_cut = config_of(cfg, "valve", "gas"), config_of(cfg, "sensor", "last_cut")
+    base = unique_topic
+    device = MqttBurner(name="left", flavour="tasmota", command_topic=f"{base}-tasmota", timeout_s=1.0)
+    async with TasmotaPeer(broker.host, broker.port, f"{base}-tasmota") as peer:
+        relay = MqttRelay(device, cfg.mqtt)
+        async with daemon(cfg, {"left": relay}) as (rig, _), Watcher(broker.host, broker.port) as w:
+            await w.client.subscribe(f"{base}/left/state")
+            await wait_for(lambda: states(w, base), timeout=5)
+            assert render(valve, states(w, base)[-1]) == "open"
+            seen = len(states(w, base))
+            await publish(w, valve["command_topic"], valve["payload_close"])  # what HA sends on close
+            await wait_for(lambda: peer.power[1], timeout=5)
+            await rig.stove.wait_idle()
+            await wait_for(lambda: states(w, base)[-1]["last_cut"], timeout=5)
+            assert peer.power[1] is False, "the pulse ended: the relay rests"
+            assert {render(valve, s) for s in states(w, base)[seen:]} == {"closed"}
+            at = render(last_cut, states(w, base)[-1])
+        async with daemon(cfg, {"left": MqttRelay(device, cfg.mqtt)}) as (rig, _), \
+                Watcher(broker.host, broker.port) as w:
+            await w.client.subscribe(f"{base}/left/state")
+            await wait_for(lambda: states(w, base), timeout=5)
+            state = states(w, base)[-1]
+            assert render(valve, state) == "closed"
+            assert abs((dt.datetime.fromisoformat(render(last_cut, state))
+                        - dt.datetime.fromisoformat(at)).total_seconds()) < 0.5
+        assert [c.value for c in peer.changes("POWER1")] == [False, True, False], "one pulse, nothing more"
