@@ -13,7 +13,13 @@ import datetime as dt
 
 from feeds.parse_rss import EASTERN
 
-__all__ = ["ANNOUNCE_HOUR", "expected_listing_date", "last_announcement", "next_announcement"]
+__all__ = [
+    "ANNOUNCE_HOUR",
+    "announced_at",
+    "expected_listing_date",
+    "last_announcement",
+    "next_announcement",
+]
 
 ANNOUNCE_HOUR = 20
 _ANNOUNCE_WEEKDAYS = frozenset({6, 0, 1, 2, 3})  # Sunday .. Thursday (date.weekday())
@@ -46,3 +52,11 @@ def next_announcement(now: dt.datetime) -> dt.datetime:
 def expected_listing_date(now: dt.datetime) -> dt.date:
     """The listing date the newest announcement by ``now`` carries (Sunday evening → Monday)."""
     return last_announcement(now).date() + dt.timedelta(days=1)
+
+
+def announced_at(listing_date: dt.date) -> dt.datetime:
+    """The instant arXiv announced the listing dated ``listing_date``: 20:00 US/Eastern the evening before.
+
+    Monday's listing was announced on Sunday evening; the inverse of :func:`expected_listing_date`.
+    """
+    return _at(listing_date - dt.timedelta(days=1))

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import re
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 from core.config import Config
 from core.errors import ArxivUnreachable, InputError
 from feeds.ids import normalize_id
+from feeds.schedule import announced_at
 from feeds.store import set_star
 from search.ports import PaperDatabase, PaperSearch
 from search.query import QueryError, parse_date
@@ -156,11 +158,15 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
         if listing.date is None or not listing.count:  # as the list page answers: nothing listed is a 404
             return PlainTextResponse(f"nothing is listed in {cats.text}", status_code=404)
         base = str(request.base_url).rstrip("/")
-        entries = [_entry(base, p, p.updated or listing.date, p.submitted) for p in listing.papers()]
+        day = listing.date
+        entries = [
+            _entry(base, p, _entry_instant(p.updated, p.submitted, day), p.submitted or announced_at(day))
+            for p in listing.papers()
+        ]
         body = atom_feed(
             feed_id=f"{base}/arxiv/{cats.text}/feed",
             title=f"arXiv {cats.text}" + (f" — {listing.date:%Y-%m-%d}" if listing.date else ""),
-            self_url=f"{base}/arxiv/{cats.text}/feed",
+            self_url=_fetched_url(request),
             html_url=f"{base}/arxiv/{cats.text}",
             entries=entries,
         )
@@ -310,7 +316,8 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
         if not result.ok:
             return PlainTextResponse(result.error or "bad query", status_code=400)
         base = str(request.base_url).rstrip("/")
-        query = urllib.parse.urlencode({"q": q, **({"cat": args["cat"]} if args.get("cat") else {})})
+        params = {"q": q, **{k: args[k if k == "cat" else k + "_text"] for k in ("cat", "since", "until")}}
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v or k == "q"})
         entries = [
             FeedEntry(
                 h.id,
@@ -318,8 +325,8 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
                 h.abstract,
                 h.authors,
                 h.categories,
-                h.updated or h.announced,
-                h.announced,
+                _entry_instant(h.updated, None, h.announced),
+                announced_at(h.announced) if h.announced else None,
                 f"{base}/arxiv/{h.id}",
             )
             for h in result.hits
@@ -328,7 +335,7 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
         body = atom_feed(
             feed_id=f"{base}/search/feed?{query}",
             title=f"arXiv search: {q}",
-            self_url=f"{base}/search/feed?{query}",
+            self_url=_fetched_url(request),
             html_url=f"{base}/search?{query}&sort=new",
             entries=entries,
         )
@@ -449,6 +456,43 @@ def _entry(
     return FeedEntry(
         p.id, p.title, p.abstract, p.authors, p.categories, updated, published, f"{base}/arxiv/{p.id}"
     )
+
+
+def _entry_instant(
+    updated: dt.datetime | None, submitted: dt.datetime | None, day: dt.date | None
+) -> dt.datetime | None:
+    """An entry's atom:updated: its paper's latest version, else its first, else when arXiv announced ``day``.
+
+    Never a bare day: a day would stamp every entry of it ``T00:00:00Z``, and feed readers take
+    entries with one atom:updated for one change.
+    """
+    if updated is not None:
+        return updated
+    if submitted is not None:
+        return submitted
+    return announced_at(day) if day is not None else None
+
+
+# RFC 3986: what may stand unescaped in a path or a query ("%" only as the start of an escape)
+_URL_SAFE = "/?:@!$&'()*+,;=-._~%"
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _fetched_url(request: Request) -> str:
+    """The URL this request was fetched by (query string included), escaped for an href.
+
+    A well-formed request URL comes back unchanged, so a feed's ``self`` link is the URL
+    the reader subscribed to; characters a URL cannot hold are percent-escaped.
+    """
+    url = request.url
+    raw_path = request.scope.get("raw_path")
+    path = raw_path.decode("latin-1").partition("?")[0] if raw_path else url.path
+
+    def escape(part: str) -> str:
+        return urllib.parse.quote(_LONE_PERCENT.sub("%25", part), safe=_URL_SAFE)
+
+    query = escape(url.query)
+    return f"{url.scheme}://{url.netloc}{escape(path)}" + (f"?{query}" if query else "")
 
 
 def _page_query(request: Request) -> str:
