@@ -65,6 +65,7 @@ from core.endpoint import (
     base_url,
     daemon_runtime_dir,
     default_data_dir,
+    pid_alive,
     read_secret,
     runtime_files,
     secret_source,
@@ -683,13 +684,7 @@ class DaemonRecord(BaseModel):
 
     def alive(self) -> bool:
         """Whether its pid still runs (a daemon killed with -9 leaves its record behind)."""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # someone else's process: the system daemon under its own user
-        return True
+        return pid_alive(self.pid)
 
 
 def read_daemon_record(path: Path) -> DaemonRecord | None:

@@ -178,14 +178,18 @@ class Running:
         return base_url(*split_listen(self.listen))
 
     def alive(self) -> bool:
-        """Whether its pid still runs (a daemon killed with -9 leaves its record behind)."""
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True  # someone else's process: the system daemon under its own user
-        return True
+        return pid_alive(self.pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a recorded daemon's pid still runs (a daemon killed with -9 leaves its record behind)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: the system daemon under its own user
+    return True
 
 
 def read_running(path: Path) -> Running | None:

@@ -16,34 +16,31 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from core.errors import StorageError
+from core.writequeue import WriteQueue
 
 __all__ = ["SqliteDatabase", "from_db_time", "to_db_time"]
 
 T = TypeVar("T")
-_SHUTDOWN = object()
 BUSY_TIMEOUT_S = 10.0
 
 
-class SqliteDatabase:
-    """One SQLite file: a writer thread with a queue, and a short-lived connection per read."""
+class SqliteDatabase(WriteQueue[sqlite3.Connection]):
+    """One SQLite file: a writer thread with a queue (:class:`~core.writequeue.WriteQueue`), and a
+    short-lived connection per read."""
 
     def __init__(self, path: str | Path) -> None:
+        super().__init__()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._thread: threading.Thread | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # the writer connection, when writes run without the thread
-        self._closed = False
 
     def connect(self) -> sqlite3.Connection:
         """A connection with the pragmas coolstove relies on (WAL, foreign keys, busy timeout), in
@@ -57,19 +54,10 @@ class SqliteDatabase:
         return conn
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        if self._thread is None and not self._closed:
-            self._thread = threading.Thread(target=self._writer, name="db-writer", daemon=True)
-            self._thread.start()
-
     def close(self) -> None:
         """Finish queued writes, stop the writer, close its connection. Idempotent."""
-        if self._closed:
+        if not self._stop_writer():
             return
-        self._closed = True
-        if self._thread is not None:
-            self._queue.put(_SHUTDOWN)
-            self._thread.join(10)
         with self._lock:
             if self._writer_conn is not None:
                 self._writer_conn.close()
@@ -82,22 +70,7 @@ class SqliteDatabase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ------------------------------------------------------------ writes
-    def _writer(self) -> None:
-        while True:
-            task = self._queue.get()
-            if task is _SHUTDOWN:
-                return
-            fn, fut = task
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                result = self._run_write(fn)
-            except BaseException as exc:  # delivered to the caller, never kills the thread
-                fut.set_exception(exc)
-            else:
-                fut.set_result(result)
-
+    # ------------------------------------------------------------ writes (in WriteQueue's thread)
     def _run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with self._lock:
             try:
@@ -114,25 +87,6 @@ class SqliteDatabase:
                 return result
             except sqlite3.Error as exc:
                 raise StorageError(f"database write failed: {exc.__class__.__name__}: {exc}") from exc
-
-    def write_blocking(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` in the writer thread as one transaction and wait for it."""
-        if self._closed:
-            raise StorageError("the database is closed")
-        if self._thread is None:
-            return self._run_write(fn)
-        fut: Future[T] = Future()
-        self._queue.put((fn, fut))
-        return fut.result()
-
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Async form of :meth:`write_blocking`; the loop never blocks on SQLite."""
-        if self._closed:
-            raise StorageError("the database is closed")
-        self.start()
-        fut: Future[T] = Future()
-        self._queue.put((fn, fut))
-        return await asyncio.wrap_future(fut)
 
     # ------------------------------------------------------------ reads
     def read_blocking(self, fn: Callable[[sqlite3.Connection], T]) -> T:
