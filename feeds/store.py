@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from core.errors import InputError, StorageError
 from feeds.models import Announcement, CrawlRun, Generation, HttpCache, Paper, Star, table_of
 from feeds.records import AnnouncementRecord
+from feeds.schedule import announced_at  # when a listing day went out: the pages' feeds stamp entries with it
 from feeds.upsert import (
     SOURCES,
     PreparedBatch,
@@ -38,6 +39,7 @@ __all__ = [
     "SOURCES",
     "PreparedBatch",
     "abort_stale_runs",
+    "announced_at",
     "bump_generation",
     "changed_since",
     "current_generation",

@@ -27,8 +27,7 @@ from sqlalchemy.orm import Session
 from core.config import Config
 from core.errors import ArxivUnreachable, InputError
 from feeds.ids import normalize_id
-from feeds.schedule import announced_at
-from feeds.store import set_star
+from feeds.store import announced_at, set_star
 from search.ports import PaperDatabase, PaperSearch
 from search.query import QueryError, parse_date
 from search.results import Hit
