@@ -216,7 +216,10 @@ def _owner_gone(owner: str | None) -> bool:
         return True
     except PermissionError:  # alive, another user's
         pass
-    return bool(ticks) and _start_ticks(pid) != ticks  # the pid was reused by a newer process
+    # The pid was reused by a newer process. An unreadable start ("": another user's process under
+    # the unit's ProtectProc=invisible) proves nothing, so the run stays its owner's.
+    now = _start_ticks(pid)
+    return bool(ticks) and bool(now) and now != ticks
 
 
 def abort_stale_runs(session: Session, *, kinds: Sequence[str] | None = None) -> list[int]:

@@ -99,6 +99,29 @@ def test_runs_whose_process_is_gone_are_marked_aborted(sqlite_db: Database) -> N
         sleeper.wait(10)
 
 
+def test_a_live_owner_whose_proc_entry_is_hidden_keeps_its_run(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the unit's ProtectProc=invisible the daemon cannot read another user's /proc/<pid>/stat
+    (a `sudo coolstove papers import`): that process is alive, so its run is not aborted."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+
+        def run(s: Session) -> int:
+            alive = store.start_run(s, "snapshot", "a.jsonl")
+            s.get(CrawlRun, alive).owner = store.process_tag(sleeper.pid)
+            return alive
+
+        alive = sqlite_db.write_blocking(run)
+        real = store._start_ticks
+        monkeypatch.setattr(store, "_start_ticks", lambda pid: "" if pid == sleeper.pid else real(pid))
+        assert sqlite_db.write_blocking(store.abort_stale_runs) == []
+        assert sqlite_db.read_blocking(lambda s: s.get(CrawlRun, alive).status) == "running"
+    finally:
+        sleeper.kill()
+        sleeper.wait(10)
+
+
 def synthetic(path: Path, n: int) -> Path:
     template = [json.loads(line) for line in (FIXTURES / "snapshot_small.jsonl").read_text().splitlines()]
     with path.open("w") as fh:
