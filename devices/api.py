@@ -2,7 +2,12 @@
 
 Every endpoint needs ``Authorization: Bearer <token>``; bodies are validated by
 the same parser MQTT uses, so both interfaces accept and refuse the same
-things. FastAPI publishes the OpenAPI schema at ``/api/openapi.json``.
+things. FastAPI publishes the OpenAPI schema at ``/api/openapi.json``: the token
+is its HTTP bearer security scheme, and every status an operation can answer is
+listed with the body it carries (``{"detail": "<text>"}``, or for 422 FastAPI's
+validation-error list, which the API's own refusals of a well-formed but
+unacceptable command use too). tests/daemon/test_openapi_conformance.py holds
+the live API to the document.
 """
 
 from __future__ import annotations
@@ -14,15 +19,18 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Security
 from fastapi.responses import HTMLResponse, Response
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, model_validator
 
 from core.errors import InputError
 from devices.commands import parse_command, parse_duration
 from devices.stove import Stove, TimerBook
 
-__all__ = ["DEADLINE_HEADER", "Refused", "make_router", "refusal_auditor"]
+__all__ = [
+    "DEADLINE_HEADER", "Invalid", "Issue", "Problem", "Refused", "invalid", "make_router", "refusal_auditor",
+]
 
 DEADLINE_HEADER = "X-Coolstove-Deadline"  # unix time (s) after which the client no longer waits
 
@@ -31,6 +39,14 @@ class Refused(HTTPException):
     """An HTTP refusal that has already been written to the audit log."""
 
     audited = True
+
+
+def invalid(message: str, loc: tuple[str, ...] = ("body",)) -> Refused:
+    """A 422 shaped as FastAPI's own (``{"detail": [{"loc", "msg", "type"}]}``): one 422 body for clients.
+
+    ``loc`` names the field when it is known; a command refused as a whole is at ``["body"]``.
+    """
+    return Refused(422, [{"loc": list(loc), "msg": message, "type": "value_error"}])
 
 
 class _Strict(BaseModel):
@@ -85,6 +101,57 @@ class ScheduleRequest(_Strict):
     )
 
 
+class Problem(BaseModel):
+    """Every refusal but 422: what was wrong, in words."""
+
+    detail: str
+
+
+class Issue(BaseModel):
+    """One thing wrong with a request: where (``["body", "burner"]``), what, and its kind."""
+
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class Invalid(BaseModel):
+    """A 422: at most five issues; never the input itself."""
+
+    detail: list[Issue]
+
+
+def _problem(text: str) -> dict[str, Any]:
+    return {"model": Problem, "description": text}
+
+
+# The guard in front of every route answers these before any handler runs (daemon.http.Guard),
+# and the token is checked before anything else.
+_EVERY: dict[int | str, dict[str, Any]] = {
+    400: _problem("The Host header does not name this daemon, or the body is not parseable JSON"),
+    401: {**_problem("Missing or wrong bearer token"),
+          "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}},
+    408: _problem("The request body did not arrive in time"),
+    413: _problem("Request body over 64 KiB"),
+}
+_VALIDATION: dict[int | str, dict[str, Any]] = {
+    422: {"model": Invalid,
+          "description": "Invalid request: FastAPI's validation-error list (also for a well-formed command "
+                         "the stove refuses, such as an unknown burner or a bad duration)"},
+}
+_COMMAND: dict[int | str, dict[str, Any]] = {
+    **_VALIDATION,
+    400: _problem("The Host header does not name this daemon, the body is not parseable JSON, "
+                  f"or {DEADLINE_HEADER} is not a unix time"),
+    408: _problem(f"The body did not arrive in time, or the {DEADLINE_HEADER} passed before the command "
+                  "could run (it is not carried out)"),
+}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: _problem("The stove could not carry the command out (e.g. extend with no countdown pending)"),
+}
+_NO_TIMERS: dict[int | str, dict[str, Any]] = {503: _problem("The timers are not available")}
+
+
 class Result(BaseModel):
     ok: bool
     action: str
@@ -105,9 +172,18 @@ def refusal_auditor(stove: Stove) -> Callable[[str, str], Awaitable[None]]:
     return audit
 
 
+_BEARER = HTTPBearer(
+    auto_error=False,  # the check below refuses (and audits) with the daemon's own 401
+    scheme_name="bearer",
+    description="The daemon's HTTP token (COOLSTOVE_HTTP_TOKEN or the http_token credential)",
+)
+
+
 def make_router(stove: Stove, token: str) -> APIRouter:
-    async def auth(authorization: str | None = Header(None, max_length=512)) -> None:
-        scheme, _, given = (authorization or "").partition(" ")
+    async def auth(request: Request, _declared: object = Security(_BEARER)) -> None:
+        """The token check; ``_BEARER`` only declares the scheme in the OpenAPI document."""
+        authorization = request.headers.get("authorization", "")
+        scheme, _, given = authorization.partition(" ")
         if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(), token.encode()):
             await stove.reject("http", "all", "auth", "missing or wrong bearer token")
             raise Refused(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
@@ -149,7 +225,7 @@ def make_router(stove: Stove, token: str) -> APIRouter:
             raise Refused(503, msg)
         return stove.timers
 
-    api = APIRouter(prefix="/api/stove", tags=["stove"], dependencies=[Depends(auth)])
+    api = APIRouter(prefix="/api/stove", tags=["stove"], dependencies=[Depends(auth)], responses=_EVERY)
 
     async def run(body: dict[str, Any], src: str, limit: str | None) -> dict[str, Any]:
         await fresh(limit, src, body["burner"], body["action"])
@@ -157,7 +233,7 @@ def make_router(stove: Stove, token: str) -> APIRouter:
             cmd = parse_command(body, burners=stove.names)
         except InputError as exc:
             await stove.reject(src, body["burner"][:64], body["action"], _printable(str(exc)))
-            raise Refused(422, _printable(str(exc))) from None
+            raise invalid(_printable(str(exc))) from None
         result = await stove.execute(cmd, src)
         if not result["ok"] and "error" in result:
             raise Refused(409, result["error"])
@@ -167,7 +243,8 @@ def make_router(stove: Stove, token: str) -> APIRouter:
     async def status() -> dict[str, Any]:
         return {"burners": stove.status_all(), "schedules": stove.timers.schedules() if stove.timers else []}
 
-    @api.post("/cut", response_model=Result, summary="Cut the gas now, after a delay, or at a time")
+    @api.post("/cut", response_model=Result, responses={**_COMMAND, **_CONFLICT},
+              summary="Cut the gas now, after a delay, or at a time")
     async def cut(
         req: CutRequest, src: str = Depends(source), limit: str | None = Depends(deadline)
     ) -> dict[str, Any]:
@@ -178,23 +255,26 @@ def make_router(stove: Stove, token: str) -> APIRouter:
             body["at"] = req.at
         return await run(body, src, limit)
 
-    @api.post("/cancel", response_model=Result, summary="Cancel pending countdowns")
+    @api.post("/cancel", response_model=Result, responses={**_COMMAND, **_CONFLICT},
+              summary="Cancel pending countdowns")
     async def cancel(
         req: BurnerRequest, src: str = Depends(source), limit: str | None = Depends(deadline)
     ) -> dict[str, Any]:
         return await run({"action": "cancel", "burner": req.burner}, src, limit)
 
-    @api.post("/extend", response_model=Result, summary="Add time to a pending countdown")
+    @api.post("/extend", response_model=Result, responses={**_COMMAND, **_CONFLICT},
+              summary="Add time to a pending countdown")
     async def extend(
         req: ExtendRequest, src: str = Depends(source), limit: str | None = Depends(deadline)
     ) -> dict[str, Any]:
         return await run({"action": "extend", "burner": req.burner, "by_s": req.by_s}, src, limit)
 
-    @api.get("/schedules", summary="Recurring cuts")
+    @api.get("/schedules", responses=_NO_TIMERS, summary="Recurring cuts")
     async def schedules() -> list[dict[str, Any]]:
         return (await timer_book()).schedules()
 
-    @api.post("/schedules", status_code=201, summary="Add a recurring cut")
+    @api.post("/schedules", status_code=201, responses={**_COMMAND, **_NO_TIMERS},
+              summary="Add a recurring cut")
     async def add_schedule(
         req: ScheduleRequest, src: str = Depends(source), limit: str | None = Depends(deadline)
     ) -> dict[str, Any]:
@@ -204,12 +284,16 @@ def make_router(stove: Stove, token: str) -> APIRouter:
             entry = await timers.add_schedule(req.burner, req.cron)
         except InputError as exc:
             await stove.reject(src, req.burner, "schedule_add", _printable(str(exc)))
-            raise Refused(422, _printable(str(exc))) from None
+            raise invalid(_printable(str(exc)), ("body", "cron")) from None
         await stove.audit.record(source=src, burner=req.burner, action="schedule_add", result="ok",
                                  detail=f"{entry['id']} {entry['cron']}")
         return entry
 
-    @api.delete("/schedules/{sid}", summary="Remove a recurring cut")
+    @api.delete(
+        "/schedules/{sid}",
+        responses={**_COMMAND, **_NO_TIMERS, 404: _problem("No schedule with this id")},
+        summary="Remove a recurring cut",
+    )
     async def remove_schedule(
         sid: str = Path(..., max_length=16), src: str = Depends(source), limit: str | None = Depends(deadline)
     ) -> dict[str, Any]:
@@ -222,7 +306,7 @@ def make_router(stove: Stove, token: str) -> APIRouter:
         await stove.audit.record(source=src, burner="all", action="schedule_remove", result="ok", detail=sid)
         return {"ok": True, "removed": sid}
 
-    @api.get("/log", summary="The audit log, newest first")
+    @api.get("/log", responses=_VALIDATION, summary="The audit log, newest first")
     async def log(
         limit: int = Query(50, ge=1, le=1000),
         burner: str | None = Query(None, max_length=64),
@@ -234,7 +318,7 @@ def make_router(stove: Stove, token: str) -> APIRouter:
         try:
             return {"seconds": parse_duration(text)}
         except InputError as exc:
-            raise Refused(422, str(exc)) from None
+            raise invalid(str(exc), ("query", "text")) from None
 
     page = APIRouter()
 

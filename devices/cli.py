@@ -75,7 +75,11 @@ def _request(cli: CliContext, method: str, path: str, body: dict[str, Any] | Non
     if status >= 400:
         detail = data.get("detail") if isinstance(data, dict) else data
         if isinstance(detail, list):  # pydantic's validation errors
-            detail = "; ".join(f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in detail)
+            detail = "; ".join(
+                f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" if e.get("loc") != ["body"]
+                else str(e.get("msg"))  # the command as a whole (an unknown burner, a bad duration)
+                for e in detail
+            )
         raise InputError(str(detail))
     return data
 

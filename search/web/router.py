@@ -93,7 +93,7 @@ def _same_origin(request: Request) -> bool:
 def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch | None = None) -> APIRouter:
     """The router for ``app.include_router(make_router(...))``; it mounts its own static files too."""
     env = templates()
-    router = APIRouter()
+    router = APIRouter(include_in_schema=False)  # HTML and Atom for browsers and feed readers, not an API
     router.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="papers-static")
     categories = cfg.papers.categories
 
