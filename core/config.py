@@ -504,7 +504,7 @@ class PapersConfig(_Model):
 
 class SearchConfig(_Model):
     max_results: Annotated[int, _range(1, 100_000)] = 1000
-    #: Memory for search's caches in a serving process (per-segment length norms, decoded lists).
+    #: Memory for search's caches in a serving process (recent rankings; decoded lists of stock segments).
     cache_mb: Annotated[int, _range(8, 65_536)] = 96
     #: Memory a rebuild's worker processes may use together; sets how many papers go in one segment.
     build_memory_mb: Annotated[int, _range(256, 1_048_576)] = 6144

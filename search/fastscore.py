@@ -82,13 +82,12 @@ _NONE = (None,)
 def set_cache_budget(total: int) -> None:
     """Share ``total`` bytes (``[search] cache_mb``) between the caches of this process.
 
-    70% go to the per-segment arrays every query reads (length norms, date
-    columns): at 2.7 million papers those are about 22 MB a text field, and a
-    query that finds its norms evicted recomputes them (about 10 ms each); 10%
-    to the ranked lists of recent searches (:data:`RESULTS`), the rest to
-    decoded lists of segments without side files.
+    With side files a query reads its lists and columns from the files and keeps
+    nothing per document; what is worth keeping is the ranking of recent
+    searches (:data:`RESULTS`, 40%). The rest is for segments without side files
+    (written by a stock Whoosh writer): their decoded lists (40%) and columns (20%).
     """
-    columns, results = total * 7 // 10, total // 10
+    columns, results = total // 5, total * 2 // 5
     for cache, budget in ((_COLUMNS, columns), (RESULTS, results), (_POSTINGS, total - columns - results)):
         cache.resize(budget)
 
@@ -153,6 +152,20 @@ def _check(q: Any, schema: Any) -> None:
 Sparse = tuple[np.ndarray, np.ndarray]
 _EMPTY: Sparse = (np.empty(0, np.int64), np.empty(0))
 _EMPTY_DOCS, _EMPTY_WEIGHTS = np.empty(0, np.int32), np.empty(0, np.float32)
+
+
+_NORM_TABLES: dict[tuple[float, float, float], np.ndarray] = {}
+
+
+def _norm_table(B: float, K1: float, avgfl: float) -> np.ndarray:
+    """BM25's length norm for each of the 256 length bytes (see ``_Segment.norm``)."""
+    key = (B, K1, avgfl)
+    got = _NORM_TABLES.get(key)
+    if got is None:
+        if len(_NORM_TABLES) > 1024:  # one per field and index generation: a commit changes avgfl
+            _NORM_TABLES.clear()
+        got = _NORM_TABLES[key] = K1 * ((1 - B) + B * _LENGTHS / avgfl)
+    return got
 
 
 def _member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -267,21 +280,20 @@ class _Segment:
         default = np.uint64(self.query.schema[field].column_type.default_value())
         return np.where(present[docs], values[docs], default)
 
-    def norm(self, field: str, B: float, K1: float, avgfl: float) -> np.ndarray | None:
-        """BM25's length normalisation of every document, ``K1 * ((1 - B) + B * fl / avgfl)``.
+    def norm(self, field: str, docs: np.ndarray, B: float, K1: float, avgfl: float) -> np.ndarray | float:
+        """BM25's length normalisation of ``docs``, ``K1 * ((1 - B) + B * fl / avgfl)``.
 
-        Computed once per segment, field and parameters (Whoosh computes it per
-        posting), with Whoosh's operations in Whoosh's order, so each value is
-        the float Whoosh gets. None where the field has no lengths (Whoosh then
-        takes the length as 1).
+        A field length is stored as one byte, so there are only 256 values: they
+        are computed once (with Whoosh's operations in Whoosh's order, so each is
+        the float Whoosh gets per posting) and looked up by each document's
+        byte. Nothing per document is kept: at 2.7 million papers a cached
+        array per segment and field was 65 MB. Where the field has no lengths,
+        Whoosh takes the length as 1.
         """
-        key = ("norm", *self.key, field, B, K1, avgfl)
-        got = _COLUMNS.get(key)
-        if got is None:
-            lb = self.lengths(field)
-            got = (K1 * ((1 - B) + B * _LENGTHS[lb] / avgfl),) if lb is not None else _NONE
-            _COLUMNS.put(key, got)
-        return got[0]
+        lb = self.lengths(field)
+        if lb is None:
+            return K1 * ((1 - B) + B * 1 / avgfl)
+        return _norm_table(B, K1, avgfl)[lb[docs]]
 
     # -- nodes, evaluated as sorted lists: (docnums, scores), restricted to candidates when given.
     # An AND starts from its rarest part and looks the others up only at those documents, so a
@@ -346,8 +358,7 @@ class _Segment:
             scores = tf * boost if boost != 1.0 else tf
         else:
             idf, avgfl, B, K1 = params
-            norm = self.norm(q.fieldname, B, K1, avgfl)
-            length_norm = norm[docs] if norm is not None else K1 * ((1 - B) + B * 1 / avgfl)
+            length_norm = self.norm(q.fieldname, docs, B, K1, avgfl)
             scores = idf * ((tf * (K1 + 1)) / (tf + length_norm))  # whoosh.scoring.bm25, in its order
             if boost != 1.0:
                 scores = scores * boost
