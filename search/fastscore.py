@@ -494,9 +494,12 @@ def fast_search(
     """
     _ready(searcher, [x for x in (q, filter_q, mask_q) if x is not None])
     query = _Query(searcher)
+    # each segment keeps only its own top ``limit`` (by the same order, in docnum order): the global
+    # top is among them, and a common word's million matches are dropped segment by segment
     all_docs: list[np.ndarray] = []
     all_scores: list[np.ndarray] = []
     all_keys: list[np.ndarray] = []
+    total = 0
     for sub, offset in searcher.leaf_searchers():
         reader = sub.reader()
         if not reader.doc_count_all():  # an empty index has a reader without postings
@@ -513,21 +516,26 @@ def fast_search(
         if deleted and len(docs):
             keep = ~_member(docs, np.array(sorted(deleted), dtype=np.int64))
             docs, scores = docs[keep], scores[keep]
-        if sort_new and len(docs):
-            all_keys.append(seg.sort_keys("announced", docs))
-        all_docs.append(docs.astype(np.int64) + offset)
-        all_scores.append(np.asarray(scores, dtype=np.float64))
-    docs = np.concatenate(all_docs) if all_docs else np.empty(0, np.int64)
-    scores = np.concatenate(all_scores) if all_scores else np.empty(0)
-    total = len(docs)
+        total += len(docs)
+        if not len(docs):
+            continue
+        if sort_new:
+            newest_first = np.iinfo(np.uint64).max - seg.sort_keys("announced", docs)
+            pick = np.sort(np.lexsort((docs, newest_first))[:limit])  # ties by docnum
+            all_keys.append(newest_first[pick])
+        else:
+            pick = np.sort(_top(scores, limit)) if len(docs) > limit else np.arange(len(docs))
+        all_docs.append(docs[pick].astype(np.int64) + offset)
+        all_scores.append(np.asarray(scores[pick], dtype=np.float64))
     if not total:
         return FastResult(0, [], [])
+    docs = np.concatenate(all_docs)
+    scores = np.concatenate(all_scores)
     if sort_new:
-        newest_first = np.iinfo(np.uint64).max - np.concatenate(all_keys)
-        order = np.lexsort((docs, newest_first))  # ties by docnum
+        order = np.lexsort((docs, np.concatenate(all_keys)))  # ties by docnum
         chosen = order[:limit]
     else:
-        top = _top(scores, limit) if total > limit else np.arange(total)
+        top = _top(scores, limit) if len(docs) > limit else np.arange(len(docs))
         chosen = top[np.lexsort((docs[top], -scores[top]))]  # best first; ties by docnum
     return FastResult(total, [int(d) for d in docs[chosen]], [float(s) for s in scores[chosen]])
 
