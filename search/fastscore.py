@@ -344,10 +344,16 @@ class _Segment:
         if got is None:
             return _EMPTY
         docs, weights, btext = got
-        if cand is not None:  # only the candidates: a binary search each, not the whole list
-            pos = np.searchsorted(docs, cand)
-            pos[pos == len(docs)] = 0
-            hit = docs[pos] == cand
+        if cand is not None:  # only the candidates
+            if len(cand) * 16 < len(docs):  # few: a binary search each
+                pos = np.searchsorted(docs, cand)
+                pos[pos == len(docs)] = 0
+                hit = docs[pos] == cand
+            else:  # many (two common words): where each document sits in the list, one pass
+                where = np.full(self.size, -1, dtype=np.int32)
+                where[docs] = np.arange(len(docs), dtype=np.int32)
+                pos = where[cand]
+                hit = pos >= 0
             docs, weights = cand[hit], weights[pos[hit]]
         if not len(docs):
             return _EMPTY
