@@ -29,17 +29,22 @@ __all__ = [
 BATCH = 2000
 
 
-def announced_subquery(lo: str | None = None, hi: str | None = None) -> Subquery:
-
+def announced_subquery(
+    lo: str | None = None, hi: str | None = None, ids: list[str] | None = None
+) -> Subquery:
+    """First announcement day per paper, only for the papers asked about (a crawl batch's update
+    must not group the whole announcements table for every 500 papers)."""
     stmt = select(Announcement.paper_id.label("pid"), func.min(Announcement.date).label("announced"))
     if lo is not None and hi is not None:
         stmt = stmt.where(Announcement.paper_id >= lo, Announcement.paper_id <= hi)
+    if ids is not None:
+        stmt = stmt.where(Announcement.paper_id.in_(ids))
     return stmt.group_by(Announcement.paper_id).subquery()
 
 
 def doc_select(ids: list[str] | None = None, lo: str | None = None, hi: str | None = None) -> Select[Any]:
 
-    ann = announced_subquery(lo, hi)
+    ann = announced_subquery(lo, hi, ids)
     stmt = select(
         Paper.id,
         Paper.title,

@@ -160,6 +160,7 @@ async def test_a_damaged_or_foreign_record_is_not_trusted(
 async def test_a_failed_batch_is_tried_again_not_skipped(
     cfg: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(daemon.papers, "INDEX_WATCH_S", 3600)  # only this test's own looks index
     part = await run_check(cfg)
     try:
         failures = [True]
