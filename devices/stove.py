@@ -13,18 +13,7 @@ Safety rules this module keeps:
 - a release that fails is retried in the background until it succeeds;
 - at start every relay is read and released unless a cut is in progress.
 
-What the state says about the gas (``valve``, shown by Home Assistant's valve):
-
-- ``closed`` while the relay holds a cut, and after a confirmed cut until there
-  is evidence of a relight. A cut drops the flame-failure valve, and only a
-  hand on the knob opens it again. With a flame input covering the burner, the
-  evidence is that input going from not burning to burning after the pulse
-  ended; the valve then reads ``open``. Without a flame input there is no
-  evidence: the valve reads ``closed`` for ``VALVE_CLOSED_AFTER_CUT_S`` after
-  the cut, then ``None`` (unknown: someone may have relit it).
-- ``open`` when no cut has been confirmed (none yet, or the last one failed):
-  coolstove is not holding the gas off.
-
+What the state says about the gas (``valve``) is read in :mod:`devices.burner`.
 The last cut is restored from the audit log at start, so a restart forgets neither.
 """
 
@@ -35,22 +24,21 @@ import contextlib
 import datetime as dt
 import logging
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.backoff import Backoff
-from core.config import Burner, Config
+from core.config import Config
 from core.errors import DeviceError, DeviceUnavailable, InputError
-from devices.audit import AuditEntry, AuditLog
+from devices.audit import AuditLog
+from devices.burner import BurnerGuard, LastCut, valve_reading
 from devices.commands import Command
 from devices.drivers import make_relay
 from devices.mqtt_bus import MqttBus
 from devices.relay import Relay
 
-__all__ = ["BurnerGuard", "EventListener", "Listener", "Stove", "TimerBook"]
+__all__ = ["EventListener", "Listener", "Stove", "TimerBook"]
 
 
 class TimerBook(Protocol):
@@ -87,71 +75,9 @@ DEVICE_PULSE_MARGIN_S = 2.0
 #: Without a flame input, how long after a cut the valve reads ``closed`` before it reads unknown
 #: (a candidate for a ``[stove] valve_closed_after_cut_min`` setting).
 VALVE_CLOSED_AFTER_CUT_S = 30 * 60.0
-_PULSE_DETAIL = re.compile(r"pulse ([0-9.]+) s")
 
 Listener = Callable[[str], Awaitable[None] | None]
 EventListener = Callable[[str, dict[str, Any]], Awaitable[None]]
-
-
-@dataclass
-class LastCut:
-    at: dt.datetime
-    source: str
-    result: str  # ok | failed
-    detail: str | None = None
-    ended: dt.datetime | None = None  # when the pulse released (None: failed before)
-
-    @classmethod
-    def from_audit(cls, entry: AuditEntry) -> LastCut:
-        """The cut a pulse's audit row describes (the row is written when the pulse ended)."""
-        pulse = _PULSE_DETAIL.match(entry.detail or "")
-        if entry.result == "ok":
-            started = entry.ts - dt.timedelta(seconds=float(pulse.group(1))) if pulse else entry.ts
-            detail = "release pending" if "release retrying" in (entry.detail or "") else None
-            return cls(started, entry.source, "ok", detail, ended=entry.ts)
-        return cls(entry.ts, entry.source, "failed", entry.detail)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "at": self.at.isoformat(),
-            "source": self.source,
-            "result": self.result,
-            "detail": self.detail,
-        }
-
-
-@dataclass
-class BurnerGuard:
-    """One burner: its relay, its lock, and what the world should know about it."""
-
-    cfg: Burner
-    relay: Relay
-    cutting: bool = False
-    energised: bool | None = None  # coil state as last read
-    reachable: bool | None = None
-    last_cut: LastCut | None = None
-    last_error: str | None = None
-    burning: bool | None = None  # what the flame input last said (None: no input, or not heard yet)
-    burning_since: dt.datetime | None = None  # when the flame input last went from not burning to burning
-    valve_timer: asyncio.TimerHandle | None = None  # re-publishes the valve when its closed window ends
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    release_task: asyncio.Task[None] | None = None
-    confirmed: asyncio.Future[dict[str, Any]] | None = None  # the answer of the pulse in progress
-
-    @property
-    def name(self) -> str:
-        return self.cfg.name
-
-    @property
-    def cut_level(self) -> bool:
-        """The coil state that cuts the gas: energised on NC wiring, released on NO."""
-        return self.cfg.wiring == "nc"
-
-    @property
-    def gas_cut(self) -> bool | None:
-        if self.energised is None:
-            return None
-        return self.energised == self.cut_level
 
 
 class Stove:
@@ -519,18 +445,9 @@ class Stove:
                 await self.changed(g.name)
 
     def valve(self, g: BurnerGuard, now: dt.datetime | None = None) -> str | None:
-        """``open``, ``closed`` or None (unknown); see the module docstring."""
-        if g.cutting:
-            return "closed"
-        last = g.last_cut
-        if last is None or last.result != "ok":
-            return "open"
-        ended = last.ended or last.at
-        if self.has_flame_input(g):
-            relit = g.burning is True and g.burning_since is not None and g.burning_since > ended
-            return "open" if relit else "closed"
+        """``open``, ``closed`` or None (unknown); see :func:`devices.burner.valve_reading`."""
         now = now or dt.datetime.now(dt.UTC)
-        return "closed" if (now - ended).total_seconds() < VALVE_CLOSED_AFTER_CUT_S else None
+        return valve_reading(g, self.has_flame_input(g), now, VALVE_CLOSED_AFTER_CUT_S)
 
     def _schedule_valve_update(self, g: BurnerGuard) -> None:
         """Without a flame input the valve turns unknown when its window ends: publish it then."""

@@ -13,7 +13,8 @@ import logging
 
 from core.config import MiioBurner
 from core.errors import DeviceError
-from devices.stove import BurnerGuard, Stove
+from devices.burner import BurnerGuard
+from devices.stove import Stove
 
 __all__ = ["watch_voice"]
 
