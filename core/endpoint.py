@@ -185,7 +185,7 @@ def pid_alive(pid: int) -> bool:
     """Whether a recorded daemon's pid still runs (a daemon killed with -9 leaves its record behind)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: a pid no system has, from a damaged record
         return False
     except PermissionError:
         return True  # someone else's process: the system daemon under its own user

@@ -12,6 +12,7 @@ as long as the deadline it sends the daemon, never longer.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import urllib.parse
@@ -20,6 +21,7 @@ __all__ = ["Dropped", "NoAnswer", "Unreachable", "exchange"]
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,8}")
 
 
 class Unreachable(Exception):
@@ -115,7 +117,10 @@ def exchange(
     that cannot be sent (a token with a line break).
     """
     url = urllib.parse.urlsplit(base_url)
-    host, port = url.hostname or "", url.port or 80
+    try:
+        host, port = url.hostname or "", url.port or 80
+    except ValueError as exc:  # a port out of range in a damaged record: nothing to connect to
+        raise Unreachable(f"{base_url}: {exc}") from exc
     host_header = f"[{host}]" if ":" in host else host
     if port != 80:
         host_header += f":{port}"
@@ -150,7 +155,10 @@ def exchange(
             name, sep, value = line.partition(b":")
             if not sep:
                 raise Dropped(f"not an HTTP header: {line[:40]!r}")
-            fields[name.strip().lower()] = value.strip()
+            key, value = name.strip().lower(), value.strip()
+            if key == b"content-length" and fields.get(key, value) != value:
+                raise Dropped("two different Content-Length headers")
+            fields[key] = value
         if method == "HEAD" or status in (204, 304):
             return status, b""
         if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
@@ -169,15 +177,15 @@ def _chunked(conn: _Conn) -> bytes:
     body = b""
     while True:
         size_line = conn.until(b"\r\n", 1024).split(b";")[0].strip()
-        try:
-            size = int(size_line, 16)
-        except ValueError:
-            raise Dropped(f"a bad chunk size: {size_line[:20]!r}") from None
+        if not _CHUNK_SIZE.fullmatch(size_line):  # int(x, 16) would take "-5", "0x5", "1_0"
+            raise Dropped(f"a bad chunk size: {size_line[:20]!r}")
+        size = int(size_line, 16)
         if size == 0:
             while conn.until(b"\r\n", MAX_HEAD):  # trailers, up to the empty line
                 pass
             return body
-        body += conn.exactly(size)
-        if len(body) > MAX_BODY:
+        if len(body) + size > MAX_BODY:  # before reading it, not after
             raise Dropped("an answer too long")
-        conn.exactly(2)
+        body += conn.exactly(size)
+        if conn.exactly(2) != b"\r\n":
+            raise Dropped("a chunk not followed by CRLF")

@@ -47,6 +47,7 @@ RECORDS = {
     "stale": {"pid": _dead_pid(), "data_dir": "/srv/old", "listen": "127.0.0.1:1", "token_from": "x"},
     "lenient": {"pid": str(os.getpid()), "data_dir": "/srv/s", "listen": "127.0.0.1:2", "token_from": "x"},
     "broken": "{not json",
+    "huge-pid": {"pid": 10**30, "data_dir": "/srv/h", "listen": "127.0.0.1:3", "token_from": "x"},
 }
 
 

@@ -138,10 +138,22 @@ def test_silence_ends_at_the_deadline(server: Callable[[Handler], str]) -> None:
 
 @pytest.mark.parametrize("raw", [b"", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
                                  b"SSH-2.0-OpenSSH\r\n\r\n", b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
-                                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"])
+                                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                                 # sizes int(x, 16) would take, and one past the body limit (refused
+                                 # before anything is read), and a chunk not ended by CRLF
+                                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc",
+                                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nabcde\r\n0\r\n\r\n",
+                                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFF\r\nab",
+                                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
+                                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nabcde"])
 def test_a_closed_or_garbled_answer_is_dropped(server: Callable[[Handler], str], raw: bytes) -> None:
     with pytest.raises(Dropped):
         exchange(server(answer(raw)), "GET", "/", {}, None, soon())
+
+
+def test_a_record_with_an_impossible_port_is_unreachable_not_a_token_problem() -> None:
+    with pytest.raises(Unreachable, match="out of range"):
+        exchange("http://127.0.0.1:99999", "GET", "/", {}, None, soon())
 
 
 def test_a_header_value_that_cannot_be_sent(server: Callable[[Handler], str]) -> None:
