@@ -39,6 +39,7 @@ from core import systemd
 from core.clicontext import CliContext, pass_cli
 from core.config import Config
 from core.database import Database
+from core.endpoint import split_listen
 from core.errors import ConfigError, StorageError
 from core.logging import setup_logging
 from daemon.http import STOVE_PREFIXES, HttpServer, home_page, make_app
@@ -55,8 +56,11 @@ DEFAULT_LISTEN = "127.0.0.1:8472"
 
 
 def _listen(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    host, _, port = value.strip().rpartition(":")
-    if not host.strip("[]") or not port.isdigit() or not 0 <= int(port) <= 65535:
+    try:
+        host, port = split_listen(value)
+    except ValueError:
+        host, port = "", -1  # "²" passes str.isdigit() and then fails int(): refused the same way
+    if not host or not 0 <= port <= 65535:
         raise click.BadParameter(f"must be HOST:PORT, got {value!r}")
     return value.strip()
 
@@ -79,11 +83,6 @@ def run_web(cfg: Config, listen: str = DEFAULT_LISTEN, index_dir: Path | None = 
         return asyncio.run(serve(cfg, listen, index_dir))
     except KeyboardInterrupt:
         return 130
-
-
-def _host_port(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 def _safe_url(url: str) -> str:
@@ -117,7 +116,7 @@ async def serve(cfg: Config, listen: str = DEFAULT_LISTEN, index_dir: Path | Non
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     where = index_dir or cfg.search.publish_dir or cfg.storage.index_dir
-    host, port = _host_port(listen)
+    host, port = split_listen(listen)
     await asyncio.to_thread(_check_database, cfg.papers_db_url)
     db = Database(cfg.papers_db_url)
     set_cache_budget(cfg.search.cache_mb * 2**20)  # as the daemon's index does ([search] cache_mb)

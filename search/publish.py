@@ -37,6 +37,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -116,13 +117,14 @@ class _Snapshot:
 def read_current(publish_dir: Path) -> str | None:
     """The generation ``CURRENT`` names; None when nothing is published. A malformed file raises."""
     try:
-        raw = (publish_dir / CURRENT).read_bytes()[:64]
+        with (publish_dir / CURRENT).open("rb") as fh:
+            raw = fh.read(65)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise PublishError(f"{publish_dir / CURRENT} cannot be read: {exc}") from exc
     name = raw.decode("ascii", "replace").strip()
-    if not NAME_RE.fullmatch(name):
+    if len(raw) > 64 or not NAME_RE.fullmatch(name):
         raise PublishError(f"{publish_dir / CURRENT} does not name a generation: {raw[:40]!r}")
     return name
 
@@ -151,9 +153,12 @@ def read_manifest(gen_dir: Path, *, check_files: bool = True) -> Manifest:
             if ".." in Path(rel).parts or Path(rel).is_absolute():
                 raise PublishError(f"{gen_dir / MANIFEST} lists a file outside the generation: {rel!r}")
             try:
-                found = path.stat().st_size
+                info = os.lstat(path)  # a symlink (out of the generation, or anywhere) is not a file of it
             except OSError as exc:
                 raise PublishError(f"generation {gen_dir.name} is incomplete: {rel}: {exc.strerror}") from exc
+            if not stat.S_ISREG(info.st_mode):
+                raise PublishError(f"generation {gen_dir.name}: {rel} is not a regular file")
+            found = info.st_size
             if found != size:
                 raise PublishError(f"generation {gen_dir.name} is incomplete: {rel}: {found} of {size} bytes")
     return manifest

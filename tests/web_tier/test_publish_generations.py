@@ -15,7 +15,16 @@ import search.publish as publish_mod
 from core.config import Config, SearchConfig
 from daemon.publishing import attach
 from search.index import SearchIndex
-from search.publish import CURRENT, GENERATIONS, MANIFEST, PublishError, publish, read_current, read_manifest
+from search.publish import (
+    CURRENT,
+    FORMAT,
+    GENERATIONS,
+    MANIFEST,
+    PublishError,
+    publish,
+    read_current,
+    read_manifest,
+)
 
 
 def _ids(index: SearchIndex, query: str) -> list[str]:
@@ -260,3 +269,30 @@ def test_a_failing_publication_never_fails_the_commit(
     finally:
         index.close()
         db.close()
+
+
+def test_a_current_file_longer_than_a_name_is_refused(tmp_path: Path) -> None:
+    """Read whole, not cut at 64 bytes: a name followed by padding and a path is not a name."""
+    (tmp_path / CURRENT).write_bytes(b"00000042" + b" " * 62 + b"../../junk")
+    with pytest.raises(PublishError):
+        read_current(tmp_path)
+    (tmp_path / CURRENT).write_bytes(b"00000042\n")
+    assert read_current(tmp_path) == "00000042"
+
+
+def test_a_generation_file_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    """A copy whose files point elsewhere (another generation, anywhere) is not that generation."""
+    gen = tmp_path / "00000001"
+    (gen / "whoosh").mkdir(parents=True)
+    outside = tmp_path / "outside.pst"
+    outside.write_bytes(b"abc")
+    (gen / "whoosh" / "a.pst").symlink_to(outside)
+    (gen / MANIFEST).write_text(json.dumps({
+        "format": FORMAT, "name": "00000001", "whoosh_generation": 1, "documents": 0, "published": 0.0,
+        "toc_sha256": "x", "files": {"whoosh/a.pst": 3},
+    }))
+    with pytest.raises(PublishError, match="not a regular file"):
+        read_manifest(gen)
+    (gen / "whoosh" / "a.pst").unlink()
+    (gen / "whoosh" / "a.pst").write_bytes(b"abc")
+    assert read_manifest(gen).files == {"whoosh/a.pst": 3}

@@ -165,7 +165,7 @@ def test_what_is_not_whole_is_refused_once_with_a_warning_and_the_last_good_one_
             (b"00000077\n", "no coolstove-publish.json"),  # names a generation that is not there
         ]
         for n, (damage, why) in enumerate([(truncate, "incomplete"), (other_schema, "schema 1"),
-                                           (wrong_count, "its manifest says 99"), (lost_segment, "")]):
+                                           (wrong_count, "its manifest says 99"), (lost_segment, ".pst'")]):
             _copy_generation(pub, "00000001", f"0000001{n}", damage)
             cases.append((f"0000001{n}\n".encode(), why))
         for text, why in cases:

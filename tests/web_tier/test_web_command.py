@@ -20,7 +20,7 @@ from search.replica import ReplicaIndex
 
 
 def test_listen_must_be_host_and_port() -> None:
-    for bad in ("8472", "localhost", ":8472", "host:port", "127.0.0.1:99999"):
+    for bad in ("8472", "localhost", ":8472", "host:port", "127.0.0.1:99999", "127.0.0.1:²", "[]:80"):
         result = CliRunner().invoke(web, ["--listen", bad], obj=CliContext(None))
         assert result.exit_code == 2, (bad, result.output)
         assert "must be HOST:PORT" in result.output
