@@ -161,6 +161,12 @@ def read_manifest(gen_dir: Path, *, check_files: bool = True) -> Manifest:
             found = info.st_size
             if found != size:
                 raise PublishError(f"generation {gen_dir.name} is incomplete: {rel}: {found} of {size} bytes")
+        # Whoosh opens the newest TOC it finds: a stray one the manifest does not list would be served
+        for toc in sorted((gen_dir / "whoosh").glob("*.toc")):
+            if f"whoosh/{toc.name}" not in manifest.files:
+                raise PublishError(
+                    f"generation {gen_dir.name} holds {toc.name}, which its manifest does not list"
+                )
     return manifest
 
 

@@ -296,3 +296,6 @@ def test_a_generation_file_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
     (gen / "whoosh" / "a.pst").unlink()
     (gen / "whoosh" / "a.pst").write_bytes(b"abc")
     assert read_manifest(gen).files == {"whoosh/a.pst": 3}
+    (gen / "whoosh" / "_papers_9.toc").write_bytes(b"stray")  # a newer TOC Whoosh would open instead
+    with pytest.raises(PublishError, match="does not list"):
+        read_manifest(gen)
