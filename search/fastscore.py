@@ -51,6 +51,7 @@ from whoosh.scoring import BM25F, BM25FScorer, WeightScorer
 from whoosh.searching import Searcher
 
 from search import whoosh_internals as wi
+from search.impact import impact_top
 from search.lru import ByteLRU
 
 __all__ = ["RESULTS", "FastResult", "Unsupported", "clear_caches", "fast_search", "set_cache_budget", "warm"]
@@ -280,21 +281,6 @@ class _Segment:
         default = np.uint64(self.query.schema[field].column_type.default_value())
         return np.where(present[docs], values[docs], default)
 
-    def norm(self, field: str, docs: np.ndarray, B: float, K1: float, avgfl: float) -> np.ndarray | float:
-        """BM25's length normalisation of ``docs``, ``K1 * ((1 - B) + B * fl / avgfl)``.
-
-        A field length is stored as one byte, so there are only 256 values: they
-        are computed once (with Whoosh's operations in Whoosh's order, so each is
-        the float Whoosh gets per posting) and looked up by each document's
-        byte. Nothing per document is kept: at 2.7 million papers a cached
-        array per segment and field was 65 MB. Where the field has no lengths,
-        Whoosh takes the length as 1.
-        """
-        lb = self.lengths(field)
-        if lb is None:
-            return K1 * ((1 - B) + B * 1 / avgfl)
-        return _norm_table(B, K1, avgfl)[lb[docs]]
-
     # -- nodes, evaluated as sorted lists: (docnums, scores), restricted to candidates when given.
     # An AND starts from its rarest part and looks the others up only at those documents, so a
     # query with one rare word costs what that word costs, whatever else it holds; only unions
@@ -323,12 +309,29 @@ class _Segment:
             return None
         return got[0], got[1], btext
 
+    def btext(self, q: Any) -> bytes | None:
+        """A ``Term``'s bytes, None where it can match nothing (no such field, text it cannot hold)."""
+        schema = self.query.schema
+        if q.fieldname not in schema:
+            return None
+        try:
+            return bytes(schema[q.fieldname].to_bytes(q.text))
+        except ValueError:
+            return None
+
+    def frequency(self, q: Any) -> int:
+        """A ``Term``'s postings here (deleted documents included), read from the term table only."""
+        if self.arrays is None:
+            got = self.postings_of(q)
+            return 0 if got is None else len(got[0])
+        btext = self.btext(q)
+        return 0 if btext is None else self.arrays.doc_frequency(q.fieldname, btext)
+
     def estimate(self, q: Any) -> int:
         """How many documents ``q`` may match here (an upper bound), to order an AND's parts."""
         kind = type(q)
         if kind is wq.Term:
-            got = self.postings_of(q)
-            return 0 if got is None else len(got[0])
+            return self.frequency(q)
         if kind is wq.Or:
             return min(self.size, sum(self.estimate(c) for c in q.subqueries))
         if kind is wq.And:
@@ -340,6 +343,17 @@ class _Segment:
         return self.size  # Not, ranges: anything
 
     def term(self, q: Any, cand: np.ndarray | None) -> Sparse:
+        arrays = self.arrays
+        btext = self.btext(q) if arrays is not None else None
+        if (
+            cand is not None
+            and arrays is not None
+            and btext is not None
+            and (q.fieldname, btext) not in self.read
+            and len(cand) * 16 < arrays.doc_frequency(q.fieldname, btext)
+        ):  # a few candidates in a common word's list: look them up where it lies, read nothing whole
+            hit, weights = arrays.lookup(q.fieldname, btext, cand)
+            return self.scored(q, btext, cand[hit], weights)
         got = self.postings_of(q)
         if got is None:
             return _EMPTY
@@ -355,20 +369,40 @@ class _Segment:
                 pos = where[cand]
                 hit = pos >= 0
             docs, weights = cand[hit], weights[pos[hit]]
+        return self.scored(q, btext, docs, weights)
+
+    def scored(self, q: Any, btext: bytes, docs: np.ndarray, weights: np.ndarray) -> Sparse:
+        """A ``Term``'s scores at ``docs`` (with their ``weights``), as Whoosh computes them."""
         if not len(docs):
             return _EMPTY
+        lb = self.lengths(q.fieldname)
+        scores = self.bm25(q, btext, weights, None if lb is None else lb[docs])
+        return docs.astype(np.int64, copy=False), scores
+
+    def bm25(self, q: Any, btext: bytes, weights: np.ndarray, lbytes: np.ndarray | None) -> np.ndarray:
+        """Scores of postings with these weights and length bytes (None: the field keeps no lengths).
+
+        A field length is stored as one byte, so there are only 256 length
+        norms: they are computed once (with Whoosh's operations in Whoosh's
+        order, so each is the float Whoosh gets per posting) and looked up by
+        byte; nothing per document is kept. This also scores an impact list's
+        classes: the same operations give each class exactly the float of each
+        of its postings.
+        """
         params = self.query.scoring(q.fieldname, btext)
         tf = weights.astype(np.float64)
         boost = float(q.boost)
         if params is None:  # not scorable: Whoosh's WeightScorer scores the weight
-            scores = tf * boost if boost != 1.0 else tf
+            return tf * boost if boost != 1.0 else tf
+        idf, avgfl, B, K1 = params
+        if lbytes is None:  # Whoosh takes the length as 1
+            length_norm: np.ndarray | float = K1 * ((1 - B) + B * 1 / avgfl)
         else:
-            idf, avgfl, B, K1 = params
-            length_norm = self.norm(q.fieldname, docs, B, K1, avgfl)
-            scores = idf * ((tf * (K1 + 1)) / (tf + length_norm))  # whoosh.scoring.bm25, in its order
-            if boost != 1.0:
-                scores = scores * boost
-        return docs.astype(np.int64, copy=False), scores
+            length_norm = _norm_table(B, K1, avgfl)[lbytes]
+        scores = idf * ((tf * (K1 + 1)) / (tf + length_norm))  # whoosh.scoring.bm25, in its order
+        if boost != 1.0:
+            scores = scores * boost
+        return scores
 
     def sparse(self, q: Any, cand: np.ndarray | None = None) -> Sparse:
         """The documents ``q`` matches here (only among ``cand`` when given) and their scores."""
@@ -511,18 +545,24 @@ def fast_search(
         if not reader.doc_count_all():  # an empty index has a reader without postings
             continue
         seg = _Segment(query, reader)
-        docs, scores = seg.sparse(q)
-        if filter_q is not None and len(docs):
-            keep = _member(docs, seg.sparse(filter_q, docs)[0])
-            docs, scores = docs[keep], scores[keep]
-        if mask_q is not None and len(docs):
-            keep = ~_member(docs, seg.sparse(mask_q, docs)[0])
-            docs, scores = docs[keep], scores[keep]
-        deleted = reader.deleted_docs_set
-        if deleted and len(docs):
-            keep = ~_member(docs, np.array(sorted(deleted), dtype=np.int64))
-            docs, scores = docs[keep], scores[keep]
-        total += len(docs)
+        plain = filter_q is None and mask_q is None and not sort_new
+        best = impact_top(seg, q, limit) if plain else None
+        if best is not None:  # common words: read best classes first, stop when the top is certain
+            docs, scores = best.docs, best.scores
+            total += best.total
+        else:
+            docs, scores = seg.sparse(q)
+            if filter_q is not None and len(docs):
+                keep = _member(docs, seg.sparse(filter_q, docs)[0])
+                docs, scores = docs[keep], scores[keep]
+            if mask_q is not None and len(docs):
+                keep = ~_member(docs, seg.sparse(mask_q, docs)[0])
+                docs, scores = docs[keep], scores[keep]
+            deleted = reader.deleted_docs_set
+            if deleted and len(docs):
+                keep = ~_member(docs, np.array(sorted(deleted), dtype=np.int64))
+                docs, scores = docs[keep], scores[keep]
+            total += len(docs)
         if not len(docs):
             continue
         if sort_new:

@@ -31,6 +31,16 @@ The side files (format :data:`FORMAT_VERSION`), ``<segment>.fpo`` and ``<segment
 (one byte string and int64 offsets into it) and int64 start positions into two
 arrays shared by all terms, the docnums (int32, ascending per term) and the
 weights (float32, as Whoosh stores them: frequency times the field boost).
+Terms with at least :data:`IMPACT_MIN` postings in the segment also have them
+*impact-ordered* (``<field>.imp.*``): the same docnums again, grouped in classes
+of equal (weight, length byte), heaviest weight first, ascending docnums within
+a class, and per class its weight, length byte and end. Every posting of a
+class has the same BM25 score whatever the index's statistics, so a query
+scores classes, not postings, and stops reading once no unread class can reach
+its top N (:mod:`search.fastscore`). A term in at least one document in
+:data:`BITS_SHARE` also has a bitset of its documents, so counting the matches
+of common words is a few ``and``/``or`` over bytes. A segment written before
+these existed simply has no ``.imp`` arrays.
 ``.fpd`` holds per field the length bytes Whoosh stores (``length_to_byte``)
 and per numeric column its raw values (uint64) and whether the document has
 one. A posting list is one ``pread`` into a NumPy array, so the first query on
@@ -88,6 +98,7 @@ __all__ = [
     "BulkWriter",
     "CompactPool",
     "FastCodec",
+    "ImpactList",
     "InternalsChanged",
     "SegmentArrays",
     "Verdict",
@@ -112,6 +123,10 @@ PERDOC_EXT = ".fpd"
 _MAGIC = b"CSFA"
 _PREFIX = struct.Struct("<4sIQ")
 _ALIGN = 64
+#: A term with this many postings in a segment gets impact-ordered postings (tests lower it).
+IMPACT_MIN = 4096
+#: ... and a bitset of its documents when it is in 1 document in this many or more.
+BITS_SHARE = 32
 #: Whoosh's field length for each length byte, as float64 (BM25F divides by it).
 LENGTH_TABLE = np.array([byte_to_length(i) for i in range(256)], dtype=np.float64)
 
@@ -192,6 +207,8 @@ class _FieldWriter(W3FieldWriter):
         self._fa_current: _TermTable | None = None
         self._fa_docs: array[int] = array("i")
         self._fa_weights: array[float] = array("f")
+        self._fa_lb = bytearray()  # each posting's length byte, for the impact-ordered lists
+        self._fa_codec = codec
 
     def start_field(self, fieldname: str, fieldobj: Any) -> None:
         super().start_field(fieldname, fieldobj)
@@ -210,6 +227,7 @@ class _FieldWriter(W3FieldWriter):
         super().add(docnum, weight, vbytes, length)
         self._fa_docs.append(docnum)
         self._fa_weights.append(weight)
+        self._fa_lb.append(length_to_byte(length) if length else 0)
 
     def finish_field(self) -> None:
         super().finish_field()
@@ -219,22 +237,108 @@ class _FieldWriter(W3FieldWriter):
 
     def close(self) -> None:
         super().close()
+        lb = np.frombuffer(bytes(self._fa_lb), dtype=np.uint8)
+        lbytes = {name: lb[t.starts[0] : t.end] for name, t in self._fa_fields.items() if t.keys}
+        docs = self._fa_docs
         _write_postings_file(
-            self._fa_storage, self._fa_segment, self._fa_fields, self._fa_docs, self._fa_weights
+            self._fa_storage, self._fa_segment, self._fa_fields, docs, self._fa_weights, lbytes,
+            _doccount(self._fa_codec, self._fa_segment, max(docs, default=-1) + 1),
         )
         self._fa_fields.clear()
         self._fa_docs = array("i")
         self._fa_weights = array("f")
+        self._fa_lb = bytearray()
+
+
+def _doccount(codec: Any, segment: Any, least: int) -> int:
+    """Documents in the segment being written: its per-document writer's count, or ``least``."""
+    perdoc = getattr(codec, "perdoc", None)
+    if perdoc is not None and perdoc._fa_segment is segment:
+        return max(least, perdoc._fa_count)
+    return least
+
+
+def _impact_parts(
+    name: str, bounds: np.ndarray, docs: np.ndarray, weights: np.ndarray, lbytes: np.ndarray, doccount: int
+) -> tuple[list[tuple[str, Any]], dict[str, int] | None]:
+    """The impact-ordered postings (and bitsets) of a field's common terms; see the module docstring.
+
+    ``bounds`` are the field's term starts and end into ``docs``/``weights``;
+    ``lbytes`` is each posting's length byte.
+    """
+    counts = np.diff(bounds)
+    big = np.flatnonzero(counts >= IMPACT_MIN)
+    if not len(big):
+        return [], None
+    nbytes = (doccount + 7) // 8
+    ordered: list[np.ndarray] = []
+    cw: list[np.ndarray] = []
+    clb: list[np.ndarray] = []
+    cend: list[np.ndarray] = []
+    bits: list[np.ndarray] = []
+    dstart, cstart, bstart = [0], [0], []
+    for i in big:
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        d, w, lb = docs[a:b], weights[a:b], lbytes[a:b]
+        order = np.lexsort((d, lb, -w))  # heaviest weight, then shortest field, then docnum
+        d2, w2, lb2 = d[order], w[order], lb[order]
+        change = np.flatnonzero((w2[1:] != w2[:-1]) | (lb2[1:] != lb2[:-1])) + 1
+        heads = np.concatenate(([0], change))
+        ordered.append(d2)
+        cw.append(w2[heads])
+        clb.append(lb2[heads])
+        cend.append(np.append(change, len(d2)).astype(np.int32))
+        dstart.append(dstart[-1] + len(d2))
+        cstart.append(cstart[-1] + len(heads))
+        if (b - a) * BITS_SHARE >= doccount:
+            mask = np.zeros(nbytes * 8, dtype=bool)
+            mask[d] = True
+            bstart.append(len(bits) * nbytes)
+            bits.append(np.packbits(mask, bitorder="little"))
+        else:
+            bstart.append(-1)
+    parts: list[tuple[str, Any]] = [
+        (f"{name}.imp.term", big.astype(np.int64)),
+        (f"{name}.imp.dstart", np.array(dstart, dtype=np.int64)),
+        (f"{name}.imp.cstart", np.array(cstart, dtype=np.int64)),
+        (f"{name}.imp.bstart", np.array(bstart, dtype=np.int64)),
+        (f"{name}.imp.docs", np.concatenate(ordered).astype(np.int32)),
+        (f"{name}.imp.cw", np.concatenate(cw).astype(np.float32)),
+        (f"{name}.imp.clb", np.concatenate(clb).astype(np.uint8)),
+        (f"{name}.imp.cend", np.concatenate(cend)),
+        (f"{name}.imp.bits", np.concatenate(bits) if bits else np.zeros(0, np.uint8)),
+    ]
+    return parts, {"terms": len(big), "nbytes": nbytes}
 
 
 def _write_postings_file(
-    storage: Any, segment: Any, tables: dict[str, _TermTable], docs: Any, weights: Any
+    storage: Any,
+    segment: Any,
+    tables: dict[str, _TermTable],
+    docs: Any,
+    weights: Any,
+    lbytes: dict[str, np.ndarray],
+    doccount: int,
 ) -> None:
-    header: dict[str, Any] = {"kind": "postings", "postings": len(docs), "fields": {}}
+    """Write the ``.fpo`` file; ``lbytes`` is, per field, each posting's length byte (in posting order)."""
+    header: dict[str, Any] = {"kind": "postings", "postings": len(docs), "fields": {}, "impact": {}}
     parts: list[tuple[str, Any]] = [("docs", docs), ("weights", weights)]
+    docs_np = np.frombuffer(docs, dtype=np.int32) if len(docs) else np.zeros(0, np.int32)
+    weights_np = np.frombuffer(weights, dtype=np.float32) if len(weights) else np.zeros(0, np.float32)
     for name, table in sorted(tables.items()):
         if not table.keys:
             continue
+        first = table.starts[0]
+        bounds_np = np.append(np.asarray(table.starts, dtype=np.int64), table.end)
+        field_lb = lbytes.get(name)
+        if field_lb is not None and len(field_lb) == table.end - first:
+            imp, info = _impact_parts(
+                name, bounds_np - first, docs_np[first : table.end], weights_np[first : table.end],
+                field_lb, doccount,
+            )
+            if info is not None:
+                header["impact"][name] = info
+                parts += imp
         offsets = array("q", [0])
         acc = 0
         for k in table.keys:
@@ -344,7 +448,20 @@ class _PoolFieldWriter(W3FieldWriter):
             docs.frombytes(ids.tobytes())  # uint32 docnums, read back as int32
             weights.extend(ws)
             table.end = len(docs)
-        _write_postings_file(self._fa_storage, self._fa_segment, tables, docs, weights)
+        perdoc = getattr(self._fa_codec, "perdoc", None)
+        doccount = _doccount(self._fa_codec, self._fa_segment, max(docs, default=-1) + 1)
+        lbytes: dict[str, np.ndarray] = {}
+        docs_np = np.frombuffer(docs, dtype=np.int32) if len(docs) else np.zeros(0, np.int32)
+        for name, table in tables.items():
+            per_doc = perdoc._fa_lengths.get(name) if perdoc is not None else None
+            field_docs = docs_np[table.starts[0] : table.end]
+            if per_doc is None:  # no document has a length in this field
+                lbytes[name] = np.zeros(len(field_docs), dtype=np.uint8)
+                continue
+            known = np.zeros(max(doccount, len(per_doc)), dtype=np.uint8)
+            known[: len(per_doc)] = np.frombuffer(per_doc, dtype=np.uint8)
+            lbytes[name] = known[field_docs]
+        _write_postings_file(self._fa_storage, self._fa_segment, tables, docs, weights, lbytes, doccount)
 
 
 class _PerDocWriter(W3PerDocWriter):
@@ -445,8 +562,7 @@ class FastCodec(W3Codec):
 
     def per_document_writer(self, storage: Any, segment: Any) -> _PerDocWriter:
         writer = _PerDocWriter(self, storage, segment)
-        if self.pool is not None:  # a bulk part: its field writer reads lengths from this one
-            self.perdoc = writer
+        self.perdoc = writer  # its segment's field writer reads lengths (bulk) and the count from it
         return writer
 
 
@@ -502,6 +618,35 @@ def publish(writer: SegmentWriter, segments: list[Any]) -> None:
 # ---------------------------------------------------------------- side files: reading
 
 
+_EMPTY_WEIGHTS = np.zeros(0, dtype=np.float32)
+
+
+@dataclass
+class ImpactList:
+    """A common term's postings by class of equal (weight, length byte): see the module docstring."""
+
+    weights: np.ndarray  # per class
+    lbytes: np.ndarray  # per class
+    ends: np.ndarray  # per class: where it ends in the ordered docnums
+    size: int  # postings
+    _read_docs: Any = field(repr=False)
+    _read_bits: Any = field(repr=False)
+
+    def docs(self, lo: int, hi: int) -> np.ndarray:
+        """Docnums of the ordered postings ``lo:hi`` (within a class, ascending)."""
+        return self._read_docs(lo, hi) if hi > lo else np.zeros(0, dtype=np.int32)
+
+    def bits(self, size: int) -> np.ndarray | None:
+        """The term's documents as ``size`` little-endian bits (packed), None if it has no bitset."""
+        if self._read_bits is None:
+            return None
+        got = self._read_bits()
+        want = (size + 7) // 8
+        if len(got) >= want:
+            return got[:want]
+        return np.concatenate((got, np.zeros(want - len(got), dtype=np.uint8)))
+
+
 class SegmentArrays:
     """The side files of one segment.
 
@@ -529,6 +674,10 @@ class SegmentArrays:
             koff = self._view(self._post_map, self._post_arrays[f"{name}.koff"], np.int64)
             start = self._view(self._post_map, self._post_arrays[f"{name}.start"], np.int64)
             self._keys[name] = (koff, start, self._post_arrays[f"{name}.keys"][0])
+        self._impact: dict[str, tuple[np.ndarray, int]] = {}
+        for name, info in post.get("impact", {}).items():
+            terms = self._view(self._post_map, self._post_arrays[f"{name}.imp.term"], np.int64)
+            self._impact[name] = (terms, int(info["nbytes"]))
         self._perdoc_cache: dict[str, np.ndarray] = {}
 
     @staticmethod
@@ -560,9 +709,13 @@ class SegmentArrays:
 
     def _find(self, fieldname: str, btext: bytes) -> tuple[int, int]:
         """Where a term's postings are, as (first, end) into the docnum and weight arrays."""
+        return self._locate(fieldname, btext)[1:]
+
+    def _locate(self, fieldname: str, btext: bytes) -> tuple[int, int, int]:
+        """(the term's ordinal in its field or -1, first, end) into the docnum and weight arrays."""
         got = self._keys.get(fieldname)
         if got is None:
-            return 0, 0
+            return -1, 0, 0
         koff, start, base = got
         mapped = self._post_map
         lo, hi = 0, len(koff) - 1
@@ -573,8 +726,8 @@ class SegmentArrays:
             else:
                 hi = mid
         if lo < len(koff) - 1 and mapped[base + int(koff[lo]) : base + int(koff[lo + 1])] == btext:
-            return int(start[lo]), int(start[lo + 1])
-        return 0, 0
+            return lo, int(start[lo]), int(start[lo + 1])
+        return -1, 0, 0
 
     def postings(self, fieldname: str, btext: bytes) -> Arrays:
         """(docnums, weights) of a term, deleted documents included; empty if the segment lacks it."""
@@ -583,6 +736,61 @@ class SegmentArrays:
         return (
             self._read(fd, self._docs_at + 4 * a, b - a, np.int32),
             self._read(fd, self._weights_at + 4 * a, b - a, np.float32),
+        )
+
+    def lookup(self, fieldname: str, btext: bytes, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which of the sorted ``cand`` have the term, their weights) without reading the whole list.
+
+        A binary search per candidate in the mapped list touches a few pages of
+        a common word's megabytes; they are given back to the kernel after
+        (``MADV_DONTNEED``: the page cache keeps them, this process's RSS does not).
+        """
+        a, b = self._find(fieldname, btext)
+        if a == b or not len(cand):
+            return np.zeros(len(cand), dtype=bool), _EMPTY_WEIGHTS
+        mapped = self._post_map
+        docs = np.frombuffer(mapped, dtype=np.int32, count=b - a, offset=self._docs_at + 4 * a)
+        pos = np.searchsorted(docs, cand)
+        pos[pos == len(docs)] = 0
+        hit = docs[pos] == cand
+        weights = np.frombuffer(mapped, dtype=np.float32, count=b - a, offset=self._weights_at + 4 * a)
+        got = weights[pos[hit]].copy()
+        del docs, weights
+        for start in (self._docs_at + 4 * a, self._weights_at + 4 * a):
+            page = start - start % mmap.PAGESIZE
+            with contextlib.suppress(OSError, ValueError):
+                mapped.madvise(mmap.MADV_DONTNEED, page, start + 4 * (b - a) - page)
+        return hit, got
+
+    def impact(self, fieldname: str, btext: bytes) -> ImpactList | None:
+        """The impact-ordered postings of a common term, None for a rarer term or an older segment."""
+        got = self._impact.get(fieldname)
+        if got is None:
+            return None
+        terms, nbytes = got
+        ordinal = self._locate(fieldname, btext)[0]
+        if ordinal < 0:
+            return None
+        k = int(np.searchsorted(terms, ordinal))
+        if k == len(terms) or int(terms[k]) != ordinal:
+            return None
+        arrays = self._post_arrays
+        fd = self._fds[0]
+
+        def at(part: str, index: int, count: int, dtype: Any) -> np.ndarray:
+            offset = arrays[f"{fieldname}.imp.{part}"][0] + index * np.dtype(dtype).itemsize
+            return self._read(fd, offset, count, dtype)
+
+        d0, d1 = (int(x) for x in at("dstart", k, 2, np.int64))
+        c0, c1 = (int(x) for x in at("cstart", k, 2, np.int64))
+        b0 = int(at("bstart", k, 1, np.int64)[0])
+        return ImpactList(
+            weights=at("cw", c0, c1 - c0, np.float32),
+            lbytes=at("clb", c0, c1 - c0, np.uint8),
+            ends=at("cend", c0, c1 - c0, np.int32),
+            _read_docs=lambda lo, hi: at("docs", d0 + lo, hi - lo, np.int32),
+            _read_bits=(lambda: at("bits", b0, nbytes, np.uint8)) if b0 >= 0 else None,
+            size=d1 - d0,
         )
 
     def doc_frequency(self, fieldname: str, btext: bytes) -> int:
