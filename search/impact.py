@@ -31,7 +31,7 @@ from whoosh import query as wq
 
 from search.whoosh_internals import ImpactList
 
-__all__ = ["MAX_SHARE", "MIN_POSTINGS", "START", "ImpactTop", "impact_top"]
+__all__ = ["MAX_SHARE", "MIN_POSTINGS", "SMALL_MATCH", "START", "ImpactTop", "impact_top"]
 
 #: A query whose cheapest AND part has fewer postings than this in a segment is scored whole.
 MIN_POSTINGS = 20_000
@@ -39,6 +39,8 @@ MIN_POSTINGS = 20_000
 START = 2048
 #: Past this share of the query's postings read, scoring everything costs less.
 MAX_SHARE = 0.25
+#: When no more documents than this match (an AND of common words that rarely meet), score them all.
+SMALL_MATCH = 8192
 _NULL_QUERY = type(wq.NullQuery)
 
 
@@ -178,31 +180,54 @@ def impact_top(seg: Any, q: Any, limit: int) -> ImpactTop | None:
         leaf.starts = np.concatenate(([0], impact.ends[:-1])).astype(np.int64)
     if not leaves:
         return None
-    deleted = seg.reader.deleted_docs_set
-    deleted_arr = np.array(sorted(deleted), dtype=np.int64) if deleted else None
-    want = max(START, 4 * limit)
-    seen = np.unique(np.concatenate(first)) if first else np.zeros(0, np.int64)
-    while True:
-        fresh = [d for leaf in leaves.values() if leaf.impact is not None for d in _take(seg, leaf, want)]
-        if fresh:
-            seen = np.union1d(seen, np.concatenate(fresh))
-        if len(seen) > MAX_SHARE * postings:
-            return None
-        docs, scores = seg.sparse(q, seen.astype(np.int64, copy=False))
-        if deleted_arr is not None and len(docs):
-            keep = ~np.isin(docs, deleted_arr)
-            docs, scores = docs[keep], scores[keep]
-        exhausted = all(leaf.done for leaf in leaves.values())
-        if len(docs) >= limit or exhausted:
-            bound = _bound(q, leaves)
-            kth = -np.partition(-scores, limit - 1)[limit - 1] if len(docs) >= limit else -np.inf
-            if exhausted or kth > bound:
-                break
-        want *= 2
     nbytes = (seg.size + 7) // 8
     matched = _bits(seg, q, leaves, nbytes)
+    deleted = seg.reader.deleted_docs_set
+    if deleted:
+        gone = np.zeros(nbytes * 8, dtype=bool)
+        gone[np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = True
+        matched = matched & np.invert(np.packbits(gone, bitorder="little"))
     total = int(np.bitwise_count(matched).sum())
-    if deleted_arr is not None:
-        flags = np.unpackbits(matched, bitorder="little")[: seg.size]
-        total -= int(flags[deleted_arr].sum())
-    return ImpactTop(docs, scores, total)
+    if total <= SMALL_MATCH:  # few documents match all the AND's parts: score just them
+        docs = np.flatnonzero(np.unpackbits(matched, bitorder="little")[: seg.size])
+        docs, scores = seg.sparse(q, docs) if len(docs) else (docs, np.zeros(0))
+        return ImpactTop(docs, scores, total)
+    want = max(START, 4 * limit)
+    seen = np.unique(np.concatenate(first)) if first else np.zeros(0, np.int64)
+    fresh = seen
+    read_nothing = np.zeros(0, np.int64)
+    docs_parts: list[np.ndarray] = []
+    score_parts: list[np.ndarray] = []
+    found = 0
+    rounds = 0
+    while True:
+        if len(fresh):  # score only what this round read, and only where the query matches
+            fresh = fresh[(matched[fresh >> 3] >> (fresh & 7)) & 1 == 1]
+            if len(fresh):
+                d, sc = seg.sparse(q, fresh.astype(np.int64, copy=False))
+                docs_parts.append(d)
+                score_parts.append(sc)
+                found += len(d)
+        exhausted = all(leaf.done for leaf in leaves.values())
+        if found >= limit or exhausted:
+            scores = np.concatenate(score_parts) if score_parts else np.zeros(0)
+            kth = -np.partition(-scores, limit - 1)[limit - 1] if found >= limit else -np.inf
+            if exhausted or kth > _bound(q, leaves):
+                break
+        if rounds:
+            want *= 2
+        rounds += 1
+        read = [d for leaf in leaves.values() if leaf.impact is not None for d in _take(seg, leaf, want)]
+        if not read:
+            fresh = read_nothing
+            continue  # nothing left to read: exhausted on the next pass
+        got = np.unique(np.concatenate(read))
+        fresh = np.setdiff1d(got, seen, assume_unique=True)
+        seen = np.union1d(seen, fresh)
+        if len(seen) > MAX_SHARE * postings:
+            return None
+    if not docs_parts:
+        return ImpactTop(np.zeros(0, np.int64), np.zeros(0), total)
+    docs = np.concatenate(docs_parts)
+    order = np.argsort(docs, kind="stable")  # the caller picks ties at the cut by docnum
+    return ImpactTop(docs[order], np.concatenate(score_parts)[order], total)

@@ -27,7 +27,7 @@ from test_fastpath_equivalence import (
     _document,
     _paper,
     _whoosh,
-    oracle,  # noqa: F401  (a fixture: Whoosh's AndNot with its defect fixed)
+    oracle,  # noqa: F401  (a fixture: Whoosh's AndNot with its defect fixed, used by name below)
     parsed,
 )
 from whoosh import query as wq
@@ -54,11 +54,15 @@ def low_thresholds() -> Iterator[None]:
         mp.setattr(impact, "MIN_POSTINGS", 1)
         mp.setattr(impact, "START", 4)
         mp.setattr(impact, "MAX_SHARE", 1.0)
+        mp.setattr(impact, "SMALL_MATCH", 3)
         yield
 
 
 @pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory, low_thresholds: None, oracle: None) -> Iterator[Index]:
+def index(
+    tmp_path_factory: pytest.TempPathFactory, low_thresholds: None, request: pytest.FixtureRequest
+) -> Iterator[Index]:
+    request.getfixturevalue("oracle")
     tmp: Path = tmp_path_factory.mktemp("impact")
     db = Database(f"sqlite:///{tmp / 'papers.db'}")
     Base.metadata.create_all(db.engine)
@@ -68,7 +72,8 @@ def index(tmp_path_factory: pytest.TempPathFactory, low_thresholds: None, oracle
     folder = tmp / "whoosh"
     folder.mkdir()
     ix = FileStorage(str(folder)).create_index(make_schema(), indexname="papers")
-    assert build_segments(ix, str(folder), "papers", db.url, id_ranges(db.read_blocking(sorted_ids), 2), 1) == 500
+    ranges = id_ranges(db.read_blocking(sorted_ids), 2)
+    assert build_segments(ix, str(folder), "papers", db.url, ranges, 1) == 500
     db.close()
     w = ix.writer(codec=wi.FastCodec())
     for i in range(120):
@@ -130,11 +135,18 @@ def test_every_side_file_segment_has_impact_lists(index: Index) -> None:
                 assert marked.tolist() == plain_docs.tolist()
 
 
-def test_a_common_word_is_answered_without_reading_it_all(index: Index, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_common_word_is_answered_without_reading_it_all(
+    index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen = _counting(monkeypatch)
     read: list[int] = []
     real_take = impact._take
-    monkeypatch.setattr(impact, "_take", lambda seg, leaf, want: read.append(want) or real_take(seg, leaf, want))
+
+    def take(seg: Any, leaf: Any, want: int) -> Any:
+        read.append(want)
+        return real_take(seg, leaf, want)
+
+    monkeypatch.setattr(impact, "_take", take)
     q = wq.Or([wq.Term(f, "graph") for f in ("title", "abstract", "authors")])
     with index.searcher() as s:
         fast = fast_search(s, q, limit=3)
@@ -156,6 +168,11 @@ def test_impact_ranking_is_whooshs(index: Index, q: wq.Query, limit: int) -> Non
         slow = _whoosh(s, q, None, None, None)
         assert fast.total == len(slow), q
         _assert_same_ranking(list(zip(fast.docnums, fast.scores, strict=True)), slow[:limit], dict(slow))
+        with pytest.MonkeyPatch.context() as mp:  # few matches: every match scored, no rounds
+            mp.setattr(impact, "SMALL_MATCH", 10**9)
+            every = fast_search(s, q, limit=limit)
+        assert every.total == len(slow)
+        _assert_same_ranking(list(zip(every.docnums, every.scores, strict=True)), slow[:limit], dict(slow))
 
 
 @pytest.mark.parametrize("word", sorted(set(TERMS["abstract"]) - {"absent"}))
