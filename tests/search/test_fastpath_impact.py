@@ -55,6 +55,7 @@ def low_thresholds() -> Iterator[None]:
         mp.setattr(impact, "START", 4)
         mp.setattr(impact, "MAX_SHARE", 1.0)
         mp.setattr(impact, "SMALL_MATCH", 3)
+        mp.setattr(impact, "MAX_AND_PARTS", 10**6)
         yield
 
 
@@ -190,3 +191,19 @@ def test_each_word_and_pairs_take_the_impact_path(
             assert fast.total == len(slow)
             _assert_same_ranking(list(zip(fast.docnums, fast.scores, strict=True)), slow[:limit], dict(slow))
     assert any(seen)
+
+
+def test_an_and_of_many_common_words_is_scored_whole(index: Index, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = _counting(monkeypatch)
+    fields = ("title", "abstract", "authors")
+    words = [wq.Or([wq.Term(f, w) for f in fields]) for w in ("graph", "model", "data")]
+    with index.searcher() as s:
+        monkeypatch.setattr(impact, "MAX_AND_PARTS", 2)
+        three = fast_search(s, wq.And(words), limit=5)
+        assert not any(seen)
+        two = fast_search(s, wq.And(words[:2]), limit=5)
+        assert any(seen)
+        for got, q in ((three, wq.And(words)), (two, wq.And(words[:2]))):
+            slow = _whoosh(s, q, None, None, None)
+            assert got.total == len(slow)
+            _assert_same_ranking(list(zip(got.docnums, got.scores, strict=True)), slow[:5], dict(slow))
