@@ -11,6 +11,7 @@ import sys
 import click
 
 from core.clicontext import CliContext, pass_cli
+from core.memory import tune_allocator
 from daemon.app import run_daemon
 from daemon.check import check_config
 
@@ -21,6 +22,7 @@ __all__ = ["config", "run"]
 @pass_cli
 def run(cli: CliContext) -> None:
     """Run the daemon in the foreground (systemd supervises it)."""
+    tune_allocator()
     sys.exit(run_daemon(cli.loaded_config))
 
 

@@ -42,6 +42,7 @@ from core.database import Database
 from core.endpoint import split_listen
 from core.errors import ConfigError, StorageError
 from core.logging import setup_logging
+from core.memory import tune_allocator
 from daemon.http import STOVE_PREFIXES, HttpServer, home_page, make_app
 from feeds import store
 from feeds.migrate import current_revision, head_revision
@@ -74,6 +75,7 @@ def _listen(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 @pass_cli
 def web(cli: CliContext, listen: str, index_dir: Path | None) -> None:
     """Serve the paper pages and search, reading only (a web tier process; the daemon writes)."""
+    tune_allocator()
     sys.exit(run_web(cli.loaded_config, listen, index_dir))
 
 

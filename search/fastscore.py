@@ -563,6 +563,8 @@ def fast_search(
                 keep = ~_member(docs, np.array(sorted(deleted), dtype=np.int64))
                 docs, scores = docs[keep], scores[keep]
             total += len(docs)
+        if seg.arrays is not None:
+            seg.arrays.release()  # the term tables and lists this query touched stay in the page cache only
         if not len(docs):
             continue
         if sort_new:

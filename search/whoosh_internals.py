@@ -471,7 +471,7 @@ class _PoolFieldWriter(W3FieldWriter):
                 field_bytes = bytes(known) if known is not None else b""
                 field_lb = np.frombuffer(field_bytes, dtype=np.uint8)
             self.start_term(btext)
-            pw = self._postwriter
+            pw: Any = self._postwriter
             limit = pw._blocklimit
             n = len(ids)
             if n <= limit:  # one block (most terms): plain Python costs less than NumPy calls
@@ -819,8 +819,7 @@ class SegmentArrays:
         """(which of the sorted ``cand`` have the term, their weights) without reading the whole list.
 
         A binary search per candidate in the mapped list touches a few pages of
-        a common word's megabytes; they are given back to the kernel after
-        (``MADV_DONTNEED``: the page cache keeps them, this process's RSS does not).
+        a common word's megabytes; :meth:`release` gives them back after the query.
         """
         a, b = self._find(fieldname, btext)
         if a == b or not len(cand):
@@ -831,13 +830,17 @@ class SegmentArrays:
         pos[pos == len(docs)] = 0
         hit = docs[pos] == cand
         weights = np.frombuffer(mapped, dtype=np.float32, count=b - a, offset=self._weights_at + 4 * a)
-        got = weights[pos[hit]].copy()
-        del docs, weights
-        for start in (self._docs_at + 4 * a, self._weights_at + 4 * a):
-            page = start - start % mmap.PAGESIZE
-            with contextlib.suppress(OSError, ValueError):
-                mapped.madvise(mmap.MADV_DONTNEED, page, start + 4 * (b - a) - page)
-        return hit, got
+        return hit, weights[pos[hit]].copy()
+
+    def release(self) -> None:
+        """Give the pages a query touched in the mapped file back (see :meth:`lookup`).
+
+        ``MADV_DONTNEED`` on a shared file mapping only drops this process's
+        page-table entries: the kernel's page cache keeps the pages, and a
+        thread still reading a view of them faults them back in.
+        """
+        with contextlib.suppress(OSError, ValueError):
+            self._post_map.madvise(mmap.MADV_DONTNEED)
 
     def impact(self, fieldname: str, btext: bytes) -> ImpactList | None:
         """The impact-ordered postings of a common term, None for a rarer term or an older segment."""
