@@ -207,3 +207,36 @@ def test_an_and_of_many_common_words_is_scored_whole(index: Index, monkeypatch: 
             slow = _whoosh(s, q, None, None, None)
             assert got.total == len(slow)
             _assert_same_ranking(list(zip(got.docnums, got.scores, strict=True)), slow[:5], dict(slow))
+
+
+def _mapped_side_file_kib() -> int:
+    """Resident KiB of this process's mappings of ``.fpo`` side files (from /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split()
+            if head and "-" in head[0] and len(head) >= 5:  # a mapping's header line
+                inside = line.rstrip().endswith(wi.POSTINGS_EXT)
+            elif inside and head and head[0] == "Rss:":
+                total += int(head[1])
+    return total
+
+
+def test_a_search_leaves_no_side_file_pages_resident(index: Index) -> None:
+    """Pages a query touches in the mapped side files stay in the page cache, not in this RSS."""
+    q = wq.And([wq.Or([wq.Term(f, w) for f in ("title", "abstract", "authors")]) for w in ("graph", "model")])
+    with index.searcher() as s:
+        fast_search(s, q, limit=5)
+        assert _mapped_side_file_kib() == 0
+        arrays = [wi.segment_arrays(sub.reader()) for sub, _ in s.leaf_searchers()]
+        mapped = next(a for a in arrays if a is not None)
+        mapped.lookup("abstract", b"graph", np.arange(0, 200, dtype=np.int64))
+        assert _mapped_side_file_kib() > 0  # the measure sees pages a lookup touched...
+        mapped.release()
+        assert _mapped_side_file_kib() == 0  # ...and release gives them back
+
+
+def test_the_allocator_is_tuned_on_glibc() -> None:
+    from core.memory import tune_allocator
+
+    assert tune_allocator()  # Debian's glibc accepts both settings
