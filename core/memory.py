@@ -5,8 +5,7 @@ in whichever worker thread runs it. glibc raises its mmap threshold after each
 such array is freed (up to 32 MB), so later ones come from per-thread arenas
 that stay resident after they are freed, and each thread gets an arena of its
 own. Fixing the threshold and capping the arenas keeps the daemon's RSS near
-what is in use (measured at 2.7 million papers and 8 threads: 27 MB less
-anonymous memory). Elsewhere than glibc this does nothing.
+what is in use. Elsewhere than glibc this does nothing.
 """
 
 from __future__ import annotations
