@@ -11,7 +11,6 @@ what is in use. Elsewhere than glibc this does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 __all__ = ["ARENAS", "MMAP_THRESHOLD", "tune_allocator"]
@@ -25,12 +24,8 @@ ARENAS = 2
 
 def tune_allocator() -> bool:
     """Fix glibc's mmap threshold and cap its arenas; True if both were set."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # this process's own symbols: glibc's, where it is glibc
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
