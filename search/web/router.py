@@ -34,6 +34,7 @@ from search.results import Hit
 from search.web import pages
 from search.web.atom import FeedEntry, atom_feed
 from search.web.catspec import CategorySpec, parse_spec
+from search.web.cite import bibtex, citation_meta, ris
 from search.web.urls import safe_url
 
 __all__ = ["STATIC_DIR", "STATIC_PREFIX", "make_router", "templates"]
@@ -69,6 +70,7 @@ def templates() -> Environment:
     env.filters["isoday"] = lambda d: d.isoformat()[:10] if d else ""
     env.filters["urlquote"] = lambda s: urllib.parse.quote(str(s), safe="")
     env.filters["safe_url"] = safe_url  # every URL from data passes it before it becomes an href
+    env.globals["citation_meta"] = citation_meta
     return env
 
 
@@ -372,7 +374,26 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
                 "\n".join(lines) + ("\n" if lines else ""),
                 headers={"Content-Disposition": 'attachment; filename="stars.txt"'},
             )
-        return PlainTextResponse("format must be txt or json", status_code=400)
+        if format in CITATION_FORMATS:
+            return citation_file([p for p, _ in starred], format, "stars")
+        return PlainTextResponse("format must be txt, json, bibtex or ris", status_code=400)
+
+    @router.get("/cite", response_model=None)
+    async def cite(ids: str = "", format: str = "bibtex") -> Response:
+        """One paper's (or a few papers') citation as a BibTeX or RIS file."""
+        if format not in CITATION_FORMATS:
+            return PlainTextResponse("format must be bibtex or ris", status_code=400)
+        wanted = _parse_ids(ids) if 0 < len(ids) <= 2000 else None
+        if not wanted or len(wanted) > MAX_CITE:
+            return PlainTextResponse(
+                f"ids must be 1 to {MAX_CITE} arXiv ids, separated by commas", status_code=400
+            )
+        found = await db.read(lambda s: [pages.paper_details(s, pid) for pid in wanted])
+        papers = [p for p in found if p is not None]
+        if not papers:
+            return PlainTextResponse("none of these papers is in the local database", status_code=404)
+        name = papers[0].id.replace("/", "_") if len(papers) == 1 else "papers"
+        return citation_file(papers, format, name)
 
     @router.post("/stars/{paper_id:path}", response_model=None)
     async def star(request: Request, paper_id: str) -> Response:
@@ -403,6 +424,22 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
 
 
 # ---------------------------------------------------------------- helpers
+
+
+CITATION_FORMATS = {
+    "bibtex": ("application/x-bibtex", "bib", bibtex),
+    "ris": ("application/x-research-info-systems", "ris", ris),
+}
+MAX_CITE = 50
+
+
+def citation_file(papers: list[pages.PaperView], format: str, name: str) -> Response:
+    media, ext, write = CITATION_FORMATS[format]
+    return Response(
+        write(papers),
+        media_type=f"{media}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.{ext}"'},
+    )
 
 
 def _take(pieces: Iterator[str], limit: int) -> bytes:

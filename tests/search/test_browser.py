@@ -125,3 +125,35 @@ def test_reading_and_starring_work_without_javascript(server: str, tmp_path: Pat
             assert page.locator("div.paper").count() == 1
         finally:
             ctx.close()
+
+
+@pytest.mark.parametrize("width", [1100, 390])
+def test_citation_tags_and_files_in_chromium(server: str, tmp_path: Path, width: int) -> None:
+    """What Zotero's connector reads (the citation_* tags, as the DOM has them) and the BibTeX download."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            ctx = browser.new_context(viewport={"width": width, "height": 800}, accept_downloads=True)
+            page = ctx.new_page()
+            page.goto(f"{server}/arxiv/2403.00001")
+            tags = page.evaluate(
+                "[...document.querySelectorAll('meta[name^=citation_]')].map(m => [m.name, m.content])"
+            )
+            assert ["citation_title", "Graph neural networks for images"] in tags
+            assert [c for n, c in tags if n == "citation_author"] == ["Ana Müller", "Bo Li"]
+            assert ["citation_pdf_url", "https://arxiv.org/pdf/2403.00001"] in tags
+            link = page.locator("a.cite-bib")
+            box = link.bounding_box()
+            assert box is not None
+            assert box["x"] >= 0
+            assert box["x"] + box["width"] <= width  # reachable without scrolling sideways at 390 px
+            with page.expect_download() as got:
+                link.click()
+            text = Path(got.value.path()).read_text()
+            assert text.startswith("@misc{arXiv:2403.00001,")
+            assert "author = {Ana Müller and Bo Li}" in text
+            page.screenshot(path=str(SHOTS / f"paper-cite-{width}.png"))
+        finally:
+            browser.close()
