@@ -17,6 +17,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
@@ -35,6 +36,7 @@ from search.web import pages
 from search.web.atom import FeedEntry, atom_feed
 from search.web.catspec import CategorySpec, parse_spec
 from search.web.cite import bibtex, citation_meta, ris
+from search.web.redirect import MAX_URL, local_path
 from search.web.urls import safe_url
 
 __all__ = ["STATIC_DIR", "STATIC_PREFIX", "make_router", "templates"]
@@ -122,6 +124,24 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
 
     def error(status: int, message: str, **ctx: Any) -> HTMLResponse:
         return render("error.html", status=status, message=message, **ctx)
+
+    # ------------------------------------------------------------ open any arXiv address here
+    @router.get("/redirect", response_model=None)
+    async def redirect(request: Request, url: str = "") -> Response:
+        """An arXiv address or id: 303 to this instance's page for it; else a form and a bookmarklet."""
+        base = str(request.base_url)
+        if not url.strip():
+            return render("redirect.html", url="", base=base, message=None)
+        try:
+            return RedirectResponse(local_path(url), status_code=303)
+        except InputError as exc:
+            return render("redirect.html", status=400, url=url[:MAX_URL], base=base, message=str(exc))
+
+    @router.get("/opensearch.xml", response_model=None)
+    async def opensearch(request: Request) -> Response:
+        """An OpenSearch description, so a browser's address bar can search this instance."""
+        return Response(opensearch_description(str(request.base_url)),
+                        media_type="application/opensearchdescription+xml")
 
     # ------------------------------------------------------------ lists
     @router.get("/arxiv", response_class=HTMLResponse)
@@ -424,6 +444,22 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def opensearch_description(base: str) -> str:
+    """The OpenSearch 1.1 document for ``base`` (this instance's URL as the browser reached it)."""
+    html = quoteattr(base + "search?q={searchTerms}")
+    atom = quoteattr(base + "search/feed?q={searchTerms}")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<OpenSearchDescription xmlns="http://a9.com/-/spec/opensearch/1.1/">\n'
+        "  <ShortName>coolstove papers</ShortName>\n"
+        "  <Description>Search the arXiv papers this coolstove holds</Description>\n"
+        "  <InputEncoding>UTF-8</InputEncoding>\n"
+        f'  <Url type="text/html" method="get" template={html}/>\n'
+        f'  <Url type="application/atom+xml" template={atom}/>\n'
+        "</OpenSearchDescription>\n"
+    )
 
 
 CITATION_FORMATS = {

@@ -157,3 +157,30 @@ def test_citation_tags_and_files_in_chromium(server: str, tmp_path: Path, width:
             page.screenshot(path=str(SHOTS / f"paper-cite-{width}.png"))
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("width", [1100, 390])
+def test_bookmarklet_opens_an_arxiv_address_here_in_chromium(server: str, tmp_path: Path, width: int) -> None:
+    """The bookmarklet, run on a page whose address is an arXiv abstract's, lands on this instance's page."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            page = browser.new_context(viewport={"width": width, "height": 800}).new_page()
+            page.goto(f"{server}/redirect")
+            code = page.locator("a.bookmarklet").get_attribute("href") or ""
+            assert code.startswith("javascript:")
+            # run it where arXiv's abstract would be: an address with the abstract's path on this origin
+            page.goto(f"{server}/redirect?url=" + "https%3A%2F%2Farxiv.org%2Fabs%2F2403.00001v2")
+            assert page.url == f"{server}/arxiv/2403.00001"
+            assert "Graph neural networks for images" in page.inner_text("h1")
+            page.goto(f"{server}/redirect")
+            page.fill("input[name=url]", "https://arxiv.org/list/cs.LG/new")
+            page.click("form.redirect-form button")
+            assert page.url == f"{server}/arxiv/cs.LG"
+            page.evaluate(code.removeprefix("javascript:").replace("location.href)", "'https://arxiv.org/pdf/2403.00002')"))
+            page.wait_for_url(f"{server}/arxiv/2403.00002")
+            page.screenshot(path=str(SHOTS / f"redirect-{width}.png"))
+        finally:
+            browser.close()
