@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -182,5 +183,71 @@ def test_bookmarklet_opens_an_arxiv_address_here_in_chromium(server: str, tmp_pa
             page.evaluate(code.removeprefix("javascript:").replace("location.href)", "'https://arxiv.org/pdf/2403.00002')"))
             page.wait_for_url(f"{server}/arxiv/2403.00002")
             page.screenshot(path=str(SHOTS / f"redirect-{width}.png"))
+        finally:
+            browser.close()
+
+
+def _many_authors(filled_db: Any) -> None:
+    from search_data import DAY, insert_papers
+
+    insert_papers(filled_db, [{
+        "id": "2403.00077",
+        "title": "A collaboration paper on graph lattices",
+        "abstract": "Forty-five of us measured graph images.",
+        "authors": [f"Author{i:02d} Person" for i in range(44)] + ["Zoë Ångström"],
+        "categories": "cs.LG",
+        "ann": [("cs.LG", DAY, "new", 9)],
+    }])
+
+
+@pytest.mark.parametrize("width", [1100, 390])
+def test_reading_aids_in_chromium(server: str, filled_db: Any, width: int) -> None:
+    """et al. expands (without JavaScript too), the keyword bar's AND/OR and accents, and [Copy]."""
+    from playwright.sync_api import sync_playwright
+
+    _many_authors(filled_db)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            ctx = browser.new_context(viewport={"width": width, "height": 900})
+            ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+            page = ctx.new_page()
+            page.goto(f"{server}/arxiv/cs.LG")
+            page.wait_for_function("document.body.classList.contains('math-rendered')")
+            big = page.locator("[id='2403.00077']")
+            hidden = big.get_by_text("Zoë Ångström")
+            assert not hidden.is_visible()  # the 45th author is behind "et al."
+            big.locator("details.etal summary").click()
+            assert hidden.is_visible()
+            # keywords: any word (default) vs all words, accent-insensitive both ways
+            page.fill("#kw", "angstrom")
+            page.check("#kw-only")
+            shown = lambda: page.eval_on_selector_all(  # noqa: E731
+                ".paper:not(.hidden-kw)", "ps => ps.map(p => p.id)")
+            assert shown() == ["2403.00077"]
+            assert big.locator("mark.kw").first.inner_text() == "Ångström"
+            page.fill("#kw", "muller, images")
+            assert set(shown()) == {"2403.00001", "2403.00077"}  # muller OR images
+            page.select_option("#kw-mode", "and")
+            assert shown() == ["2403.00001"]  # Ana Müller AND "images"
+            assert page.locator("[id='2403.00001'] mark.kw", has_text="Müller").count() == 1  # typed muller
+            page.fill("#kw", "")
+            page.uncheck("#kw-only")
+            # [Copy] keeps the page's selection and puts the paper on the clipboard
+            page.evaluate("""() => {
+                const t = document.querySelector("[id='2403.00002'] .summary");
+                const r = document.createRange(); r.selectNodeContents(t);
+                getSelection().removeAllRanges(); getSelection().addRange(r);
+            }""")
+            before = page.evaluate("getSelection().toString()")
+            page.locator("[id='2403.00001'] button.copy").click()
+            page.locator("[id='2403.00001'] button.copy", has_text="Copied").wait_for()
+            clip = page.evaluate("navigator.clipboard.readText()")
+            assert clip.splitlines()[0] == "Graph neural networks for images"
+            assert clip.splitlines()[1] == "Ana Müller, Bo Li"
+            assert "$\\alpha \\leq \\beta$" in clip  # the TeX, not KaTeX's markup
+            assert clip.splitlines()[-1] == "https://arxiv.org/abs/2403.00001"
+            assert page.evaluate("getSelection().toString()") == before
+            page.screenshot(path=str(SHOTS / f"reading-aids-{width}.png"), full_page=True)
         finally:
             browser.close()

@@ -204,6 +204,17 @@
 
   function escapeRe(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
 
+  // Lower case without accents ("Müller" -> "muller"), and where each folded character came from.
+  function fold(text) {
+    var out = "", from = [];
+    for (var i = 0; i < text.length; i++) {
+      var f = text.charAt(i).normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+      for (var k = 0; k < f.length; k++) { out += f.charAt(k); from.push(i); }
+    }
+    from.push(text.length);
+    return { text: out, from: from };
+  }
+
   function markIn(el, re) {
     var walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT, {
       acceptNode: function (n) {
@@ -213,20 +224,22 @@
     var nodes = [];
     while (walker.nextNode()) nodes.push(walker.currentNode);
     nodes.forEach(function (node) {
-      var text = node.nodeValue;
+      var text = node.nodeValue, folded = fold(text);
       re.lastIndex = 0;
-      if (!re.test(text)) return;
+      if (!re.test(folded.text)) return;
       re.lastIndex = 0;
       var frag = document.createDocumentFragment();
       var last = 0, m;
-      while ((m = re.exec(text)) !== null) {
-        if (m.index > last) frag.appendChild(document.createTextNode(text.slice(last, m.index)));
+      while ((m = re.exec(folded.text)) !== null) {
+        if (m[0].length === 0) { re.lastIndex++; continue; }
+        var start = folded.from[m.index], end = folded.from[m.index + m[0].length];
+        if (start < last) continue;
+        if (start > last) frag.appendChild(document.createTextNode(text.slice(last, start)));
         var mark = document.createElement("mark");
         mark.className = "kw";
-        mark.textContent = m[0];
+        mark.textContent = text.slice(start, end);
         frag.appendChild(mark);
-        last = m.index + m[0].length;
-        if (m[0].length === 0) re.lastIndex++;
+        last = end;
       }
       if (last < text.length) frag.appendChild(document.createTextNode(text.slice(last)));
       node.replaceWith(frag);
@@ -242,33 +255,97 @@
     if (input.form) input.form.addEventListener("submit", function (ev) { ev.preventDefault(); });
     var stored = window.localStorage ? localStorage.getItem("coolstove.kw") : null;
     if (!input.value && stored) input.value = stored;
+    var mode = document.getElementById("kw-mode");
+    var storedMode = window.localStorage ? localStorage.getItem("coolstove.kw-mode") : null;
+    if (mode && storedMode) mode.value = storedMode;
     function apply() {
-      var words = input.value.split(/[,\n]/).map(function (w) { return w.trim(); }).filter(Boolean);
+      var words = input.value.split(/[,\n]/).map(function (w) { return fold(w.trim()).text; }).filter(Boolean);
       var inc = words.filter(function (w) { return w[0] !== "-"; });
-      var exc = words.filter(function (w) { return w[0] === "-" && w.length > 1; }).map(function (w) { return w.slice(1).toLowerCase(); });
-      var re = inc.length ? new RegExp(inc.map(escapeRe).join("|"), "gi") : null;
+      var exc = words.filter(function (w) { return w[0] === "-" && w.length > 1; }).map(function (w) { return w.slice(1); });
+      var re = inc.length ? new RegExp(inc.map(escapeRe).join("|"), "g") : null;
+      var all = mode && mode.value === "and";
       var shown = 0, total = 0;
       document.querySelectorAll(".paper").forEach(function (p) {
         total++;
         var parts = p.querySelectorAll(".title-link, .authors, .summary");
         parts.forEach(unmark);
-        var text = p.textContent.toLowerCase();
-        var hit = !re || inc.some(function (w) { return text.indexOf(w.toLowerCase()) >= 0; });
-        var out = exc.some(function (w) { return text.indexOf(w) >= 0; });
+        var text = "";
+        parts.forEach(function (el) { text += " " + fold(el.textContent).text; });
+        var has = function (w) { return text.indexOf(w) >= 0; };
+        var hit = !re || (all ? inc.every(has) : inc.some(has));
+        var out = exc.some(has);
         if (re) parts.forEach(function (el) { markIn(el, re); });
         var keep = hit && !out;
         p.classList.toggle("hidden-kw", !!(only && only.checked && !keep) || (out && only && only.checked));
         if (keep) shown++;
       });
       if (count) count.textContent = words.length ? shown + " of " + total + " match" : "";
-      if (window.localStorage) localStorage.setItem("coolstove.kw", input.value);
+      if (window.localStorage) {
+        localStorage.setItem("coolstove.kw", input.value);
+        if (mode) localStorage.setItem("coolstove.kw-mode", mode.value);
+      }
     }
     input.addEventListener("input", apply);
     if (only) only.addEventListener("change", apply);
+    if (mode) mode.addEventListener("change", apply);
     if (input.value) apply();
   }
 
+  // [Copy]: title, authors, abstract and link to the clipboard. The page's selection is left as it
+  // was (Cool Papers' copy button reset it, so Ctrl-F lost its place): the Clipboard API does not touch
+  // it, and where that API is missing (plain http on a LAN address) the fallback restores it.
+  function paperText(p) {
+    var title = p.querySelector(".title-link, h1.title"), authors = p.querySelector(".authors"), summary = p.querySelector(".summary");
+    var names = authors ? Array.prototype.map.call(authors.querySelectorAll("a.author"), function (a) { return a.textContent.trim(); }) : [];
+    var clean = function (el) { return el ? (el.getAttribute("data-source") || el.textContent).replace(/\s+/g, " ").trim() : ""; };
+    return [clean(title), names.join(", "), clean(summary), "https://arxiv.org/abs/" + p.getAttribute("data-id")].filter(Boolean).join("\n");
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    var sel = document.getSelection(), ranges = [];
+    for (var i = 0; i < sel.rangeCount; i++) ranges.push(sel.getRangeAt(i));
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    area.remove();
+    sel.removeAllRanges();
+    ranges.forEach(function (r) { sel.addRange(r); });
+    return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+
+  function setupCopy() {
+    // the TeX as written, before KaTeX turns it into markup whose text repeats every formula
+    document.querySelectorAll(".paper[data-id]").forEach(function (p) {
+      p.querySelectorAll(".title-link, h1.title, .summary").forEach(function (el) { el.setAttribute("data-source", el.textContent); });
+    });
+    document.querySelectorAll(".paper[data-id] .actions").forEach(function (actions) {
+      var btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "copy";
+      btn.textContent = "Copy";
+      btn.title = "copy title, authors, abstract and link";
+      actions.appendChild(btn);
+    });
+    document.addEventListener("click", function (ev) {
+      var btn = ev.target.closest && ev.target.closest("button.copy");
+      if (!btn) return;
+      ev.preventDefault();
+      copyText(paperText(btn.closest(".paper"))).then(
+        function () { btn.textContent = "Copied"; setTimeout(function () { btn.textContent = "Copy"; }, 1500); },
+        function () { btn.textContent = "Copy failed"; }
+      );
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    setupCopy();
     renderMath(document);
     setupStars();
     setupKeywords();
