@@ -5,6 +5,7 @@ Screenshots go to ``screenshots/`` at the project root (git-ignored) for a perso
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +42,22 @@ def server(cfg, filled_db, index) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
+
+
+@contextlib.contextmanager
+def _page(width: int, server: str | None = None, **context: Any) -> Iterator[Any]:
+    """A fresh Chromium page at ``width`` px (clipboard permissions for ``server`` when given)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            ctx = browser.new_context(viewport={"width": width, "height": 900}, **context)
+            if server is not None:
+                ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+            yield ctx.new_page()
+        finally:
+            browser.close()
 
 
 def test_read_search_open_star_in_chromium(server: str, tmp_path: Path) -> None:
@@ -129,62 +146,47 @@ def test_reading_and_starring_work_without_javascript(server: str, tmp_path: Pat
 
 
 @pytest.mark.parametrize("width", [1100, 390])
-def test_citation_tags_and_files_in_chromium(server: str, tmp_path: Path, width: int) -> None:
+def test_citation_tags_and_files_in_chromium(server: str, width: int) -> None:
     """What Zotero's connector reads (the citation_* tags, as the DOM has them) and the BibTeX download."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            ctx = browser.new_context(viewport={"width": width, "height": 800}, accept_downloads=True)
-            page = ctx.new_page()
-            page.goto(f"{server}/arxiv/2403.00001")
-            tags = page.evaluate(
-                "[...document.querySelectorAll('meta[name^=citation_]')].map(m => [m.name, m.content])"
-            )
-            assert ["citation_title", "Graph neural networks for images"] in tags
-            assert [c for n, c in tags if n == "citation_author"] == ["Ana Müller", "Bo Li"]
-            assert ["citation_pdf_url", "https://arxiv.org/pdf/2403.00001"] in tags
-            link = page.locator("a.cite-bib")
-            box = link.bounding_box()
-            assert box is not None
-            assert box["x"] >= 0
-            assert box["x"] + box["width"] <= width  # reachable without scrolling sideways at 390 px
-            with page.expect_download() as got:
-                link.click()
-            text = Path(got.value.path()).read_text()
-            assert text.startswith("@misc{arXiv:2403.00001,")
-            assert "author = {Ana Müller and Bo Li}" in text
-            page.screenshot(path=str(SHOTS / f"paper-cite-{width}.png"))
-        finally:
-            browser.close()
+    with _page(width, accept_downloads=True) as page:
+        page.goto(f"{server}/arxiv/2403.00001")
+        tags = page.evaluate(
+            "[...document.querySelectorAll('meta[name^=citation_]')].map(m => [m.name, m.content])"
+        )
+        assert ["citation_title", "Graph neural networks for images"] in tags
+        assert [c for n, c in tags if n == "citation_author"] == ["Ana Müller", "Bo Li"]
+        assert ["citation_pdf_url", "https://arxiv.org/pdf/2403.00001"] in tags
+        link = page.locator("a.cite-bib")
+        box = link.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= width  # reachable without scrolling sideways at 390 px
+        with page.expect_download() as got:
+            link.click()
+        text = Path(got.value.path()).read_text()
+        assert text.startswith("@misc{arXiv:2403.00001,")
+        assert "author = {Ana Müller and Bo Li}" in text
+        page.screenshot(path=str(SHOTS / f"paper-cite-{width}.png"))
 
 
 @pytest.mark.parametrize("width", [1100, 390])
-def test_bookmarklet_opens_an_arxiv_address_here_in_chromium(server: str, tmp_path: Path, width: int) -> None:
-    """The bookmarklet, run on a page whose address is an arXiv abstract's, lands on this instance's page."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            page = browser.new_context(viewport={"width": width, "height": 800}).new_page()
-            page.goto(f"{server}/redirect")
-            code = page.locator("a.bookmarklet").get_attribute("href") or ""
-            assert code.startswith("javascript:")
-            # run it where arXiv's abstract would be: an address with the abstract's path on this origin
-            page.goto(f"{server}/redirect?url=" + "https%3A%2F%2Farxiv.org%2Fabs%2F2403.00001v2")
-            assert page.url == f"{server}/arxiv/2403.00001"
-            assert "Graph neural networks for images" in page.inner_text("h1")
-            page.goto(f"{server}/redirect")
-            page.fill("input[name=url]", "https://arxiv.org/list/cs.LG/new")
-            page.click("form.redirect-form button")
-            assert page.url == f"{server}/arxiv/cs.LG"
-            page.evaluate(code.removeprefix("javascript:").replace("location.href)", "'https://arxiv.org/pdf/2403.00002')"))
-            page.wait_for_url(f"{server}/arxiv/2403.00002")
-            page.screenshot(path=str(SHOTS / f"redirect-{width}.png"))
-        finally:
-            browser.close()
+def test_bookmarklet_opens_an_arxiv_address_here_in_chromium(server: str, width: int) -> None:
+    """The bookmarklet's own code, and the form, land on this instance's page for an arXiv address."""
+    with _page(width) as page:
+        page.goto(f"{server}/redirect")
+        code = page.locator("a.bookmarklet").get_attribute("href") or ""
+        assert code.startswith("javascript:")
+        page.goto(f"{server}/redirect?url=" + "https%3A%2F%2Farxiv.org%2Fabs%2F2403.00001v2")
+        assert page.url == f"{server}/arxiv/2403.00001"
+        assert "Graph neural networks for images" in page.inner_text("h1")
+        page.goto(f"{server}/redirect")
+        page.fill("input[name=url]", "https://arxiv.org/list/cs.LG/new")
+        page.click("form.redirect-form button")
+        assert page.url == f"{server}/arxiv/cs.LG"
+        # the bookmarklet as if clicked on arXiv's PDF page: its location is that address
+        page.evaluate(code.removeprefix("javascript:").replace("location.href)", "'https://arxiv.org/pdf/2403.00002')"))
+        page.wait_for_url(f"{server}/arxiv/2403.00002")
+        page.screenshot(path=str(SHOTS / f"redirect-{width}.png"))
 
 
 def _many_authors(filled_db: Any) -> None:
@@ -203,51 +205,42 @@ def _many_authors(filled_db: Any) -> None:
 @pytest.mark.parametrize("width", [1100, 390])
 def test_reading_aids_in_chromium(server: str, filled_db: Any, width: int) -> None:
     """et al. expands (without JavaScript too), the keyword bar's AND/OR and accents, and [Copy]."""
-    from playwright.sync_api import sync_playwright
-
     _many_authors(filled_db)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            ctx = browser.new_context(viewport={"width": width, "height": 900})
-            ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
-            page = ctx.new_page()
-            page.goto(f"{server}/arxiv/cs.LG")
-            page.wait_for_function("document.body.classList.contains('math-rendered')")
-            big = page.locator("[id='2403.00077']")
-            hidden = big.get_by_text("Zoë Ångström")
-            assert not hidden.is_visible()  # the 45th author is behind "et al."
-            big.locator("details.etal summary").click()
-            assert hidden.is_visible()
-            # keywords: any word (default) vs all words, accent-insensitive both ways
-            page.fill("#kw", "angstrom")
-            page.check("#kw-only")
-            shown = lambda: page.eval_on_selector_all(  # noqa: E731
-                ".paper:not(.hidden-kw)", "ps => ps.map(p => p.id)")
-            assert shown() == ["2403.00077"]
-            assert big.locator("mark.kw").first.inner_text() == "Ångström"
-            page.fill("#kw", "muller, images")
-            assert set(shown()) == {"2403.00001", "2403.00077"}  # muller OR images
-            page.select_option("#kw-mode", "and")
-            assert shown() == ["2403.00001"]  # Ana Müller AND "images"
-            assert page.locator("[id='2403.00001'] mark.kw", has_text="Müller").count() == 1  # typed muller
-            page.fill("#kw", "")
-            page.uncheck("#kw-only")
-            # [Copy] keeps the page's selection and puts the paper on the clipboard
-            page.evaluate("""() => {
-                const t = document.querySelector("[id='2403.00002'] .summary");
-                const r = document.createRange(); r.selectNodeContents(t);
-                getSelection().removeAllRanges(); getSelection().addRange(r);
-            }""")
-            before = page.evaluate("getSelection().toString()")
-            page.locator("[id='2403.00001'] button.copy").click()
-            page.locator("[id='2403.00001'] button.copy", has_text="Copied").wait_for()
-            clip = page.evaluate("navigator.clipboard.readText()")
-            assert clip.splitlines()[0] == "Graph neural networks for images"
-            assert clip.splitlines()[1] == "Ana Müller, Bo Li"
-            assert "$\\alpha \\leq \\beta$" in clip  # the TeX, not KaTeX's markup
-            assert clip.splitlines()[-1] == "https://arxiv.org/abs/2403.00001"
-            assert page.evaluate("getSelection().toString()") == before
-            page.screenshot(path=str(SHOTS / f"reading-aids-{width}.png"), full_page=True)
-        finally:
-            browser.close()
+    with _page(width, server) as page:
+        page.goto(f"{server}/arxiv/cs.LG")
+        page.wait_for_function("document.body.classList.contains('math-rendered')")
+        big = page.locator("[id='2403.00077']")
+        hidden = big.get_by_text("Zoë Ångström")
+        assert not hidden.is_visible()  # the 45th author is behind "et al."
+        big.locator("details.etal summary").click()
+        assert hidden.is_visible()
+        # keywords: any word (default) vs all words, accent-insensitive both ways
+        page.fill("#kw", "angstrom")
+        page.check("#kw-only")
+        shown = lambda: page.eval_on_selector_all(  # noqa: E731
+            ".paper:not(.hidden-kw)", "ps => ps.map(p => p.id)")
+        assert shown() == ["2403.00077"]
+        assert big.locator("mark.kw").first.inner_text() == "Ångström"
+        page.fill("#kw", "muller, images")
+        assert set(shown()) == {"2403.00001", "2403.00077"}  # muller OR images
+        page.select_option("#kw-mode", "and")
+        assert shown() == ["2403.00001"]  # Ana Müller AND "images"
+        assert page.locator("[id='2403.00001'] mark.kw", has_text="Müller").count() == 1  # typed muller
+        page.fill("#kw", "")
+        page.uncheck("#kw-only")
+        # [Copy] keeps the page's selection and puts the paper on the clipboard
+        page.evaluate("""() => {
+            const t = document.querySelector("[id='2403.00002'] .summary");
+            const r = document.createRange(); r.selectNodeContents(t);
+            getSelection().removeAllRanges(); getSelection().addRange(r);
+        }""")
+        before = page.evaluate("getSelection().toString()")
+        page.locator("[id='2403.00001'] button.copy").click()
+        page.locator("[id='2403.00001'] button.copy", has_text="Copied").wait_for()
+        clip = page.evaluate("navigator.clipboard.readText()")
+        assert clip.splitlines()[0] == "Graph neural networks for images"
+        assert clip.splitlines()[1] == "Ana Müller, Bo Li"
+        assert "$\\alpha \\leq \\beta$" in clip  # the TeX, not KaTeX's markup
+        assert clip.splitlines()[-1] == "https://arxiv.org/abs/2403.00001"
+        assert page.evaluate("getSelection().toString()") == before
+        page.screenshot(path=str(SHOTS / f"reading-aids-{width}.png"), full_page=True)
