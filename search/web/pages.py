@@ -212,6 +212,28 @@ def day_list(session: Session, spec: CategorySpec, date: dt.date | None) -> DayL
     return out
 
 
+#: A day list's orders (``?sort=``): arXiv's own, newest submission first, starred papers first.
+LIST_ORDERS = {"arxiv": "arXiv's order", "new": "newest first", "stars": "★ first"}
+
+
+def sort_sections(listing: DayList, order: str) -> None:
+    """Reorder each section of a day list in place (stable: ties keep arXiv's order)."""
+    if order == "new":
+        never = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+        def submitted(p: PaperView) -> dt.datetime:
+            when = p.submitted
+            if when is None:
+                return never
+            return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+        for papers in listing.sections.values():
+            papers.sort(key=submitted, reverse=True)
+    elif order == "stars":
+        for papers in listing.sections.values():
+            papers.sort(key=lambda p: not p.starred)
+
+
 def calendar(session: Session, spec: CategorySpec, limit: int = 800) -> OrderedDict[str, list[dt.date]]:
     """Days held for these categories (and their aliases), newest first, grouped by month (``YYYY-MM``)."""
     match = spec.expanded()

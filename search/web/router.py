@@ -150,7 +150,9 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
         return render("categories.html", counts=counts)
 
     @router.get("/arxiv/{spec:path}", response_model=None)
-    async def arxiv(request: Request, spec: str, date: str | None = None, kw: str | None = None) -> Response:
+    async def arxiv(
+        request: Request, spec: str, date: str | None = None, kw: str | None = None, sort: str = "arxiv"
+    ) -> Response:
         if spec.endswith("/feed"):
             return await category_feed(request, spec.removesuffix("/feed"))
         ids = _parse_ids(spec)
@@ -163,11 +165,15 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
             return error(
                 404, f"{exc}. A list URL looks like /arxiv/cs.AI+cs.LG-cs.CY, a paper like /arxiv/2401.06769."
             )
+        if sort not in pages.LIST_ORDERS:
+            return error(400, f"sort must be one of: {', '.join(pages.LIST_ORDERS)}")
         listing = await db.read(lambda s: _day_with_stars(s, cats, day))
+        pages.sort_sections(listing, sort)
         months = await db.read(lambda s: pages.calendar(s, cats))
         status = 200 if listing.date is not None and listing.count else 404
         return render_stream(
-            "day.html", status=status, listing=listing, months=months, spec=cats, requested=day, kw=kw or ""
+            "day.html", status=status, listing=listing, months=months, spec=cats, requested=day, kw=kw or "",
+            sort=sort, orders=pages.LIST_ORDERS,
         )
 
     async def category_feed(request: Request, spec_text: str) -> Response:
