@@ -31,7 +31,7 @@ def local_path(target: str) -> str:
     text = target.strip()
     if not text or len(text) > MAX_URL:
         raise InputError("give an arXiv address or id")
-    if "://" not in text and not text.startswith("arxiv.org/"):
+    if "://" not in text and text.split("/", 1)[0].lower() not in ARXIV_HOSTS:
         return _paper(text.removeprefix("arXiv:").removeprefix("arxiv:"))
     parts = urllib.parse.urlsplit(text if "://" in text else "https://" + text)
     if parts.scheme not in ("http", "https") or (parts.hostname or "") not in ARXIV_HOSTS:

@@ -234,9 +234,3 @@ def test_a_search_leaves_no_side_file_pages_resident(index: Index) -> None:
         assert _mapped_side_file_kib() > 0  # the measure sees pages a lookup touched...
         mapped.release()
         assert _mapped_side_file_kib() == 0  # ...and release gives them back
-
-
-def test_the_allocator_is_tuned_on_glibc() -> None:
-    from core.memory import tune_allocator
-
-    assert tune_allocator()  # Debian's glibc accepts both settings

@@ -38,3 +38,9 @@ async def test_newest_first_and_stars_first(client: httpx.AsyncClient, filled_db
     dated = (await client.get("/arxiv/cs.LG", params={"date": DAY.isoformat(), "sort": "stars"})).text
     assert f'href="/arxiv/cs.LG?date={DAY.isoformat()}&amp;sort=new"' in dated  # the day is kept
     assert (await client.get("/arxiv/cs.LG", params={"sort": "<script>"})).status_code == 400
+    # a star posted without JavaScript comes back to the same day and order
+    form_next = re.search(r'name="next" value="([^"]+)"', dated)
+    assert form_next is not None
+    assert form_next[1].startswith(f"/arxiv/cs.LG?date={DAY.isoformat()}&amp;sort=stars#")
+    back = await client.post("/stars/2403.00003", data={"action": "add", "next": "/arxiv/cs.LG?sort=new#x"})
+    assert back.headers["location"] == "/arxiv/cs.LG?sort=new#x"

@@ -21,6 +21,8 @@ OS = "{http://a9.com/-/spec/opensearch/1.1/}"
         ("https://arxiv.org/abs/2403.00001v2", "/arxiv/2403.00001"),
         ("http://www.arxiv.org/pdf/2403.00001v1.pdf", "/arxiv/2403.00001"),
         ("arxiv.org/pdf/2403.00001", "/arxiv/2403.00001"),
+        ("WWW.arXiv.org/abs/2403.00001", "/arxiv/2403.00001"),
+        ("export.arxiv.org/list/cs.LG/new", "/arxiv/cs.LG"),
         ("https://arxiv.org/html/2403.00001v3/", "/arxiv/2403.00001"),
         ("https://export.arxiv.org/abs/hep-th/9901001", "/arxiv/hep-th/9901001"),
         ("https://arxiv.org/list/cs.LG/new", "/arxiv/cs.LG"),
@@ -45,6 +47,7 @@ def test_arxiv_addresses_map_to_local_pages(given: str, path: str) -> None:
         "https://arxiv.org/abs/../../etc/passwd",
         "https://arxiv.org/list/<script>/new",
         "https://arxiv.org/help",
+        "evil.example/abs/2403.00001",
         "2" * 3000,
     ],
 )

@@ -206,6 +206,7 @@
 
   // Lower case without accents ("Müller" -> "muller"), and where each folded character came from.
   function fold(text) {
+    if (!/[^\x00-\x7f]/.test(text)) return { text: text.toLowerCase(), from: null }; // most text: as is
     var out = "", from = [];
     for (var i = 0; i < text.length; i++) {
       var f = text.charAt(i).normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
@@ -232,7 +233,7 @@
       var last = 0, m;
       while ((m = re.exec(folded.text)) !== null) {
         if (m[0].length === 0) { re.lastIndex++; continue; }
-        var start = folded.from[m.index], end = folded.from[m.index + m[0].length];
+        var at = folded.from, start = at ? at[m.index] : m.index, end = at ? at[m.index + m[0].length] : m.index + m[0].length;
         if (start < last) continue;
         if (start > last) frag.appendChild(document.createTextNode(text.slice(last, start)));
         var mark = document.createElement("mark");
