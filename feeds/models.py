@@ -30,11 +30,13 @@ from feeds.ids import abs_url, pdf_url
 __all__ = [
     "Announcement",
     "Base",
+    "Click",
     "CrawlRun",
     "Generation",
     "HttpCache",
     "Paper",
     "PaperDay",
+    "Preference",
     "Star",
     "Version",
     "table_of",
@@ -166,6 +168,30 @@ class Star(Base):
 
     paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
     starred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Preference(Base):
+    """A reader's keyword for the ❤ order (migration 0004): papers are scored by the keywords they contain.
+
+    Kept server-side so every browser of this instance shares one list, as the stars are.
+    """
+
+    __tablename__ = "preferences"
+
+    keyword: Mapped[str] = mapped_column(String(200), primary_key=True)  # as typed, trimmed
+    weight: Mapped[int] = mapped_column(Integer, default=1)  # how much a match counts (1..9)
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Click(Base):
+    """How often this instance's readers opened a paper's PDF or FAQ (migration 0004)."""
+
+    __tablename__ = "clicks"
+
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # pdf | faq
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class CrawlRun(Base):
