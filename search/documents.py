@@ -71,6 +71,7 @@ def row_document(row: Row[Any]) -> dict[str, Any]:
         categories=row.categories,
         announced=row.announced or row.submitted,
         updated=row.updated or row.submitted,
+        revised=row.updated,
     )
 
 
@@ -121,6 +122,7 @@ def iter_documents(session: Session, lo: str, hi: str) -> Iterator[dict[str, Any
                 categories=row.categories,
                 announced=announced.get(row.id) or row.submitted,
                 updated=row.updated or row.submitted,
+                revised=row.updated,
             )
 
 

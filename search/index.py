@@ -426,7 +426,7 @@ class SearchIndex:
         try:
             s = self._searcher()
             ranked = self._ranked(s, q, limit, filters, sort_new)
-            hits = make_hits(s.reader(), ranked.docnums[:limit], ranked.scores[:limit], start)
+            hits, texts = make_hits(s.reader(), ranked.docnums[:limit], ranked.scores[:limit], start)
         except SearchError as exc:
             result.error = str(exc)
             return result
@@ -444,7 +444,7 @@ class SearchIndex:
         result.set_total(ranked.total, exact=True)  # both evaluators count every match
         result.capped = result.total > self.max_results
         if db is not None and hits:
-            fill_hits(hits, matchers, db)
+            fill_hits(hits, matchers, db, texts)
         return result
 
     def _ranked(self, s: Searcher, q: wq.Query, limit: int, filters: Filters, sort_new: bool) -> Ranked:
