@@ -23,8 +23,8 @@ environment overrides (strings, converted to the key's type). Validation errors
 become one :class:`ConfigError` listing every problem, one line each, with the
 file, the key and what is wrong.
 
-Secrets never live in the TOML: device tokens, the MQTT password and the HTTP
-token come from the environment or from systemd credentials
+Secrets never live in the TOML: device tokens, the MQTT password, the HTTP
+token and the language model's API key come from the environment or from systemd credentials
 (``$CREDENTIALS_DIRECTORY/<name>``, see ``LoadCredential=``). This is the only
 module that knows file-system paths.
 """
@@ -81,6 +81,7 @@ __all__ = [
     "DaemonRecord",
     "FlameConfig",
     "HttpConfig",
+    "LlmConfig",
     "MiioBurner",
     "MqttBurner",
     "MqttConfig",
@@ -512,6 +513,50 @@ class SearchConfig(_Model):
     publish_dir: Path | None = Field(default=None, strict=False)
 
 
+FAQ_LANGUAGES = ("en", "zh")
+
+
+class LlmConfig(_Model):
+    """``[llm]``: the FAQ per paper from an OpenAI-compatible chat-completions endpoint (off by default).
+
+    The API key is a secret (``$COOLSTOVE_LLM_API_KEY`` or the credential ``llm-api-key``); a local
+    server (llama.cpp, vLLM, Ollama) may need none.
+    """
+
+    enabled: bool = False
+    base_url: NonEmpty = "https://api.moonshot.cn/v1"  # ``<base_url>/chat/completions`` is called
+    model: NonEmpty = "moonshot-v1-128k"
+    languages: StrTuple = FAQ_LANGUAGES  # answers generated per language, independently (en, zh)
+    max_concurrent: Annotated[int, _range(1, 16)] = 1  # generations at once
+    max_input_tokens: Annotated[int, _range(2_000, 2_000_000)] = 120_000  # the paper is cut to fit
+    max_queue: Annotated[int, _range(1, 10_000)] = 100  # waiting jobs; more are refused with a message
+    max_retries: Annotated[int, _range(0, 10)] = 3  # per job, on 429/5xx/a broken stream
+    timeout_s: Annotated[float, _range(1, 3600)] = 120.0  # between two pieces of the stream
+    pdf_url: NonEmpty = "https://arxiv.org/pdf/{id}"  # {id} is the versioned id (2401.06769v2)
+    api_key: Secret = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if urllib.parse.urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("pdf_url")
+    @classmethod
+    def _pdf(cls, value: str) -> str:
+        if "{id}" not in value or urllib.parse.urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"must be an http(s) URL containing {{id}}, got {value!r}")
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value or any(v not in FAQ_LANGUAGES for v in value) or len(set(value)) != len(value):
+            raise ValueError(f"must be one or more of {', '.join(FAQ_LANGUAGES)}, got {list(value)}")
+        return value
+
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 GraceSeconds = Annotated[float, Field(gt=0, le=600)]
 
@@ -526,6 +571,7 @@ class Config(_Model):
     http: HttpConfig = HttpConfig()
     papers: PapersConfig = PapersConfig()
     search: SearchConfig = SearchConfig()
+    llm: LlmConfig = LlmConfig()
     log_level: LogLevel = "INFO"
     shutdown_grace_s: GraceSeconds = 10.0
     source: Path | None = None
@@ -588,6 +634,7 @@ class _File(_Model):
     http: HttpConfig = HttpConfig()
     papers: PapersConfig = PapersConfig()
     search: SearchConfig = SearchConfig()
+    llm: LlmConfig = LlmConfig()
     daemon: _Daemon = _Daemon()
 
     @model_validator(mode="after")
@@ -617,8 +664,10 @@ SECTIONS = tuple(_File.model_fields)
 _SUBTABLES: dict[str, type[BaseModel]] = {
     "mqtt": MqttConfig, "stove": _Stove, "storage": StorageConfig, "http": HttpConfig,
     "papers": PapersConfig, "search": SearchConfig, "daemon": _Daemon, "flame": FlameConfig,
+    "llm": LlmConfig,
 }
-SECRETS = {"mqtt": "password", "http": "token"}  # and each burner's token
+SECRETS = {"mqtt": "password", "http": "token", "llm": "api_key"}  # and each burner's token
+SECRET_KEYS = ("password", "token", "api_key")
 
 
 # ---------------------------------------------------------------- secrets
@@ -841,7 +890,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     model = _model_at(loc)
-    return [k for k in model.model_fields if k not in ("password", "token")] if model else []
+    return [k for k in model.model_fields if k not in SECRET_KEYS] if model else []
 
 
 def _bounds(loc: tuple[Any, ...]) -> str | None:
@@ -869,7 +918,7 @@ def _bounds(loc: tuple[Any, ...]) -> str | None:
 
 def _problem(err: Mapping[str, Any], loc: tuple[Any, ...], key: str) -> str:
     kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
-    secret = key in ("password", "token")
+    secret = key in SECRET_KEYS
     tables = isinstance(value, dict) or (
         isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value)
     )
@@ -1003,8 +1052,8 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
             raise ConfigError(
                 f"environment override {ENV_PREFIX}{section.upper()}__{key.upper()}: secrets are "
                 "not overrides; "
-                f"set {ENV_PREFIX}{section.upper()}_{'PASSWORD' if key == 'password' else 'TOKEN'} "
-                f"or the credential {section}-{key}"
+                f"set {ENV_PREFIX}{section.upper()}_{key.upper()} "
+                f"or the credential {section}-{key.replace('_', '-')}"
             )
     data = _merge(raw, {k: v for k, v in overrides.items() if k != "stove"})
     stove = overrides.get("stove", {})
@@ -1038,6 +1087,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     secrets = {
         "mqtt": ("password", read_secret("mqtt-password", env)),
         "http": ("token", read_secret("http-token", env)),
+        "llm": ("api_key", read_secret("llm-api-key", env)),
     }
     for section, (key, value) in secrets.items():
         if value is not None and isinstance(data.get(section, {}), dict):
@@ -1068,6 +1118,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         http=parsed.http,
         papers=parsed.papers,
         search=parsed.search,
+        llm=parsed.llm,
         log_level=parsed.daemon.log_level,
         shutdown_grace_s=parsed.daemon.shutdown_grace_s,
         source=source,

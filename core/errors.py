@@ -15,6 +15,7 @@ catches these and nothing else::
     │   ├── FetchError           HTTP/network failure after retries
     │   └── ParseError           the response is not what arXiv sends
     ├── SearchError              the index failed (queries never raise this)
+    ├── LlmError                 the language model's endpoint failed or refused
     └── DaemonNotRunning         the CLI could not reach the daemon
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "FeedError",
     "FetchError",
     "InputError",
+    "LlmError",
     "ParseError",
     "SearchError",
     "StorageError",
@@ -88,6 +90,23 @@ class ParseError(FeedError):
 
 class SearchError(CoolstoveError):
     """The search index failed in a way a rebuild may fix."""
+
+
+class LlmError(CoolstoveError):
+    """A chat-completions call failed: HTTP error, broken stream, unreachable endpoint.
+
+    ``retryable`` says whether asking again may help (429, 5xx, a dropped connection);
+    ``retry_after`` is the server's ``Retry-After`` in seconds, when it sent one.
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class DaemonNotRunning(CoolstoveError):

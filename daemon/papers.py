@@ -23,6 +23,7 @@ from core.errors import SearchError
 from daemon.publishing import attach as publish_for_web
 from daemon.supervisor import Restart, stop_tasks, supervise
 from feeds import store
+from feeds.faq import FaqEngine
 from feeds.migrate import upgrade
 from feeds.service import FeedService
 from search.index import SearchIndex
@@ -43,6 +44,8 @@ class Papers:
         self.db = Database(cfg.papers_db_url)
         self.index = SearchIndex.for_config(cfg)
         self.feed = FeedService(cfg, self.db, on_commit=self._on_commit)
+        # the [FAQ] button ([llm] enabled): its PDFs come through the crawler's polite client
+        self.faq = FaqEngine(cfg.llm, self.db, self.feed.http) if cfg.llm.enabled else None
         self._tasks: list[asyncio.Task[None]] = []
         self._catching_up = asyncio.Lock()
         # indexed so far: (generation, None) is all of it, (generation, id) up to that id of it
@@ -58,6 +61,8 @@ class Papers:
         await asyncio.to_thread(upgrade, self.cfg.papers_db_url)
         self.db.start()
         await self.feed.abort_stale_runs()  # a crawl or import killed with its process stays no `running`
+        if self.faq is not None:
+            await self.faq.recover()  # FAQ jobs queued or running when the daemon stopped
         # read before the check at start reads the database: what it misses is stamped after this
         self.seen = (await self.db.read(store.current_generation), None)
         await asyncio.to_thread(self.index.open)  # a missing or corrupt index is flagged for rebuild
@@ -66,6 +71,7 @@ class Papers:
             ("feed", self.feed.run, Restart.ALWAYS),
             ("index-check", self._check_index, Restart.ON_FAILURE),
             ("index-watch", self._watch_index, Restart.ALWAYS),
+            *([("faq", self.faq.run, Restart.ALWAYS)] if self.faq is not None else []),
         ):
             self._tasks.append(asyncio.create_task(supervise(name, factory, restart=restart), name=name))
 
@@ -146,7 +152,7 @@ class Papers:
         return done
 
     def routers(self) -> list[APIRouter]:
-        return [make_router(self.cfg, self.db, self.index, fetch=self.feed.fetch_now)]
+        return [make_router(self.cfg, self.db, self.index, fetch=self.feed.fetch_now, faq=self.faq)]
 
     def home_html(self) -> str:
         return str(home_partial(self.cfg))
@@ -155,6 +161,8 @@ class Papers:
         """Stop the tasks, then the crawler, the index (abandoning any maintenance) and the database."""
         await stop_tasks(self._tasks, self.cfg.shutdown_grace_s)
         self._tasks.clear()
+        if self.faq is not None:
+            await self.faq.aclose()  # a job cut short goes back to the queue
         await self.feed.aclose()
         self.index.cancel()  # a rebuild or repair in the writer thread stops at its next batch
         try:

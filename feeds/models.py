@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -32,6 +33,7 @@ __all__ = [
     "Base",
     "Click",
     "CrawlRun",
+    "FaqAnswer",
     "Generation",
     "HttpCache",
     "Paper",
@@ -232,3 +234,38 @@ def table_of(model: type[Base]) -> Table:
     if not isinstance(table, Table):
         raise TypeError(f"{model.__name__} is not mapped to a Table")
     return table
+
+
+class FaqAnswer(Base):
+    """A paper's FAQ from a language model, and the job that makes it (migration 0005).
+
+    One row per paper version, language, model and prompt version: ``queued`` and ``running`` rows are
+    the generation queue (restored in ``id`` order when the daemon starts), ``done`` rows the shared
+    answers, ``error`` rows say what went wrong until someone asks again.
+    """
+
+    __tablename__ = "faq_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)  # queue order
+    paper_id: Mapped[str] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    language: Mapped[str] = mapped_column(String(8))  # en | zh
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | error
+    text: Mapped[str] = mapped_column(Text, default="")  # the model's Markdown, as it wrote it
+    note: Mapped[str | None] = mapped_column(Text)  # e.g. the paper was cut to the model's budget
+    error: Mapped[str | None] = mapped_column(Text)
+    restarts: Mapped[int] = mapped_column(Integer, default=0)  # runs cut short by the daemon's death
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint(
+            "paper_id", "version", "language", "model", "prompt_version", name="uq_faq_answers_key"
+        ),
+        Index("ix_faq_answers_status", "status"),
+    )

@@ -29,13 +29,14 @@ from core.config import Config
 from core.errors import ArxivUnreachable, InputError
 from feeds.ids import normalize_id
 from feeds.store import announced_at, set_star
-from search.ports import PaperDatabase, PaperSearch
+from search.ports import FaqService, PaperDatabase, PaperSearch
 from search.query import QueryError, parse_date
 from search.results import Hit
 from search.web import pages
 from search.web.atom import FeedEntry, atom_feed
 from search.web.catspec import CategorySpec, parse_spec
 from search.web.cite import bibtex, citation_meta, ris
+from search.web.faq import faq_router
 from search.web.redirect import MAX_URL, local_path
 from search.web.urls import safe_url
 
@@ -94,9 +95,14 @@ def _same_origin(request: Request) -> bool:
     return True  # no browser sent this (curl, tests): nothing to forge
 
 
-def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch | None = None) -> APIRouter:
-    """The router for ``app.include_router(make_router(...))``; it mounts its own static files too."""
+def make_router(
+    cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch | None = None,
+    faq: FaqService | None = None,
+) -> APIRouter:
+    """The router for ``app.include_router(make_router(...))``; it mounts its own static files too.
+    ``faq``: the [FAQ] button's service (None: no button)."""
     env = templates()
+    env.globals["faq_languages"] = faq.languages if faq is not None else ()
     router = APIRouter(include_in_schema=False)  # HTML and Atom for browsers and feed readers, not an API
     router.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="papers-static")
     categories = cfg.papers.categories
@@ -125,6 +131,8 @@ def make_router(cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch
     def error(status: int, message: str, **ctx: Any) -> HTMLResponse:
         return render("error.html", status=status, message=message, **ctx)
 
+    if faq is not None:
+        router.include_router(faq_router(faq, render))  # the [FAQ] pages and their event stream
     # ------------------------------------------------------------ open any arXiv address here
     @router.get("/redirect", response_model=None)
     async def redirect(request: Request, url: str = "") -> Response:
