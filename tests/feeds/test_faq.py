@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fakes.llm_peer import LlmPeer, Reply, make_pdf
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from core.config import LlmConfig, PapersConfig, load_config
@@ -367,3 +369,55 @@ async def test_an_orderly_stop_requeues_without_counting_a_restart(db: Database,
         await h.stop()
         hold.set()
     assert [(r.status, r.restarts, r.text) for r in rows(db)] == [("queued", 0, "")]
+
+
+async def test_the_daemon_resumes_its_faq_queue_at_start(tmp_path: Path, peer: LlmPeer) -> None:
+    from daemon.papers import Papers
+
+    cfg = load_config(env={
+        "COOLSTOVE_STORAGE__DATA_DIR": str(tmp_path / "data"),
+        "COOLSTOVE_PAPERS__CATEGORIES": "",  # no crawling: only the FAQ's PDF goes through the client
+        "COOLSTOVE_LLM__ENABLED": "true",
+        "COOLSTOVE_LLM__BASE_URL": peer.base_url,
+        "COOLSTOVE_LLM__PDF_URL": peer.pdf_url,
+        "COOLSTOVE_LLM__MODEL": "fake-128k",
+        "COOLSTOVE_LLM_API_KEY": KEY,
+    })
+    upgrade(cfg.papers_db_url)
+    with Database(cfg.papers_db_url) as db:  # what a daemon killed mid-generation left behind
+        add_paper(db, "2403.00041", "Resumed")
+        db.write_blocking(lambda s: s.add(FaqAnswer(
+            paper_id="2403.00041", version=1, language="en", model="fake-128k",
+            prompt_version=PROMPT_VERSION, status="running", text="", restarts=0,
+            requested_at=dt.datetime.now(dt.UTC),
+        )))
+    peer.pdfs["2403.00041v1"] = make_pdf("Resumed", LEFT, RIGHT)
+    part = Papers(cfg)
+    await part.open()
+    try:
+        assert part.faq is not None
+        assert any(t.get_name() == "faq" for t in part._tasks)
+        done = [s async for s in part.faq.watch("2403.00041", "en")][-1]
+        assert (done.status, done.text) == ("done", "".join(peer.answer))
+        assert [(r.status, r.restarts) for r in rows(part.db)] == [("done", 1)]
+        assert peer.chat_requests[0].headers["authorization"] == f"Bearer {KEY}"
+        page = await _get(part, "/faq/2403.00041")
+        assert page.status_code == 200
+        assert "It solves" in page.text
+    finally:
+        await part.close()
+    off = Papers(cfg.model_copy(update={"llm": LlmConfig()}))
+    try:
+        assert off.faq is None
+        assert (await _get(off, "/faq/2403.00041")).status_code == 404
+    finally:
+        await off.feed.aclose()
+        off.db.close()
+
+
+async def _get(part: Any, path: str) -> httpx.Response:
+    app = FastAPI()
+    for router in part.routers():
+        app.include_router(router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        return await c.get(path)
