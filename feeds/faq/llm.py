@@ -77,6 +77,7 @@ class ChatClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.include_usage = True  # off after the endpoint refuses stream_options (older servers do)
         headers = {"Accept": "text/event-stream"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -91,14 +92,25 @@ class ChatClient:
         await self._client.aclose()
 
     async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[Chunk]:
+        """The answer's pieces, then (when the endpoint counts) one chunk with the token counts."""
+        if self.include_usage:
+            try:
+                async for chunk in self._stream(messages, usage=True):
+                    yield chunk
+                return
+            except LlmError as exc:  # refused before any piece: an endpoint without stream_options
+                if exc.status not in (400, 422) or "stream_options" not in str(exc):
+                    raise
+                self.include_usage = False
+                _LOGGER.info("%s does not take stream_options: asking without token counts", self.base_url)
+        async for chunk in self._stream(messages, usage=False):
+            yield chunk
+
+    async def _stream(self, messages: list[dict[str, str]], *, usage: bool) -> AsyncIterator[Chunk]:
         url = f"{self.base_url}/chat/completions"
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            "temperature": 0.3,
-        }
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True, "temperature": 0.3}
+        if usage:
+            body["stream_options"] = {"include_usage": True}
         try:
             async with self._client.stream("POST", url, json=body) as resp:
                 if resp.status_code != 200:

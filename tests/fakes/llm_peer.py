@@ -25,14 +25,15 @@ class Reply:
     status: int = 200
     retry_after: str | None = None
     hold: asyncio.Event | None = None  # stream: wait for this after the first piece
+    message: str | None = None  # status: the error body's message
 
     @classmethod
     def stream(cls, pieces: list[str], hold: asyncio.Event | None = None) -> Reply:
         return cls("stream", list(pieces), hold=hold)
 
     @classmethod
-    def http(cls, status: int, retry_after: str | None = None) -> Reply:
-        return cls("status", status=status, retry_after=retry_after)
+    def http(cls, status: int, retry_after: str | None = None, message: str | None = None) -> Reply:
+        return cls("status", status=status, retry_after=retry_after, message=message)
 
     @classmethod
     def error_mid(cls, pieces: list[str]) -> Reply:
@@ -142,7 +143,8 @@ class LlmPeer:
     async def _chat(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
         if reply.kind == "status":
             extra = f"Retry-After: {reply.retry_after}\r\n" if reply.retry_after is not None else ""
-            body = json.dumps({"error": {"message": f"fake error {reply.status}", "type": "rate_limit"}})
+            message = reply.message or f"fake error {reply.status}"
+            body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}})
             await self._plain(writer, reply.status, body.encode(), "application/json", extra)
             return
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"

@@ -281,6 +281,36 @@ async def test_errors_are_shown_after_bounded_retries_and_asking_again_retries(
     assert all(KEY not in (r.error or "") for r in rows(db))
 
 
+async def test_a_long_paper_is_cut_with_a_note_and_old_servers_get_no_stream_options(
+    db: Database, peer: LlmPeer
+) -> None:
+    cut = Harness(db, peer, max_input_tokens=2_000)  # the smallest budget: 1,000 characters
+    await cut.start()
+    try:
+        add_paper(db, "2403.00005", "Long")
+        long_left = [f"Left line {i:03d} of a long paper about attention." for i in range(60)]
+        peer.pdfs["2403.00005v1"] = make_pdf("Long", long_left, RIGHT)
+        refused = "Extra inputs are not permitted: stream_options"
+        peer.script += [Reply.http(400, message=refused), Reply.stream(["Short answer."])]
+        await cut.engine.request("2403.00005", "en")
+        done = (await cut.states("2403.00005"))[-1]
+        assert (done.status, done.text) == ("done", "Short answer.")
+        assert done.note is not None
+        assert done.note.startswith("Only the first ")
+        assert rows(db)[0].note == done.note
+        first, second = (r.json() for r in peer.chat_requests)
+        assert "stream_options" in first
+        assert "stream_options" not in second  # asked again at once, without token counts
+        assert cut.sleeps == []
+        paper = second["messages"][1]["content"]
+        assert "cut to fit the model's context" in paper
+        assert "Left line 000" in paper
+        assert "Accuracy rises" not in paper  # the right column comes after the cut
+        assert len(paper) < 1_200
+    finally:
+        await cut.stop()
+
+
 async def test_queue_positions_concurrency_and_bound(db: Database, peer: LlmPeer) -> None:
     h = await Harness(db, peer, max_concurrent=1, max_queue=2).start()
     hold = asyncio.Event()
@@ -301,10 +331,10 @@ async def test_queue_positions_concurrency_and_bound(db: Database, peer: LlmPeer
         assert (await h.engine.status("2403.00013", "en")).position == 2
         assert len(peer.chat_requests) == 1  # max_concurrent = 1: B waits for A
 
-        watcher = asyncio.create_task(h.states("2403.00013"))
-        await asyncio.sleep(0)
+        states = h.engine.watch("2403.00013", "en")
+        seen = [await anext(states)]  # while A is held: C is second in line
         hold.set()
-        seen = await watcher
+        seen += [s async for s in states]
         positions = [s.position for s in seen if s.status == "queued"]
         assert positions[0] == 2
         assert positions[-1] == 1
