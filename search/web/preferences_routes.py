@@ -12,6 +12,7 @@ import datetime as dt
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -32,11 +33,12 @@ from search.preferences import (
     clean_weight,
     keyword_key,
 )
+from search.results import SearchResult
 from search.web import pages
 from search.web.catspec import parse_spec
 from search.web.wordcloud import cloud_svg
 
-__all__ = ["Hearts", "day_hearts", "load_keywords", "make_preferences_router"]
+__all__ = ["Hearts", "day_hearts", "load_keywords", "make_preferences_router", "rerank_hits"]
 
 MAX_FORM_BYTES = 8192
 SVG_TYPE = "image/svg+xml"
@@ -50,34 +52,51 @@ def load_keywords(session: Session) -> list[tuple[str, int]]:
     return [(k, w) for k, w in rows]
 
 
-def add_keyword(session: Session, keyword: str, weight: int, now: dt.datetime | None = None) -> str:
-    """Add a keyword, or re-weight the one it equals (case, accents and punctuation aside); says which."""
+def add_keyword(
+    session: Session, keyword: str, weight: int, now: dt.datetime | None = None
+) -> tuple[str, str]:
+    """Add a keyword, or re-weight the one it equals (case, accents and punctuation aside): ``("added",
+    keyword)`` or ``("existing", the keyword stored)``."""
     key = keyword_key(keyword)
     for row in session.scalars(select(Preference)):
         if keyword_key(row.keyword) == key:
             row.weight = weight
-            return f"“{row.keyword}” was there already: its weight is now {weight}"
+            return "existing", row.keyword
     count = session.execute(select(func.count()).select_from(Preference)).scalar_one()
     if count >= MAX_KEYWORDS:
         raise InputError(f"at most {MAX_KEYWORDS} keywords: remove one first")
     session.add(Preference(keyword=keyword, weight=weight, added_at=now or dt.datetime.now(dt.UTC)))
-    return f"added “{keyword}” (weight {weight})"
+    return "added", keyword
 
 
-def set_weight(session: Session, keyword: str, weight: int) -> str:
+def set_weight(session: Session, keyword: str, weight: int) -> tuple[str, str]:
     row = session.get(Preference, keyword)
     if row is None:
         raise InputError(f"there is no keyword “{keyword}”")
     row.weight = weight
-    return f"“{keyword}” now weighs {weight}"
+    return "weight", keyword
 
 
-def remove_keyword(session: Session, keyword: str) -> str:
+def remove_keyword(session: Session, keyword: str) -> tuple[str, str]:
     row = session.get(Preference, keyword)
     if row is None:
         raise InputError(f"there is no keyword “{keyword}”")
     session.delete(row)
-    return f"removed “{keyword}”"
+    return "removed", keyword
+
+
+def _done_message(done: str, keyword: str, weights: dict[str, int]) -> str | None:
+    """What the last change did, said only when it is so (a link cannot make the page say anything else)."""
+    weight = weights.get(keyword)
+    if done == "added" and weight is not None:
+        return f"added “{keyword}” (weight {weight})"
+    if done == "existing" and weight is not None:
+        return f"“{keyword}” was there already: its weight is now {weight}"
+    if done == "weight" and weight is not None:
+        return f"“{keyword}” now weighs {weight}"
+    if done == "removed" and keyword and weight is None:
+        return f"removed “{keyword}”"
+    return None
 
 
 @dataclass
@@ -97,7 +116,16 @@ class Hearts:
         return Markup(cloud_svg(self.keywords, self.counts, standalone=False))  # noqa: S704 (escaped inside)
 
 
-def score_papers(keywords: list[tuple[str, int]], papers: Sequence[pages.PaperView]) -> Hearts:
+class Scorable(Protocol):
+    """A paper as a day list (``PaperView``) or a search (``Hit``) has it."""
+
+    id: str
+    title: str
+    abstract: str
+    authors: list[str]
+
+
+def score_papers(keywords: list[tuple[str, int]], papers: Sequence[Scorable]) -> Hearts:
     """Each paper's :class:`Match` against ``keywords`` and how many papers each keyword matched."""
     out = Hearts(keywords)
     scorer = Scorer(keywords)
@@ -113,10 +141,27 @@ def score_papers(keywords: list[tuple[str, int]], papers: Sequence[pages.PaperVi
     return out
 
 
-async def day_hearts(db: PaperDatabase, papers: Sequence[pages.PaperView]) -> Hearts:
+async def day_hearts(db: PaperDatabase, papers: Sequence[Scorable]) -> Hearts:
     """The keywords read from the database, scored against a list's papers."""
     keywords = await db.read(load_keywords)
     return score_papers(keywords, papers)
+
+
+async def rerank_hits(db: PaperDatabase, result: SearchResult, page: int, pagelen: int = 20) -> Hearts:
+    """Reorder a deep first page of relevance hits by ❤ score (ties: by relevance), then cut ``page``."""
+    hearts = await day_hearts(db, result.hits)
+    depth = len(result.hits)
+    ordered = sorted(result.hits, key=lambda h: -hearts.matches[h.id].score if h.id in hearts.matches else 0)
+    for i, h in enumerate(ordered, start=1):
+        h.rank = i
+    result.sort, result.page, result.pagelen = "pref", page, pagelen
+    result.total, result.total_exact, result.capped = depth, True, result.total > depth
+    if page < 1 or (page - 1) * pagelen >= max(depth, 1):
+        result.hits = []
+        result.error = f"❤ reorders the best {depth} matches: pages 1 to {result.pages or 1}"
+    else:
+        result.hits = ordered[(page - 1) * pagelen : page * pagelen]
+    return hearts
 
 
 def _latest_day_hearts(categories: Sequence[str]) -> Callable[[Session], Hearts]:
@@ -140,9 +185,10 @@ def make_preferences_router(
     router = APIRouter(include_in_schema=False)
     spec_text = "+".join(categories)
 
-    async def page(status: int = 200, message: str | None = None, error: str | None = None,
-                   typed: str = "", typed_weight: int = 3) -> HTMLResponse:
+    async def page(status: int = 200, error: str | None = None, typed: str = "", typed_weight: int = 3,
+                   done: str = "", done_keyword: str = "") -> HTMLResponse:
         hearts = await db.read(_latest_day_hearts(categories))
+        message = _done_message(done, done_keyword, dict(hearts.keywords))
         return render(
             "preferences.html", status=status, hearts=hearts, message=message, error=error, typed=typed,
             typed_weight=typed_weight, weights=range(MIN_WEIGHT, MAX_WEIGHT + 1), max_keywords=MAX_KEYWORDS,
@@ -150,8 +196,8 @@ def make_preferences_router(
         )
 
     @router.get("/preferences", response_class=HTMLResponse)
-    async def preferences_page(done: str = "") -> HTMLResponse:
-        return await page(message=done[:400] or None)
+    async def preferences_page(done: str = "", k: str = "") -> HTMLResponse:
+        return await page(done=done, done_keyword=k)
 
     @router.post("/preferences", response_model=None)
     async def change(request: Request) -> Response:
@@ -185,7 +231,10 @@ def make_preferences_router(
                 raise InputError("action must be add, weight or remove")
         except InputError as exc:
             return await page(400, error=str(exc), typed=typed if action == "add" else "")
-        return RedirectResponse("/preferences?" + urllib.parse.urlencode({"done": done}), status_code=303)
+        what, stored = done
+        return RedirectResponse(
+            "/preferences?" + urllib.parse.urlencode({"done": what, "k": stored}), status_code=303
+        )
 
     @router.get("/preferences/cloud.svg", response_model=None)
     async def cloud(request: Request) -> Response:
