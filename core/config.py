@@ -473,6 +473,20 @@ class PapersConfig(_Model):
     timeout_s: Annotated[float, _range(0.1, 600)] = 30.0
     max_retries: Annotated[int, _range(0, 10)] = 4
     poll_interval_s: Annotated[float, _range(60, 86_400)] = 900.0
+    #: Where readers' browsers fetch a paper's PDF (``<pdf_url><id>``): [PDF], its preview, the pages' CSP.
+    pdf_url: NonEmpty = "https://arxiv.org/pdf/"
+    #: Papers per page of a day list or the star list (``?page=``; with JavaScript, loaded on scroll).
+    page_size: Annotated[int, _range(5, 5000)] = 50
+
+    @field_validator("pdf_url")
+    @classmethod
+    def _pdf_url(cls, value: str) -> str:
+        parts = urllib.parse.urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"must be an http(s) URL like https://arxiv.org/pdf/ (no query), got {value!r}")
+        if not value.endswith("/"):
+            raise ValueError(f"must end with /, got {value!r}")
+        return value
 
     @field_validator("min_interval_s")
     @classmethod

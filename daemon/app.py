@@ -247,7 +247,7 @@ async def _start_http(parts: _Parts, stack: contextlib.AsyncExitStack, papers: P
     """Two origins: the stove's control surface, and the paper pages (whose data is imported, so a page's
     script must not share an origin with the stove token). A listener that cannot bind stops the start
     before READY."""
-    from daemon.http import HttpServer, make_app
+    from daemon.http import CSP, HttpServer, make_app, page_csp
     from devices.api import make_router as stove_router
     from devices.api import refusal_auditor
 
@@ -260,7 +260,8 @@ async def _start_http(parts: _Parts, stack: contextlib.AsyncExitStack, papers: P
         pages_app = make_app(cfg, papers.routers(), [papers.home_html()], role="pages")
         apps.append(("pages", pages_app, cfg.http.pages_host, cfg.http.pages_port))
     for name, app, host, port in apps:
-        server = HttpServer(app, host, port, cfg.http, name=name)
+        csp = page_csp(cfg.papers.pdf_url) if name == "pages" else CSP  # pages fetch PDFs from arXiv
+        server = HttpServer(app, host, port, cfg.http, name=name, csp=csp)
         try:
             await server.start()
         except OSError as exc:

@@ -43,7 +43,7 @@ from core.endpoint import split_listen
 from core.errors import ConfigError, StorageError
 from core.logging import setup_logging
 from core.memory import tune_allocator
-from daemon.http import STOVE_PREFIXES, HttpServer, home_page, make_app
+from daemon.http import STOVE_PREFIXES, HttpServer, home_page, make_app, page_csp
 from feeds import store
 from feeds.migrate import current_revision, head_revision
 from search.fastscore import set_cache_budget
@@ -130,7 +130,8 @@ async def serve(cfg: Config, listen: str = DEFAULT_LISTEN, index_dir: Path | Non
             _LOGGER.warning("no index generation in %s yet: searches say so until the daemon publishes one "
                             "(is this the daemon's [search] publish_dir, or a copy of it?)", where)
         cfg = cfg.model_copy(update={"http": cfg.http.model_copy(update={"pages_listen": listen})})
-        server = HttpServer(make_web_app(cfg, db, replica), host, port, cfg.http, name="web")
+        server = HttpServer(make_web_app(cfg, db, replica), host, port, cfg.http, name="web",
+                            csp=page_csp(cfg.papers.pdf_url))
         try:
             await server.start()
         except OSError as exc:

@@ -27,6 +27,7 @@ import functools
 import html
 import logging
 import socket
+import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from importlib import resources
 from typing import Any
@@ -52,13 +53,14 @@ __all__ = [
     "home_page",
     "host_name",
     "make_app",
+    "page_csp",
 ]
 
 _LOGGER = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 STOVE_PREFIXES = ("/stove", "/api/stove", "/static/stove")
 HOME_CSS = "/static/home.css"  # the home page's look, served by both origins
-PAGE_PREFIXES = ("/arxiv", "/search", "/stars", "/static/papers")
+PAGE_PREFIXES = ("/arxiv", "/search", "/stars", "/go", "/static/papers")
 
 # KaTeX sets inline styles (style="…") and loads its fonts from its own folder: styles are not script.
 CSP = (
@@ -66,6 +68,16 @@ CSP = (
     "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def page_csp(pdf_url: str) -> str:
+    """The paper pages' CSP: :data:`CSP`, plus PDF.js's module worker (``worker-src 'self'``) and the
+    reader's browser fetching PDFs from ``pdf_url``'s origin (``[papers] pdf_url``, arXiv by default)."""
+    parts = urllib.parse.urlsplit(pdf_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return CSP.replace("connect-src 'self'", f"connect-src 'self' {origin}; worker-src 'self'")
+
+
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-security-policy", CSP.encode()),
     (b"x-frame-options", b"DENY"),
@@ -110,8 +122,10 @@ class Guard:
         hosts: Iterable[str] | None = None,
         limit: int = MAX_BODY,
         body_timeout_s: float = 10.0,
+        csp: str = CSP,
     ) -> None:
         self.app = app
+        self.headers = [(b"content-security-policy", csp.encode()), *SECURITY_HEADERS[1:]]
         self.hosts = None if hosts is None else frozenset(hosts)
         self.limit = limit
         self.body_timeout_s = body_timeout_s
@@ -124,7 +138,7 @@ class Guard:
         async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _DROPPED]
-                message["headers"] = headers + SECURITY_HEADERS
+                message["headers"] = headers + self.headers
             await send(message)
 
         headers = scope.get("headers", [])
@@ -467,7 +481,8 @@ class HttpServer:
     """One listener: uvicorn inside the daemon's loop, without its own signal handling."""
 
     def __init__(
-        self, app: ASGIApp, host: str, port: int, http: HttpConfig | None = None, name: str = "http"
+        self, app: ASGIApp, host: str, port: int, http: HttpConfig | None = None, name: str = "http",
+        csp: str = CSP,
     ) -> None:
         http = http or HttpConfig()
         self.app = app
@@ -476,7 +491,7 @@ class HttpServer:
         self.name = name
         where = f"{host}:{port}"
         config = uvicorn.Config(
-            Guard(app, hosts=http.hosts, limit=MAX_BODY, body_timeout_s=http.body_timeout_s),
+            Guard(app, hosts=http.hosts, limit=MAX_BODY, body_timeout_s=http.body_timeout_s, csp=csp),
             host=host,
             port=port,
             http=guarded_protocol(where, http.max_connections, http.header_timeout_s),

@@ -15,6 +15,8 @@ pages already serve (``trust: false``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import urllib.parse
@@ -30,9 +32,10 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 from core.errors import InputError
 from search.ports import FaqService, FaqState
 
-__all__ = ["LANGUAGE_NAMES", "faq_router", "render_markdown", "state_json"]
+__all__ = ["HEARTBEAT_S", "LANGUAGE_NAMES", "faq_router", "render_markdown", "state_json"]
 
 LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
+HEARTBEAT_S = 15.0  # an SSE comment this often while nothing changes
 _BRACKET_MATH = re.compile(r"\\\[(.+?)\\\]|\\\((.+?)\\\)", re.DOTALL)
 _FENCE = re.compile(r"(^|\n)(```|~~~).*?(\n\2[^\n]*(?=\n|$)|$)", re.DOTALL)
 
@@ -161,11 +164,25 @@ def faq_router(faq: FaqService, render: Callable[..., HTMLResponse]) -> APIRoute
             return JSONResponse({"error": str(exc)}, status_code=404)
 
         async def events() -> AsyncIterator[bytes]:
+            states = faq.watch(paper_id, lang)
+            pending: asyncio.Future[FaqState] | None = None
             try:
-                async for state in faq.watch(paper_id, lang):
+                while True:
+                    pending = asyncio.ensure_future(anext(states))
+                    while not (await asyncio.wait({pending}, timeout=HEARTBEAT_S))[0]:
+                        yield b": waiting\n\n"  # a comment: keeps proxies from closing a long wait
+                    try:
+                        state = pending.result()
+                    except StopAsyncIteration:
+                        return
                     yield f"data: {json.dumps(state_json(state), ensure_ascii=False)}\n\n".encode()
             except InputError as exc:  # the paper left the database meanwhile
                 yield f"data: {json.dumps({'status': 'error', 'error': str(exc)})}\n\n".encode()
+            finally:  # the reader left: stop watching (the generation itself goes on)
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                        await pending
 
         return StreamingResponse(
             events(), media_type="text/event-stream",

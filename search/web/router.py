@@ -36,7 +36,9 @@ from search.web import pages
 from search.web.atom import FeedEntry, atom_feed
 from search.web.catspec import CategorySpec, parse_spec
 from search.web.cite import bibtex, citation_meta, ris
+from search.web.clicks import make_click_router, mark_clicks
 from search.web.faq import faq_router
+from search.web.paging import page_number, paginate
 from search.web.redirect import MAX_URL, local_path
 from search.web.urls import safe_url
 
@@ -69,6 +71,7 @@ def templates() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["static"] = STATIC_PREFIX
+    env.globals["pdf_url"] = "https://arxiv.org/pdf/"  # make_router sets [papers] pdf_url
     env.filters["day"] = lambda d: d.strftime("%a, %d %b %Y") if d else ""
     env.filters["isoday"] = lambda d: d.isoformat()[:10] if d else ""
     env.filters["urlquote"] = lambda s: urllib.parse.quote(str(s), safe="")
@@ -106,6 +109,9 @@ def make_router(
     router = APIRouter(include_in_schema=False)  # HTML and Atom for browsers and feed readers, not an API
     router.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="papers-static")
     categories = cfg.papers.categories
+    env.globals["pdf_url"] = cfg.papers.pdf_url  # [PDF] previews fetch from here; /go/pdf redirects here
+    router.include_router(make_click_router(db, cfg.papers.pdf_url))
+    page_size = cfg.papers.page_size
 
     def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("configured", categories)
@@ -159,7 +165,8 @@ def make_router(
 
     @router.get("/arxiv/{spec:path}", response_model=None)
     async def arxiv(
-        request: Request, spec: str, date: str | None = None, kw: str | None = None, sort: str = "arxiv"
+        request: Request, spec: str, date: str | None = None, kw: str | None = None, sort: str = "arxiv",
+        page: str | None = None,
     ) -> Response:
         if spec.endswith("/feed"):
             return await category_feed(request, spec.removesuffix("/feed"))
@@ -177,10 +184,16 @@ def make_router(
             return error(400, f"sort must be one of: {', '.join(pages.LIST_ORDERS)}")
         listing = await db.read(lambda s: _day_with_stars(s, cats, day))
         pages.sort_sections(listing, sort)
+        try:  # one page of the list (lazylist.js appends the next ones as the reader scrolls)
+            lp = paginate([(k, t, listing.sections[k]) for k, t in pages.SECTIONS], page_number(page),
+                          page_size)
+        except InputError as exc:
+            return error(404, str(exc))
         months = await db.read(lambda s: pages.calendar(s, cats))
         status = 200 if listing.date is not None and listing.count else 404
         return render_stream(
             "day.html", status=status, listing=listing, months=months, spec=cats, requested=day, kw=kw or "",
+            lp=lp,
             sort=sort, orders=pages.LIST_ORDERS,
         )
 
@@ -237,7 +250,7 @@ def make_router(
                       refresh_s=FETCHING_REFRESH_S)
 
     async def paper_page(request: Request, ids: list[str]) -> Response:
-        found = await db.read(lambda s: [pages.paper_details(s, pid) for pid in ids])
+        found = await db.read(lambda s: _details_with_clicks(s, ids))
         missing = [pid for pid, view in zip(ids, found, strict=True) if view is None]
         note = None
         if missing and fetch is not None:
@@ -252,7 +265,7 @@ def make_router(
                 return fetching_page(missing, exc)
             if exc is not None:
                 note = f"arXiv could not be reached for {', '.join(missing)}: {exc}"
-            found = await db.read(lambda s: [pages.paper_details(s, pid) for pid in ids])
+            found = await db.read(lambda s: _details_with_clicks(s, ids))
         papers = [p for p in found if p is not None]
         missing = [pid for pid, view in zip(ids, found, strict=True) if view is None]
         if not papers:
@@ -378,9 +391,13 @@ def make_router(
 
     # ------------------------------------------------------------ stars
     @router.get("/stars", response_class=HTMLResponse)
-    async def stars_page() -> StreamingResponse:
-        starred = await db.read(pages.starred_papers)
-        return render_stream("stars.html", starred=starred)
+    async def stars_page(page: str | None = None) -> Response:
+        starred = await db.read(_starred_with_clicks)
+        try:
+            lp = paginate([("stars", "", starred)], page_number(page), page_size)
+        except InputError as exc:
+            return error(404, str(exc))
+        return render_stream("stars.html", starred=starred, lp=lp)
 
     @router.get("/stars/export", response_model=None)
     async def stars_export(request: Request, format: str = "txt") -> Response:
@@ -523,7 +540,20 @@ def _parse_ids(spec: str) -> list[str] | None:
 def _day_with_stars(session: Session, cats: CategorySpec, day: dt.date | None) -> pages.DayList:
     listing = pages.day_list(session, cats, day)
     pages.mark_starred(session, listing.papers())
+    mark_clicks(session, listing.papers())
     return listing
+
+
+def _starred_with_clicks(session: Session) -> list[tuple[pages.PaperView, dt.datetime]]:
+    starred = pages.starred_papers(session)
+    mark_clicks(session, [p for p, _ in starred])
+    return starred
+
+
+def _details_with_clicks(session: Session, ids: list[str]) -> list[pages.PaperView | None]:
+    found = [pages.paper_details(session, pid) for pid in ids]
+    mark_clicks(session, [p for p in found if p is not None])
+    return found
 
 
 def _stars_on_hits(session: Session, hits: list[Hit]) -> None:

@@ -122,7 +122,8 @@ def test_a_javascript_licence_from_imported_data_is_not_a_link_and_reaches_nothi
         assert licence.inner_text().startswith(("javascript:", "data:"))
         licence.click()
         # the http(s) links are still links
-        assert page.locator("a.title-pdf").get_attribute("href") == f"https://arxiv.org/pdf/{pid}"
+        assert page.locator("a.title-pdf").get_attribute("data-pdf") == f"https://arxiv.org/pdf/{pid}"
+        assert page.locator("a.title-pdf").get_attribute("href") == f"/go/pdf/{pid}"  # counts, then arXiv
     page.evaluate("() => new Promise((ok) => setTimeout(ok, 0))")
     assert page.title() != "pwned"
     assert dialogs == []

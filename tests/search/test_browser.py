@@ -107,7 +107,8 @@ def test_read_search_open_star_in_chromium(server: str, tmp_path: Path) -> None:
             page.click("#\\32 403\\.00001 a.title-link")
             page.wait_for_url("**/arxiv/2403.00001")
             assert page.inner_text("h1.title").startswith("Graph neural networks")
-            assert page.get_attribute("a.title-pdf", "href") == "https://arxiv.org/pdf/2403.00001"
+            assert page.get_attribute("a.title-pdf", "href") == "/go/pdf/2403.00001"  # counts, then arXiv
+            assert page.get_attribute("a.title-pdf", "data-pdf") == "https://arxiv.org/pdf/2403.00001"
             page.click("button.star-btn")
             page.wait_for_selector("button.star-btn[aria-pressed=true]")
             page.screenshot(path=str(SHOTS / "papers-paper.png"), full_page=True)

@@ -67,7 +67,9 @@ async def test_paper_page_links_to_arxiv_and_is_not_rehosted(client: httpx.Async
     r = await client.get("/arxiv/2403.00002")
     assert r.status_code == 200
     assert 'href="https://arxiv.org/abs/2403.00002"' in r.text
-    assert 'href="https://arxiv.org/pdf/2403.00002"' in r.text
+    # [PDF] counts the click (/go/pdf) and redirects to arXiv; the preview fetches data-pdf from arXiv
+    assert 'href="/go/pdf/2403.00002"' in r.text
+    assert 'data-pdf="https://arxiv.org/pdf/2403.00002"' in r.text
     assert "Schrödinger bridges" in r.text
     versioned = await client.get("/arxiv/arXiv:2403.00002v3")
     assert versioned.status_code == 200

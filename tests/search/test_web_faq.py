@@ -3,14 +3,19 @@ queue's answers (JSON, redirect, refusals) and the server-sent event stream."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
+from services import free_port
 
+import search.web.faq
 from core.config import Config
 from core.database import Database
 from core.errors import InputError
@@ -48,6 +53,9 @@ class FakeFaq:
         self.script: list[State] = []  # what watch() yields
         self.full = False
         self.requested: list[tuple[str, str]] = []
+        self.pause_before: State | None = None  # watch() waits for ``resume`` before yielding this one
+        self.resume = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def _check(self, pid: str, lang: str) -> None:
         if lang not in self.languages:
@@ -69,6 +77,9 @@ class FakeFaq:
 
     async def watch(self, paper_id: str, language: str) -> AsyncIterator[State]:
         for state in self.script:
+            if state is self.pause_before:
+                self.loop = asyncio.get_running_loop()
+                await self.resume.wait()
             yield state
 
 
@@ -184,3 +195,38 @@ async def test_the_stream_sends_each_state_as_an_event(faq_client: httpx.AsyncCl
     r = await faq_client.get("/faq-stream/1999.99999")
     assert r.status_code == 404
     assert "not in the local database" in r.json()["error"]
+
+
+def test_a_quiet_stream_sends_comments_until_the_next_state(
+    cfg: Config, filled_db: Database, index: SearchIndex, faq: FakeFaq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search.web.faq, "HEARTBEAT_S", 0)
+    base = State("2403.00001")
+    done = replace(base, status="done", text="Answer.")
+    faq.script = [replace(base, status="queued", position=1), done]
+    faq.pause_before = done
+    app = FastAPI()
+    app.include_router(make_router(cfg, filled_db, index, faq=faq))
+    port = free_port()
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        while not srv.started:
+            thread.join(0.02)
+        raw = ""
+        # a real server: the ASGI test transport would wait for the whole body
+        with httpx.stream("GET", f"http://127.0.0.1:{port}/faq-stream/2403.00001", timeout=20) as r:
+            for chunk in r.iter_text():
+                raw += chunk
+                if ": waiting" in chunk and faq.loop is not None:
+                    faq.loop.call_soon_threadsafe(faq.resume.set)  # the state comes after a comment
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+    blocks = [b for b in raw.split("\n\n") if b]
+    assert json.loads(blocks[0].removeprefix("data: "))["status"] == "queued"
+    assert ": waiting" in blocks[1:-1]
+    assert json.loads(blocks[-1].removeprefix("data: "))["html"] == "<p>Answer.</p>\n"

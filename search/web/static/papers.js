@@ -134,6 +134,8 @@
     document.querySelectorAll(".tex").forEach(containWide);
   }
 
+  var resizing = false;
+
   function renderMath(root) {
     var done = function () { document.body.classList.add("math-rendered"); };
     if (typeof window.renderMathInElement !== "function" || !window.katex) { done(); return; }
@@ -162,6 +164,8 @@
     } else {
       done();
     }
+    if (resizing) return; // one resize listener, however many times papers are added
+    resizing = true;
     var pending = false;
     window.addEventListener("resize", function () {
       if (pending) return;
@@ -247,6 +251,8 @@
     });
   }
 
+  var applyKeywords = null; // the keyword bar's filter, run again over papers lazylist.js appends
+
   function setupKeywords() {
     var input = document.getElementById("kw");
     var only = document.getElementById("kw-only");
@@ -286,6 +292,7 @@
         if (mode) localStorage.setItem("coolstove.kw-mode", mode.value);
       }
     }
+    applyKeywords = apply;
     input.addEventListener("input", apply);
     if (only) only.addEventListener("change", apply);
     if (mode) mode.addEventListener("change", apply);
@@ -321,12 +328,14 @@
     return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
   }
 
-  function setupCopy() {
+  function addCopy(papers) {
     // the TeX as written, before KaTeX turns it into markup whose text repeats every formula
-    document.querySelectorAll(".paper[data-id]").forEach(function (p) {
+    papers.forEach(function (p) {
       p.querySelectorAll(".title-link, h1.title, .summary").forEach(function (el) { el.setAttribute("data-source", el.textContent); });
     });
-    document.querySelectorAll(".paper[data-id] .actions").forEach(function (actions) {
+    papers.forEach(function (p) {
+      var actions = p.querySelector(".actions");
+      if (!actions) return;
       var btn = document.createElement("button");
       btn.type = "button";
       btn.className = "copy";
@@ -334,6 +343,10 @@
       btn.title = "copy title, authors, abstract and link";
       actions.appendChild(btn);
     });
+  }
+
+  function setupCopy() {
+    addCopy(Array.prototype.slice.call(document.querySelectorAll(".paper[data-id]")));
     document.addEventListener("click", function (ev) {
       var btn = ev.target.closest && ev.target.closest("button.copy");
       if (!btn) return;
@@ -350,5 +363,13 @@
     renderMath(document);
     setupStars();
     setupKeywords();
+  });
+
+  // Papers appended by lazylist.js: [Copy], maths, and the keyword filter as for the first ones.
+  document.addEventListener("papers:added", function (ev) {
+    var papers = (ev.detail && ev.detail.papers) || [];
+    addCopy(papers);
+    papers.forEach(function (p) { renderMath(p); });
+    if (applyKeywords) applyKeywords();
   });
 })();
