@@ -50,7 +50,8 @@ def faq_server(cfg: Config, filled_db: Database, index: SearchIndex) -> Iterator
     peer = LlmPeer(ANSWER, port=free_port())
     for pid in ("2403.00001", "2403.00002", "2403.00003"):
         peer.pdfs[f"{pid}v1"] = make_pdf(f"Paper {pid}", ["Left column text."], ["Right column text."])
-    llm = LlmConfig(enabled=True, base_url=peer.base_url, model="fake-128k", pdf_url=peer.pdf_url)
+    llm = LlmConfig(enabled=True, base_url=peer.base_url, model="fake-128k", pdf_url=peer.pdf_url,
+                    max_queue=1)
     http = PoliteClient(PapersConfig(), min_interval_s=0)
     engine = FaqEngine(llm, filled_db, http)
     ready: dict[str, Any] = {}
@@ -108,6 +109,9 @@ def test_faq_streams_queues_and_restores_in_chromium_at_1100(faq_server: Served)
         assert pane.locator(".faq-model").inner_text() == ""
         second.locator("a.title-faq").click()  # one generation at a time: the second one waits
         second.locator(".faq-pane .faq-status", has_text="Pending: 1").wait_for()
+        third = page.locator("#\\32 403\\.00003")
+        third.locator("a.title-faq").click()  # max_queue = 1: refused, and the reader is told why
+        third.locator(".faq-pane .faq-error", has_text="the FAQ queue is full (1 waiting)").wait_for()
         faq_server.release()
         pane.locator(".faq-model", has_text="Written by fake-128k").wait_for()
         assert "Better accuracy." in pane.locator(".faq-body").inner_text()

@@ -43,7 +43,7 @@
     note.textContent = state.note || "";
     note.hidden = !state.note;
     var body = pane.querySelector(".faq-body");
-    if (body.dataset.html !== state.html) {
+    if (state.html !== undefined && body.dataset.html !== state.html) { // undefined: keep what is shown
       body.dataset.html = state.html || "";
       body.innerHTML = state.html || ""; // server-rendered: no raw HTML from the model, http(s) links only
       renderMath(body);
@@ -63,12 +63,19 @@
     pane.source = source;
     source.onmessage = function (ev) {
       var state = JSON.parse(ev.data);
+      pane.failures = 0;
       show(pane, state);
       if (TERMINAL[state.status]) stop(pane);
     };
     source.onerror = function () {
-      stop(pane); // the daemon restarted, or the network went: look again in a while
-      if (pane.isConnected) pane.retry = setTimeout(function () { ask(pane, id, lang); }, 3000);
+      // the daemon restarted, or the network went: follow again in a while (the job goes on regardless)
+      stop(pane);
+      pane.failures = (pane.failures || 0) + 1;
+      if (pane.failures > 5) {
+        show(pane, { status: "error", error: "the FAQ's progress cannot be followed; open it again later" });
+      } else if (pane.isConnected) {
+        pane.retry = setTimeout(function () { follow(pane, id, lang); }, 3000);
+      }
     };
   }
 
@@ -84,12 +91,12 @@
     })
       .then(function (r) { return r.json(); })
       .then(function (state) {
-        if (state.error && !state.status) state = { status: "error", error: state.error, html: "" };
+        if (state.error && !state.status) state = { status: "error", error: state.error }; // refused (503, 404)
         show(pane, state);
         if (!TERMINAL[state.status]) follow(pane, id, lang);
       })
       .catch(function () {
-        show(pane, { status: "error", error: "the daemon could not be reached", html: "" });
+        show(pane, { status: "error", error: "the daemon could not be reached" });
       });
   }
 
