@@ -99,9 +99,9 @@ DARK_PIXELS = """(c) => {
 }"""
 
 
-def _clicks(db: Database, pid: str) -> int | None:
+def _clicks(db: Database, pid: str, kind: str = "pdf") -> int | None:
     return db.read_blocking(
-        lambda s: s.scalar(select(Click.count).where(Click.paper_id == pid, Click.kind == "pdf"))
+        lambda s: s.scalar(select(Click.count).where(Click.paper_id == pid, Click.kind == kind))
     )
 
 
@@ -147,6 +147,17 @@ def test_pdf_preview_paints_pages_collapses_and_counts(
             assert page.locator(".pdf-pane:visible").count() == 2
             page.click(".pdf-collapse-all")
             assert page.locator(".pdf-pane:visible").count() == 0
+            if turn == 1:  # any link marked data-click="faq" in a paper is counted as a FAQ click
+                page.evaluate(
+                    """() => {
+                      const a = document.createElement('a');
+                      a.href = '#faq'; a.setAttribute('data-click', 'faq'); a.className = 'test-faq';
+                      a.innerHTML = 'FAQ<span class="click-count" data-kind="faq"></span>';
+                      document.querySelector('[data-id="2403.00002"] .actions').append(a);
+                    }"""
+                )
+                page.click("#\\32 403\\.00002 a.test-faq")
+                expect(page.locator("#\\32 403\\.00002 a.test-faq .click-count")).to_have_text("1")
             assert problems == [], problems
             page.context.close()
     # the browser fetched the PDFs from the PDF host, never through the daemon
@@ -154,6 +165,7 @@ def test_pdf_preview_paints_pages_collapses_and_counts(
     assert "/pdf/2403.00002" in pdfs[1]
     assert _clicks(filled_db, PID) == 4  # opened twice at each width (a collapse does not count)
     assert _clicks(filled_db, "2403.00002") == 2
+    assert _clicks(filled_db, "2403.00002", "faq") == 1
 
 
 def test_pdf_without_javascript_counts_and_lands_on_the_pdf_host(

@@ -163,6 +163,7 @@
     }
     var href = link.getAttribute("href") || "";
     if (href.indexOf("/go/") === 0) return; // followed: the server counts it as it redirects
+    if (paper.querySelector("." + kind + "-pane:not([hidden])")) return; // this click closes its pane
     count(paper, kind);
   }, true);
 })();
