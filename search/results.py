@@ -44,6 +44,7 @@ class Hit:
     authors_hl: list[Segments] = field(default_factory=list)
     in_database: bool = False
     starred: bool = False
+    because: list[str] = field(default_factory=list)  # For you: the words it shares with the stars
 
 
 @dataclass

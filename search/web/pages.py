@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,7 @@ class PaperView:
     latest_version: int = 1
     announce_type: str | None = None
     starred: bool = False
+    because: list[str] = field(default_factory=list)  # For you: the words it shares with the stars
     # only on the paper page
     journal_ref: str | None = None
     doi: str | None = None
@@ -213,11 +215,14 @@ def day_list(session: Session, spec: CategorySpec, date: dt.date | None) -> DayL
 
 
 #: A day list's orders (``?sort=``): arXiv's own, newest submission first, starred papers first.
-LIST_ORDERS = {"arxiv": "arXiv's order", "new": "newest first", "stars": "★ first"}
+LIST_ORDERS = {"arxiv": "arXiv's order", "new": "newest first", "stars": "★ first", "foryou": "For you"}
 
 
-def sort_sections(listing: DayList, order: str) -> None:
-    """Reorder each section of a day list in place (stable: ties keep arXiv's order)."""
+def sort_sections(listing: DayList, order: str, scores: Mapping[str, float] | None = None) -> None:
+    """Reorder each section of a day list in place (stable: ties keep arXiv's order).
+
+    ``foryou`` orders by ``scores`` (the recommender's, best first); without scores it keeps arXiv's order.
+    """
     if order == "new":
         never = dt.datetime.min.replace(tzinfo=dt.UTC)
 
@@ -232,6 +237,9 @@ def sort_sections(listing: DayList, order: str) -> None:
     elif order == "stars":
         for papers in listing.sections.values():
             papers.sort(key=lambda p: not p.starred)
+    elif order == "foryou" and scores:
+        for papers in listing.sections.values():
+            papers.sort(key=lambda p: -scores.get(p.id, float("-inf")))
 
 
 def calendar(session: Session, spec: CategorySpec, limit: int = 800) -> OrderedDict[str, list[dt.date]]:

@@ -31,6 +31,7 @@ from feeds.ids import normalize_id
 from feeds.store import announced_at, set_star
 from search.ports import FaqService, PaperDatabase, PaperSearch
 from search.query import QueryError, parse_date
+from search.recommend import Recommender
 from search.results import Hit
 from search.web import pages
 from search.web.atom import FeedEntry, atom_feed
@@ -38,6 +39,7 @@ from search.web.catspec import CategorySpec, parse_spec
 from search.web.cite import bibtex, citation_meta, ris
 from search.web.clicks import make_click_router, mark_clicks
 from search.web.faq import faq_router
+from search.web.foryou import RERANK, make_foryou_router, rank_papers, rerank_hits
 from search.web.paging import page_number, paginate
 from search.web.redirect import MAX_URL, local_path
 from search.web.urls import safe_url
@@ -112,6 +114,8 @@ def make_router(
     env.globals["pdf_url"] = cfg.papers.pdf_url  # [PDF] previews fetch from here; /go/pdf redirects here
     router.include_router(make_click_router(db, cfg.papers.pdf_url))
     page_size = cfg.papers.page_size
+    recommender = Recommender(db)  # For you: one model of the stars, retrained lazily
+    router.include_router(make_foryou_router(cfg, db, env, recommender))
 
     def render(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         ctx.setdefault("configured", categories)
@@ -183,7 +187,8 @@ def make_router(
         if sort not in pages.LIST_ORDERS:
             return error(400, f"sort must be one of: {', '.join(pages.LIST_ORDERS)}")
         listing = await db.read(lambda s: _day_with_stars(s, cats, day))
-        pages.sort_sections(listing, sort)
+        ranking = await rank_papers(recommender, listing.papers()) if sort == "foryou" else None
+        pages.sort_sections(listing, sort, ranking.scores if ranking else None)
         try:  # one page of the list (lazylist.js appends the next ones as the reader scrolls)
             lp = paginate([(k, t, listing.sections[k]) for k, t in pages.SECTIONS], page_number(page),
                           page_size)
@@ -195,6 +200,7 @@ def make_router(
             "day.html", status=status, listing=listing, months=months, spec=cats, requested=day, kw=kw or "",
             lp=lp,
             sort=sort, orders=pages.LIST_ORDERS,
+            foryou_note=ranking.note if ranking else None,
         )
 
     async def category_feed(request: Request, spec_text: str) -> Response:
@@ -323,6 +329,7 @@ def make_router(
         except (InputError, QueryError) as exc:
             return render("search.html", status=400, form=form, result=None, message=str(exc))
         form.update({k: args.get(k, form.get(k)) for k in ("cat", "since_text", "until_text", "sort")})
+        foryou = args["sort"] == "foryou"  # the best RERANK matches by relevance, reordered by the model
         result = await asyncio.to_thread(
             index.search,
             q,
@@ -330,10 +337,12 @@ def make_router(
             exclude=args.get("exclude"),
             since=args.get("since"),
             until=args.get("until"),
-            sort=args["sort"],
-            page=args["page"],
+            sort="relevance" if foryou else args["sort"],
+            page=1 if foryou else args["page"],
+            pagelen=RERANK if foryou else 20,
             db=db,
         )
+        ranking = await rerank_hits(recommender, result, args["page"]) if foryou and result.ok else None
         await db.read(lambda s: _stars_on_hits(s, result.hits))
         return render(
             "search.html",
@@ -341,6 +350,7 @@ def make_router(
             form=form,
             result=result,
             page_query=_page_query(request),
+            foryou_note=ranking.note if ranking else None,
         )
 
     @router.get("/search/feed", response_model=None)
