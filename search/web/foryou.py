@@ -70,7 +70,7 @@ def _args(request: Request) -> tuple[dt.date | None, int]:
     date_text = (q.get("date") or "").strip()
     day = parse_date(date_text) if date_text else None
     n_text = q.get("n") or str(SHOWN)
-    if not n_text.isdigit() or not 1 <= int(n_text) <= MAX_SHOWN:
+    if not (n_text.isascii() and n_text.isdigit()) or not 1 <= int(n_text) <= MAX_SHOWN:  # "²" is a digit too
         raise InputError(f"n must be a number from 1 to {MAX_SHOWN}")
     return day, int(n_text)
 
@@ -88,6 +88,8 @@ def make_foryou_router(
         return listing
 
     async def ranked(day: dt.date | None, n: int) -> tuple[pages.DayList, list[pages.PaperView], Ranking]:
+        if not spec.include:  # no [papers] categories: nothing to rank
+            return pages.DayList(spec, None, {key: [] for key, _ in pages.SECTIONS}), [], Ranking()
         listing = await db.read(lambda s: day_with_stars(s, day))
         papers = listing.papers()
         ranking = await rank_papers(recommender, papers)

@@ -13,7 +13,7 @@ import pytest
 from foryou_data import TOPICS, corpus, fill, star_all, terms
 from search_data import make_app
 
-from core.config import Config
+from core.config import Config, PapersConfig, StorageConfig
 from core.database import Database
 from search.features import Rows
 from search.index import SearchIndex
@@ -164,6 +164,8 @@ async def test_foryou_page_and_feed(web: httpx.AsyncClient, topics: dict[str, st
     [
         ("/foryou", {"n": "abc"}),
         ("/foryou", {"n": "0"}),
+        ("/foryou", {"n": "²"}),
+        ("/foryou/feed", {"n": "-5"}),
         ("/foryou/feed", {"n": "100000"}),
         ("/foryou", {"date": "<script>alert(1)</script>"}),
         ("/foryou/feed", {"date": "2024-13-45"}),
@@ -178,3 +180,13 @@ async def test_hostile_parameters_are_refused(
     assert response.status_code == 400
     assert "<script>alert" not in response.text
     assert "<x>" not in response.text
+
+
+async def test_no_categories_configured(db: Database, topic_index: SearchIndex, tmp_path: Path) -> None:
+    bare = Config(storage=StorageConfig(data_dir=tmp_path), papers=PapersConfig(categories=()))
+    transport = httpx.ASGITransport(app=make_app(bare, db, topic_index))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+        page = await web.get("/foryou")
+        assert page.status_code == 404
+        assert "No categories are configured" in page.text
+        assert (await web.get("/foryou/feed")).status_code == 404
