@@ -750,11 +750,12 @@ def main() -> None:
             f"{count / tv_s:,.0f} papers/s, {cpu_seconds() - cpu0:.0f} CPU-s"
         )
     side = sum(f.stat().st_size for f in index_dir.rglob("*.fp?"))
+    stored = sum(f.stat().st_size for f in index_dir.rglob("*._stored.col"))
     ours_b = dir_size(index_dir)
     fts_size = "" if large else f"FTS5 {fts_file.stat().st_size / 1e6:.1f} MB (with its copy of the text), "
     print(
         f"size on disk: ours {ours_b / 1e6:.1f} MB ({ours_b / count:,.0f} bytes/paper, of which side files "
-        f"{side / 1e6:.1f} MB; no text stored), {fts_size}tantivy {dir_size(tantivy_dir) / 1e6:.1f} MB "
+        f"{side / 1e6:.1f} MB, the hits' stored text {stored / 1e6:.1f} MB), {fts_size}tantivy {dir_size(tantivy_dir) / 1e6:.1f} MB "
         f"(text stored for snippets)"
     )
     with SearchIndex(index_dir).open(owner=False) as index, index._searcher() as s:

@@ -11,6 +11,8 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 from whoosh import index as windex
@@ -18,6 +20,7 @@ from whoosh.columns import VarBytesColumn
 
 from core.database import Database
 from feeds.models import Paper
+from search.analysis import fold, stem
 from search.highlight import TermMatcher
 from search.hydrate import fill_hits
 from search.index import SearchIndex
@@ -135,3 +138,21 @@ def test_the_stored_copy_is_deflate_level_0_and_read_by_stock_whoosh(
                 )
                 seen.add(stored["id"])
     assert seen == set(rows)
+
+
+_WORDS = st.text(alphabet="abcdeilnorsty", min_size=1, max_size=9)
+
+
+@settings(max_examples=400, deadline=None)
+@given(words=st.lists(_WORDS, min_size=1, max_size=30), picks=st.lists(st.integers(0, 29), max_size=4))
+def test_the_stem_prefilter_marks_exactly_what_stemming_every_word_marks(
+    words: list[str], picks: list[int]
+) -> None:
+    """Letters that Porter's suffix rules rewrite (``y`` → ``i``, ``e``, doubled ``s``, ``ies``) are
+    over-represented, so the words that stem across their second letter are generated often."""
+    stems = {stem(words[i % len(words)]) for i in picks} | {"ai", "i"}
+    matcher = TermMatcher(stems=set(stems))
+    for word in [*words, "ays", "ayed", "ies", "eys"]:
+        folded = fold(word)
+        expected = len(folded) >= 2 and (folded in stems or stem(folded) in stems)
+        assert matcher.matches(word) == expected, word
