@@ -170,7 +170,9 @@ def _training_texts_blocking(
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     starred = set(stars)
     texts = select(Paper.title, Paper.abstract)
-    pos = [(t, a) for t, a in session.execute(texts.where(Paper.id.in_(starred)))]
+    pos: list[tuple[str, str]] = []
+    for start in range(0, len(stars), 500):  # bound the number of SQL parameters, as for the sample
+        pos.extend((t, a) for t, a in session.execute(texts.where(Paper.id.in_(stars[start : start + 500]))))
     # ids first (the primary key's index), then the texts of those only: no sort of every abstract
     sample = [
         pid
@@ -205,7 +207,11 @@ def _score_blocking(model: Model, papers: Sequence[tuple[str, str, str]]) -> Ran
 
 
 class Recommender:
-    """One cached model for this instance's stars, retrained lazily in a worker thread."""
+    """One cached model for this instance's stars, retrained lazily in a worker thread.
+
+    A training is a task of its own that every request for the same stars awaits (shielded): a
+    request that is cancelled, a reader leaving, neither stops it nor starts a second one.
+    """
 
     def __init__(self, db: PaperReader, *, negatives: int = NEGATIVES, min_stars: int = MIN_STARS) -> None:
         self.db = db
@@ -215,6 +221,8 @@ class Recommender:
         self._model: Model | None = None
         self._key: tuple[tuple[str, ...], int] | None = None
         self._trained_at = 0.0
+        self._training: asyncio.Task[Model] | None = None
+        self._training_key: tuple[tuple[str, ...], int] | None = None
 
     async def model(self) -> tuple[Model | None, int]:
         """The current model (None with fewer than ``min_stars`` stars) and the number of stars."""
@@ -228,11 +236,26 @@ class Recommender:
                 fresh = time.monotonic() - self._trained_at < REFRESH_S
                 if self._key == key or (same_stars and fresh):
                     return self._model, len(stars)
+            if self._training is None or self._training_key is None or self._training_key[0] != stars:
+                self._training_key = key
+                self._training = asyncio.ensure_future(self._retrain(key))
+                self._training.add_done_callback(_retrieve)
+            training = self._training
+        return await asyncio.shield(training), len(stars)
+
+    async def _retrain(self, key: tuple[tuple[str, ...], int]) -> Model:
+        stars = key[0]
+        try:
             pos, neg = await self.db.read(lambda s: _training_texts_blocking(s, stars, self.negatives))
-            self._model = None  # the old model's memory goes before the new one is built
-            self._model = await asyncio.to_thread(_train_blocking, pos, neg)
-            self._key, self._trained_at = key, time.monotonic()
-            return self._model, len(stars)
+            model = await asyncio.to_thread(_train_blocking, pos, neg)
+        except BaseException:
+            if self._training_key == key:
+                self._training = self._training_key = None  # the next request tries again
+            raise
+        if self._training_key == key:  # not overtaken by a training for other stars
+            self._model, self._key, self._trained_at = model, key, time.monotonic()
+            self._training = self._training_key = None
+        return model
 
     async def rank(self, papers: Sequence[tuple[str, str, str]]) -> Ranking:
         """Scores and explanations for ``(id, title, abstract)`` triples, or a note saying why not."""
@@ -244,3 +267,9 @@ class Recommender:
                 f"(you have {stars}); showing arXiv's order. Star papers with ☆.",
             )
         return await asyncio.to_thread(_score_blocking, model, list(papers))
+
+
+def _retrieve(task: asyncio.Task[Model]) -> None:
+    """Read a training's outcome: a failure nobody awaits any more is logged once, not "never retrieved"."""
+    if not task.cancelled() and task.exception() is not None:
+        _LOGGER.error("recommendations: training failed", exc_info=task.exception())

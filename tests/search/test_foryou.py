@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from search_data import make_app
 
 from core.config import Config, PapersConfig, StorageConfig
 from core.database import Database
+from search import recommend
 from search.features import Rows
 from search.index import SearchIndex
 from search.recommend import Recommender, train
@@ -91,6 +94,38 @@ async def test_too_few_stars_say_so_and_a_star_change_retrains(db: Database) -> 
     assert stars == 4
 
 
+async def test_a_cancelled_request_neither_stops_nor_repeats_the_training(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(db)
+    calls: list[int] = []
+    started = asyncio.Event()
+    release = threading.Event()
+    real = recommend._train_blocking
+    loop = asyncio.get_running_loop()
+
+    def held(pos: list[tuple[str, str]], neg: list[tuple[str, str]]) -> recommend.Model:
+        calls.append(len(pos))
+        loop.call_soon_threadsafe(started.set)
+        release.wait(30)
+        return real(pos, neg)
+
+    monkeypatch.setattr(recommend, "_train_blocking", held)
+    rec = Recommender(db)
+    first = asyncio.ensure_future(rec.model())
+    await started.wait()
+    first.cancel()  # the reader left while the model was being trained
+    second = asyncio.ensure_future(rec.model())
+    await asyncio.sleep(0.05)
+    release.set()
+    model, stars = await second
+    assert model is not None
+    assert stars == 8
+    assert calls == [8]  # one training, finished for the second request
+    again, _ = await rec.model()
+    assert again is model
+
+
 def _ids(html: str) -> list[str]:
     return re.findall(r'<div class="paper" id="([^"]+)"', html)
 
@@ -159,27 +194,26 @@ async def test_foryou_page_and_feed(web: httpx.AsyncClient, topics: dict[str, st
     assert (entries[0].findtext(f"{ATOM}summary") or "").startswith("because: ")
 
 
-@pytest.mark.parametrize(
-    ("path", "params"),
-    [
-        ("/foryou", {"n": "abc"}),
-        ("/foryou", {"n": "0"}),
-        ("/foryou", {"n": "²"}),
-        ("/foryou/feed", {"n": "-5"}),
-        ("/foryou/feed", {"n": "100000"}),
-        ("/foryou", {"date": "<script>alert(1)</script>"}),
-        ("/foryou/feed", {"date": "2024-13-45"}),
-        ("/arxiv/cs.LG", {"sort": "foryou'\"><x>"}),
-        ("/search", {"q": "graph", "sort": "<script>"}),
-    ],
-)
-async def test_hostile_parameters_are_refused(
-    web: httpx.AsyncClient, path: str, params: dict[str, str]
-) -> None:
-    response = await web.get(path, params=params)
-    assert response.status_code == 400
-    assert "<script>alert" not in response.text
-    assert "<x>" not in response.text
+HOSTILE = [
+    ("/foryou", {"n": "abc"}),
+    ("/foryou", {"n": "0"}),
+    ("/foryou", {"n": "²"}),
+    ("/foryou/feed", {"n": "-5"}),
+    ("/foryou/feed", {"n": "100000"}),
+    ("/foryou", {"date": "<script>alert(1)</script>"}),
+    ("/foryou/feed", {"date": "2024-13-45"}),
+    ("/arxiv/cs.LG", {"sort": "foryou'\"><x>"}),
+    ("/search", {"q": "graph", "sort": "<script>"}),
+    ("/search", {"q": "graph", "sort": "foryou", "page": "0"}),
+]
+
+
+async def test_hostile_parameters_are_refused(web: httpx.AsyncClient) -> None:
+    for path, params in HOSTILE:  # one index for all of them
+        response = await web.get(path, params=params)
+        assert response.status_code == 400, (path, params)
+        assert "<script>alert" not in response.text
+        assert "<x>" not in response.text
 
 
 async def test_no_categories_configured(db: Database, topic_index: SearchIndex, tmp_path: Path) -> None:
