@@ -55,7 +55,7 @@ FIELD_CAP = 3
 PREFILTER_MAX = 24  # up to this many distinct first words, a text is tested for them as substrings first
 
 _WORD = re.compile(r"[^\W_]+")
-_ASCII_WORD = re.compile(r"[a-z0-9]+")  # the same on lower-case ASCII, faster
+_ASCII_BREAKS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
 # formatting commands whose argument is the text: \textbf{Graph} reads "Graph"
 _FORMAT = re.compile(
     r"\\(?:text[a-z]*|math[a-z]*|emph|operatorname|mbox|hbox|rm|bf|it|sf|tt|sc|em|bm|boldsymbol|left|right)"
@@ -103,8 +103,8 @@ def _folded(text: str) -> str:
 
 
 def _split(folded: str) -> list[str]:
-    if folded.isascii():
-        return _ASCII_WORD.findall(folded)
+    if folded.isascii():  # the words [a-z0-9]+ finds, about five times faster than re.findall
+        return folded.translate(_ASCII_BREAKS).split()
     return _WORD.findall(folded)  # Greek, CJK, …: letters fold leaves as they are
 
 
@@ -203,7 +203,12 @@ class Scorer:
         for first in present:
             for k in self._by_first[first]:
                 phrase = self.keywords[k][1]
-                n = counts[first] if len(phrase) == 1 else _count_phrase(tokens, phrase, counts[first])
+                if len(phrase) == 1:
+                    n = counts[first]
+                elif all(w in counts for w in phrase[1:]):  # else it cannot occur: no scan
+                    n = _count_phrase(tokens, phrase, counts[first])
+                else:
+                    continue
                 if n:
                     into[k] = into.get(k, 0) + factor * min(n, FIELD_CAP)
 

@@ -215,13 +215,17 @@ def day_list(session: Session, spec: CategorySpec, date: dt.date | None) -> DayL
 
 
 #: A day list's orders (``?sort=``): arXiv's own, newest submission first, starred papers first.
-LIST_ORDERS = {"arxiv": "arXiv's order", "new": "newest first", "stars": "★ first", "foryou": "For you"}
+LIST_ORDERS = {
+    "arxiv": "arXiv's order", "new": "newest first", "stars": "★ first", "pref": "❤ preferences",
+    "foryou": "For you",
+}
 
 
 def sort_sections(listing: DayList, order: str, scores: Mapping[str, float] | None = None) -> None:
     """Reorder each section of a day list in place (stable: ties keep arXiv's order).
 
     ``foryou`` orders by ``scores`` (the recommender's, best first); without scores it keeps arXiv's order.
+    ``pref`` orders by ``scores`` too: the ❤ scores of :mod:`search.preferences`, highest first.
     """
     if order == "new":
         never = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -237,7 +241,7 @@ def sort_sections(listing: DayList, order: str, scores: Mapping[str, float] | No
     elif order == "stars":
         for papers in listing.sections.values():
             papers.sort(key=lambda p: not p.starred)
-    elif order == "foryou" and scores:
+    elif order in ("foryou", "pref") and scores:
         for papers in listing.sections.values():
             papers.sort(key=lambda p: -scores.get(p.id, float("-inf")))
 

@@ -33,7 +33,7 @@ from search.ports import FaqService, PaperDatabase, PaperSearch
 from search.query import QueryError, parse_date
 from search.recommend import Recommender
 from search.results import Hit
-from search.web import pages
+from search.web import pages, preferences_routes
 from search.web.atom import FeedEntry, atom_feed
 from search.web.catspec import CategorySpec, parse_spec
 from search.web.cite import bibtex, citation_meta, ris
@@ -143,6 +143,8 @@ def make_router(
 
     if faq is not None:
         router.include_router(faq_router(faq, render))  # the [FAQ] pages and their event stream
+    router.include_router(preferences_routes.make_preferences_router(db, render, _same_origin, categories))
+
     # ------------------------------------------------------------ open any arXiv address here
     @router.get("/redirect", response_model=None)
     async def redirect(request: Request, url: str = "") -> Response:
@@ -187,8 +189,10 @@ def make_router(
         if sort not in pages.LIST_ORDERS:
             return error(400, f"sort must be one of: {', '.join(pages.LIST_ORDERS)}")
         listing = await db.read(lambda s: _day_with_stars(s, cats, day))
+        hearts = await preferences_routes.day_hearts(db, listing.papers()) if sort == "pref" else None
         ranking = await rank_papers(recommender, listing.papers()) if sort == "foryou" else None
-        pages.sort_sections(listing, sort, ranking.scores if ranking else None)
+        scores = hearts.scores if hearts else ranking.scores if ranking else None
+        pages.sort_sections(listing, sort, scores)
         try:  # one page of the list (lazylist.js appends the next ones as the reader scrolls)
             lp = paginate([(k, t, listing.sections[k]) for k, t in pages.SECTIONS], page_number(page),
                           page_size)
@@ -199,7 +203,7 @@ def make_router(
         return render_stream(
             "day.html", status=status, listing=listing, months=months, spec=cats, requested=day, kw=kw or "",
             lp=lp,
-            sort=sort, orders=pages.LIST_ORDERS,
+            sort=sort, orders=pages.LIST_ORDERS, hearts=hearts,
             foryou_note=ranking.note if ranking else None,
         )
 
@@ -330,6 +334,7 @@ def make_router(
             return render("search.html", status=400, form=form, result=None, message=str(exc))
         form.update({k: args.get(k, form.get(k)) for k in ("cat", "since_text", "until_text", "sort")})
         foryou = args["sort"] == "foryou"  # the best RERANK matches by relevance, reordered by the model
+        deep = foryou or args["sort"] == "pref"  # ❤: the same matches, reordered by the preference keywords
         result = await asyncio.to_thread(
             index.search,
             q,
@@ -337,12 +342,16 @@ def make_router(
             exclude=args.get("exclude"),
             since=args.get("since"),
             until=args.get("until"),
-            sort="relevance" if foryou else args["sort"],
-            page=1 if foryou else args["page"],
-            pagelen=RERANK if foryou else 20,
+            sort="relevance" if deep else args["sort"],
+            page=1 if deep else args["page"],
+            pagelen=RERANK if deep else 20,
             db=db,
         )
         ranking = await rerank_hits(recommender, result, args["page"]) if foryou and result.ok else None
+        hearts = (
+            await preferences_routes.rerank_hits(db, result, args["page"])
+            if args["sort"] == "pref" and result.ok else None
+        )
         await db.read(lambda s: _stars_on_hits(s, result.hits))
         return render(
             "search.html",
@@ -351,6 +360,7 @@ def make_router(
             result=result,
             page_query=_page_query(request),
             foryou_note=ranking.note if ranking else None,
+            hearts=hearts,
         )
 
     @router.get("/search/feed", response_model=None)

@@ -3,6 +3,8 @@ and the keyword checks."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -144,3 +146,9 @@ def test_the_scorer_agrees_with_the_rule_spelled_out(
 def test_a_keyword_always_finds_itself_in_a_title(keyword: str, weight: int, around: str) -> None:
     title = f"{around} {keyword.upper()} {around}"
     assert Scorer([(keyword, weight)]).score(title, "").score >= TITLE_FACTOR * weight
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)))
+def test_ascii_text_splits_as_the_unicode_rule_does(text: str) -> None:
+    assert words(text) == re.findall(r"[^\W_]+", text.lower()) or "\\" in text or "{" in text
