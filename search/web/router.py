@@ -23,6 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from core.config import Config
@@ -78,8 +79,22 @@ def templates() -> Environment:
     env.filters["isoday"] = lambda d: d.isoformat()[:10] if d else ""
     env.filters["urlquote"] = lambda s: urllib.parse.quote(str(s), safe="")
     env.filters["safe_url"] = safe_url  # every URL from data passes it before it becomes an href
+    env.filters["marks"] = marks
     env.globals["citation_meta"] = citation_meta
     return env
+
+
+_MARK = Markup("<mark>%s</mark>")
+_NO_MARKUP = Markup("")
+
+
+def marks(segments: list[tuple[str, bool]]) -> Markup:
+    """Highlight segments as HTML, each text escaped, the matches in ``<mark>``.
+
+    A filter rather than a loop in a macro: a page of 20 hits has hundreds of segments, and
+    Jinja's loop over them was a visible part of the search page's rendering in a py-spy profile.
+    """
+    return _NO_MARKUP.join(_MARK % t if hit else t for t, hit in segments)  # join and % escape text
 
 
 def _safe_next(value: str | None, default: str) -> str:
