@@ -9,17 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import Index
 
 from core.config import Config
 from core.database import Database
 from feeds import store
 from feeds.importer import import_snapshot
-from feeds.models import Announcement, Paper
+from feeds.models import Announcement, Base, Paper
 from feeds.parse_api import parse_api
 from search.analysis import PaperAnalyzer
+from search.build import build_segments, id_ranges
 from search.documents import load_documents, sorted_ids
 from search.index import SearchIndex
 from search.results import SearchResult
+from search.schema import make_schema
 from search.web import make_router
 
 DAY = dt.date(2024, 3, 5)
@@ -101,6 +105,21 @@ def insert_papers(db: Database, papers: list[dict[str, Any]]) -> None:
                 session.add(Announcement(paper_id=spec["id"], category=cat, date=day, type=typ, position=pos))
 
     db.write_blocking(add)
+
+
+def bulk_built_index(tmp: Path, papers: list[dict[str, Any]], parts: int) -> Index:
+    """``papers`` in a fresh SQLite file, indexed by the rebuild's bulk path in ``parts`` segments (the
+    fast-path tests then add segments of the other kinds with ordinary writers)."""
+    db = Database(f"sqlite:///{tmp / 'papers.db'}")
+    Base.metadata.create_all(db.engine)
+    insert_papers(db, papers)
+    folder = tmp / "whoosh"
+    folder.mkdir()
+    ix = FileStorage(str(folder)).create_index(make_schema(), indexname="papers")
+    ranges = id_ranges(db.read_blocking(sorted_ids), parts)
+    assert build_segments(ix, str(folder), "papers", db.url, ranges, 1) == len(papers)
+    db.close()
+    return ix
 
 
 def ids(result: SearchResult) -> list[str]:

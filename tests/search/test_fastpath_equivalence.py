@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from search_data import insert_papers
+from search_data import bulk_built_index
 from whoosh import query as wq
 from whoosh.fields import TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
@@ -31,14 +31,10 @@ from whoosh.index import Index
 from whoosh.matching.binary import AndNotMatcher
 from whoosh.scoring import BM25F, TF_IDF
 
-from core.database import Database
-from feeds.models import Base
 from search import whoosh_internals as wi
 from search.analysis import fold, stem
-from search.build import build_segments, id_ranges
-from search.documents import sorted_ids
 from search.fastscore import Unsupported, clear_caches, fast_search
-from search.schema import make_schema, paper_document
+from search.schema import paper_document
 
 WORDS = (
     "graph neural network image model learning quantum spin field energy data robust sparse "
@@ -123,19 +119,9 @@ def test_whoosh_boosted_compound_top_n_defect_is_still_there(tmp_path: Path) -> 
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory, oracle: None) -> Iterator[Index]:
-    tmp: Path = tmp_path_factory.mktemp("fastpath")
-    db = Database(f"sqlite:///{tmp / 'papers.db'}")
-    Base.metadata.create_all(db.engine)
     rng = random.Random(11)
     papers = [_paper(rng, i, "2401") for i in range(420)]
-    insert_papers(db, papers)
-    folder = tmp / "whoosh"
-    folder.mkdir()
-    ix = FileStorage(str(folder)).create_index(make_schema(), indexname="papers")
-    ids = db.read_blocking(sorted_ids)
-    built = build_segments(ix, str(folder), "papers", db.url, id_ranges(ids, 3), 1)
-    assert built == 420
-    db.close()
+    ix = bulk_built_index(tmp_path_factory.mktemp("fastpath"), papers, 3)
     # an ordinary writer with the side-file codec: new papers (some undated), updates, deletions
     w = ix.writer(codec=wi.FastCodec())
     for i in range(30):

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from search_data import insert_papers
+from search_data import bulk_built_index
 from test_fastpath_equivalence import (
     MODELLED,
     TERMS,
@@ -31,17 +30,11 @@ from test_fastpath_equivalence import (
     parsed,
 )
 from whoosh import query as wq
-from whoosh.filedb.filestore import FileStorage
 from whoosh.index import Index
 
-from core.database import Database
-from feeds.models import Base
 from search import fastscore, impact
 from search import whoosh_internals as wi
-from search.build import build_segments, id_ranges
-from search.documents import sorted_ids
 from search.fastscore import fast_search
-from search.schema import make_schema
 
 LIMITS = st.sampled_from([1, 2, 5, 20])
 
@@ -64,18 +57,9 @@ def index(
     tmp_path_factory: pytest.TempPathFactory, low_thresholds: None, request: pytest.FixtureRequest
 ) -> Iterator[Index]:
     request.getfixturevalue("oracle")
-    tmp: Path = tmp_path_factory.mktemp("impact")
-    db = Database(f"sqlite:///{tmp / 'papers.db'}")
-    Base.metadata.create_all(db.engine)
     rng = random.Random(5)
     papers = [_paper(rng, i, "2401") for i in range(500)]
-    insert_papers(db, papers)
-    folder = tmp / "whoosh"
-    folder.mkdir()
-    ix = FileStorage(str(folder)).create_index(make_schema(), indexname="papers")
-    ranges = id_ranges(db.read_blocking(sorted_ids), 2)
-    assert build_segments(ix, str(folder), "papers", db.url, ranges, 1) == 500
-    db.close()
+    ix = bulk_built_index(tmp_path_factory.mktemp("impact"), papers, 2)
     w = ix.writer(codec=wi.FastCodec())
     for i in range(120):
         w.add_document(**_document(_paper(rng, i, "2402")))
