@@ -42,7 +42,7 @@ class Hit:
     snippet: Segments = field(default_factory=list)
     abstract_hl: Segments = field(default_factory=list)
     authors_hl: list[Segments] = field(default_factory=list)
-    in_database: bool = False
+    in_database: bool = False  # its text is known: stored in the index, or read from the database
     starred: bool = False
     because: list[str] = field(default_factory=list)  # For you: the words it shares with the stars
 
