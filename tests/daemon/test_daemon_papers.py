@@ -75,6 +75,13 @@ def test_daemon_crawls_indexes_and_serves(tmp_path: Path, arxiv: ReplayServer) -
         assert page.status_code == 200
         assert "Schrödinger" in page.text
         assert "https://arxiv.org/pdf/2401.07002" in page.text
+        # the pages' CSP lets PDF.js fetch from the PDF host ([papers] pdf_url); the stove's origin does not
+        csp = page.headers["content-security-policy"]
+        assert "connect-src 'self' https://arxiv.org;" in csp
+        assert "worker-src 'self'" in csp
+        stove_csp = httpx.get(f"{d.base}/stove", timeout=10).headers["content-security-policy"]
+        assert "arxiv" not in stove_csp
+        assert "connect-src 'self';" in stove_csp
 
         # the CLI reads the index the daemon writes
         r = d.cli("papers", "search", "schrodinger", "--json")
