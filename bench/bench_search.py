@@ -755,7 +755,8 @@ def main() -> None:
     fts_size = "" if large else f"FTS5 {fts_file.stat().st_size / 1e6:.1f} MB (with its copy of the text), "
     print(
         f"size on disk: ours {ours_b / 1e6:.1f} MB ({ours_b / count:,.0f} bytes/paper, of which side files "
-        f"{side / 1e6:.1f} MB, the hits' stored text {stored / 1e6:.1f} MB), {fts_size}tantivy {dir_size(tantivy_dir) / 1e6:.1f} MB "
+        f"{side / 1e6:.1f} MB, the hits' stored text {stored / 1e6:.1f} MB), "
+        f"{fts_size}tantivy {dir_size(tantivy_dir) / 1e6:.1f} MB "
         f"(text stored for snippets)"
     )
     with SearchIndex(index_dir).open(owner=False) as index, index._searcher() as s:

@@ -31,7 +31,9 @@ def upgrade() -> None:
     if "clicks" not in tables:
         op.create_table(
             "clicks",
-            sa.Column("paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+            sa.Column(
+                "paper_id", sa.String(64), sa.ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True
+            ),
             sa.Column("kind", sa.String(8), primary_key=True),
             sa.Column("count", sa.Integer(), nullable=False, server_default="0"),
             sa.Column("last", sa.DateTime(timezone=True), nullable=False),
