@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 __all__ = ["Placed", "cloud_svg", "layout", "text_width"]
 
-WIDTH = 640
+WIDTH = 480  # narrow enough to stay legible when a 390 px phone scales it down
 MIN_SIZE, MAX_SIZE = 11.0, 40.0
 GAP = 10.0  # between words in a row
 LINE = 1.25  # a row's height, in font sizes of its largest word
@@ -163,9 +163,10 @@ def cloud_svg(
     if not placed:
         height = 40
     head = '<?xml version="1.0" encoding="UTF-8"?>\n' if standalone else ""
+    role = "group" if link else "img"  # an image's links would be hidden from screen readers
     out = [
         f'{head}<svg xmlns="http://www.w3.org/2000/svg" class="cloud" viewBox="0 0 {width:g} {height}" '
-        f'width="{width:g}" height="{height}" role="img" aria-labelledby="cloud-title" '
+        f'width="{width:g}" height="{height}" role="{role}" aria-labelledby="cloud-title" '
         f"font-family={quoteattr(FONT)}>",
         '<title id="cloud-title">Preference keywords</title>',
     ]

@@ -52,6 +52,9 @@ def test_hostile_keywords_are_text_and_the_svg_parses() -> None:
     assert "/search?q=%22graph%20neural%22" in links  # a phrase is searched as a phrase
     assert "/search?q=%3C%2Ftext%3E%3Cscript%3Ealert%281%29%3C%2Fscript%3E" in links
     assert not list(parse(cloud_svg(keywords, link=False, standalone=False)).iter(f"{SVG}a"))
+    # with links the cloud is a group (a role="img" would hide its links from screen readers)
+    assert parse(cloud_svg(keywords, standalone=False)).get("role") == "group"
+    assert parse(cloud_svg(keywords, link=False, standalone=False)).get("role") == "img"
 
 
 def test_no_estimated_boxes_overlap_and_all_fit() -> None:
