@@ -484,6 +484,8 @@ class PapersConfig(_Model):
         parts = urllib.parse.urlsplit(value)
         if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
             raise ValueError(f"must be an http(s) URL like https://arxiv.org/pdf/ (no query), got {value!r}")
+        if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?", parts.netloc):  # it goes into the pages' CSP
+            raise ValueError(f"must name a plain host[:port] (no user, no spaces or quotes), got {value!r}")
         if not value.endswith("/"):
             raise ValueError(f"must end with /, got {value!r}")
         return value
