@@ -60,7 +60,10 @@ _LOGGER = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 STOVE_PREFIXES = ("/stove", "/api/stove", "/static/stove")
 HOME_CSS = "/static/home.css"  # the home page's look, served by both origins
-PAGE_PREFIXES = ("/arxiv", "/search", "/stars", "/preferences", "/go", "/static/papers")
+PAGE_PREFIXES = (
+    "/arxiv", "/search", "/stars", "/preferences", "/go", "/faq", "/foryou", "/redirect", "/cite",
+    "/static/papers",
+)
 
 # KaTeX sets inline styles (style="…") and loads its fonts from its own folder: styles are not script.
 CSP = (

@@ -3,8 +3,9 @@ popularity figure).
 
 Two ways in, one count:
 
-- ``GET /go/pdf/<id>`` (the [PDF] link's href, so it counts without JavaScript) counts the click and
-  303-redirects to ``[papers] pdf_url`` + the id, never anywhere else (no open redirect);
+- ``GET /go/pdf/<id>`` and ``GET /go/faq/<id>`` (the [PDF] and [FAQ] links' hrefs, so they count
+  without JavaScript) count the click and 303-redirect to ``[papers] pdf_url`` + the id, or to this
+  site's ``/faq/<id>``, never anywhere else (no open redirect);
 - ``POST /go/<kind>/<id>`` counts a click a script saw (the inline PDF preview, or any link with
   ``data-click="pdf|faq"`` inside ``.paper[data-id]``) and answers ``{"id", "kind", "count"}``.
   A cross-site POST is refused by its Origin, as the star forms are.
@@ -140,7 +141,7 @@ def _same_origin(request: Request) -> bool:
 
 
 def make_click_router(db: PaperDatabase, pdf_url: str, counter: ClickCounter | None = None) -> APIRouter:
-    """``/go/<kind>/<id>``: GET (pdf only) counts and redirects to ``pdf_url`` + id; POST counts."""
+    """``/go/<kind>/<id>``: GET counts and redirects (to ``pdf_url`` + id, or ``/faq/<id>``); POST counts."""
     router = APIRouter(include_in_schema=False)
     clicks = counter or ClickCounter(db)
 
@@ -154,8 +155,8 @@ def make_click_router(db: PaperDatabase, pdf_url: str, counter: ClickCounter | N
 
     @router.get("/go/{kind}/{paper_id:path}", response_model=None)
     async def go(kind: str, paper_id: str) -> Response:
-        if kind != "pdf":
-            return PlainTextResponse("only /go/pdf/<id> redirects", status_code=404)
+        if kind not in KINDS:
+            return PlainTextResponse("only /go/pdf/<id> and /go/faq/<id> redirect", status_code=404)
         try:
             pid = parse(kind, paper_id)
         except InputError as exc:
@@ -165,7 +166,8 @@ def make_click_router(db: PaperDatabase, pdf_url: str, counter: ClickCounter | N
                 await clicks.add(pid, kind)
             except (OverflowError, StorageError) as exc:  # the reader still gets the PDF
                 _LOGGER.warning("a click on %s was not counted: %s", pid, exc)
-        return RedirectResponse(pdf_url + pid, status_code=303, headers={"Cache-Control": "no-store"})
+        target = pdf_url + pid if kind == "pdf" else "/faq/" + pid  # pid is a normalised arXiv id
+        return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
     @router.post("/go/{kind}/{paper_id:path}", response_model=None)
     async def count(request: Request, kind: str, paper_id: str) -> Response:

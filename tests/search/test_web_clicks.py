@@ -54,9 +54,13 @@ async def test_go_pdf_counts_and_redirects_only_to_the_pdf_host(
         r = await client.get(path)
         assert r.status_code == 400, path
         assert "location" not in r.headers
-    assert (await client.get(f"/go/faq/{PID}")).status_code == 404  # the FAQ link is the FAQ page's own
+    r = await client.get(f"/go/faq/{PID}")  # [FAQ] without JavaScript: counted, then this site's page
+    assert (r.status_code, r.headers["location"]) == (303, f"/faq/{PID}")
+    r = await client.get("/go/faq/https:%2F%2Fevil.example%2F")
+    assert r.status_code == 400
+    assert "location" not in r.headers
     assert (await client.get(f"/go/star/{PID}")).status_code == 404
-    assert _rows(filled_db) == [(PID, "pdf", 3)]
+    assert _rows(filled_db) == [(PID, "faq", 1), (PID, "pdf", 3)]
 
 
 async def test_post_counts_any_kind_and_refuses_the_rest(

@@ -105,7 +105,7 @@ async def test_the_button_is_there_only_when_the_faq_is_on(
         assert "title-faq" not in off
         assert "faq.js" not in off
         on = (await faq_client.get(path)).text
-        assert 'href="/faq/2403.00001" data-click="faq" data-langs="en zh"' in on
+        assert 'href="/go/faq/2403.00001" data-click="faq" data-langs="en zh"' in on
         assert "/static/papers/faq.js" in on
     day = (await faq_client.get("/arxiv/cs.LG")).text
     assert day.count('class="title-faq"') == 5  # one per paper of the day
