@@ -80,12 +80,31 @@ def templates() -> Environment:
     env.filters["urlquote"] = lambda s: urllib.parse.quote(str(s), safe="")
     env.filters["safe_url"] = safe_url  # every URL from data passes it before it becomes an href
     env.filters["marks"] = marks
+    env.globals["author_links"] = author_links
     env.globals["citation_meta"] = citation_meta
     return env
 
 
 _MARK = Markup("<mark>%s</mark>")
 _NO_MARKUP = Markup("")
+
+
+_AUTHOR = Markup('<a class="author" href="/search?q=%s">%s</a>')
+_COMMA = Markup(", ")
+
+
+def author_links(authors: list[str], highlighted: list[list[tuple[str, bool]]] | None, start: int,
+                 stop: int | None = None) -> Markup:
+    """Authors ``start:stop`` as links to a search for each (``au:"name"``), highlighted where given.
+
+    A filter for the same reason as :func:`marks`: a day list renders thousands of author links.
+    """
+    links = []
+    for i, name in enumerate(authors[start:stop], start):
+        query = urllib.parse.quote('au:"' + name + '"', safe="")
+        text = marks(highlighted[i]) if highlighted and i < len(highlighted) else name
+        links.append(_AUTHOR % (query, text))
+    return _COMMA.join(links)
 
 
 def marks(segments: list[tuple[str, bool]]) -> Markup:
