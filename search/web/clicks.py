@@ -23,7 +23,6 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
@@ -36,6 +35,7 @@ from core.errors import InputError, StorageError
 from feeds.ids import normalize_id
 from feeds.models import Click, Paper
 from search.ports import PaperDatabase
+from search.web.origin import same_origin
 
 __all__ = [
     "KINDS",
@@ -130,16 +130,6 @@ def mark_clicks(session: Session, papers: Iterable[Any]) -> None:
         p.clicks = counts.get(p.id, {})
 
 
-def _same_origin(request: Request) -> bool:
-    # the star form's rule (search.web.router._same_origin): a browser's Origin (or Referer) names this host
-    host = request.headers.get("host", "")
-    for header in ("origin", "referer"):
-        value = request.headers.get(header)
-        if value:
-            return value != "null" and urllib.parse.urlsplit(value).netloc == host
-    return True
-
-
 def make_click_router(db: PaperDatabase, pdf_url: str, counter: ClickCounter | None = None) -> APIRouter:
     """``/go/<kind>/<id>``: GET counts and redirects (to ``pdf_url`` + id, or ``/faq/<id>``); POST counts."""
     router = APIRouter(include_in_schema=False)
@@ -171,7 +161,7 @@ def make_click_router(db: PaperDatabase, pdf_url: str, counter: ClickCounter | N
 
     @router.post("/go/{kind}/{paper_id:path}", response_model=None)
     async def count(request: Request, kind: str, paper_id: str) -> Response:
-        if not _same_origin(request):
+        if not same_origin(request):
             return PlainTextResponse("cross-site request refused", status_code=403)
         try:
             pid = parse(kind, paper_id)

@@ -31,6 +31,7 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from core.errors import InputError
 from search.ports import FaqService, FaqState
+from search.web.origin import same_origin
 
 __all__ = ["HEARTBEAT_S", "LANGUAGE_NAMES", "faq_router", "render_markdown", "state_json"]
 
@@ -104,15 +105,6 @@ def state_json(state: FaqState) -> dict[str, Any]:
     }
 
 
-def _same_origin(request: Request) -> bool:
-    host = request.headers.get("host", "")
-    for header in ("origin", "referer"):
-        value = request.headers.get(header)
-        if value:
-            return value != "null" and urllib.parse.urlsplit(value).netloc == host
-    return True  # no browser sent this (curl, tests): nothing to forge
-
-
 def faq_router(faq: FaqService, render: Callable[..., HTMLResponse]) -> APIRouter:
     """The FAQ routes; ``render(template, status=..., **ctx)`` is the pages' renderer."""
     router = APIRouter(include_in_schema=False)
@@ -142,7 +134,7 @@ def faq_router(faq: FaqService, render: Callable[..., HTMLResponse]) -> APIRoute
     @router.post("/faq/{paper_id:path}", response_model=None)
     async def faq_request(request: Request, paper_id: str) -> Response:
         wants_json = "application/json" in request.headers.get("accept", "")
-        if not _same_origin(request):
+        if not same_origin(request):
             return refused(403, "cross-site request refused", wants_json)
         lang = language(request)
         try:

@@ -41,6 +41,7 @@ from search.web.cite import bibtex, citation_meta, ris
 from search.web.clicks import make_click_router, mark_clicks
 from search.web.faq import faq_router
 from search.web.foryou import RERANK, make_foryou_router, rank_papers, rerank_hits
+from search.web.origin import same_origin
 from search.web.paging import page_number, paginate
 from search.web.redirect import MAX_URL, local_path
 from search.web.urls import safe_url
@@ -123,17 +124,6 @@ def _safe_next(value: str | None, default: str) -> str:
     return value
 
 
-def _same_origin(request: Request) -> bool:
-    host = request.headers.get("host", "")
-    for header in ("origin", "referer"):
-        value = request.headers.get(header)
-        if value:
-            if value == "null":
-                return False
-            return urllib.parse.urlsplit(value).netloc == host
-    return True  # no browser sent this (curl, tests): nothing to forge
-
-
 def make_router(
     cfg: Config, db: PaperDatabase, index: PaperSearch, fetch: Fetch | None = None,
     faq: FaqService | None = None,
@@ -177,7 +167,7 @@ def make_router(
 
     if faq is not None:
         router.include_router(faq_router(faq, render))  # the [FAQ] pages and their event stream
-    router.include_router(preferences_routes.make_preferences_router(db, render, _same_origin, categories))
+    router.include_router(preferences_routes.make_preferences_router(db, render, same_origin, categories))
 
     # ------------------------------------------------------------ open any arXiv address here
     @router.get("/redirect", response_model=None)
@@ -502,7 +492,7 @@ def make_router(
 
     @router.post("/stars/{paper_id:path}", response_model=None)
     async def star(request: Request, paper_id: str) -> Response:
-        if not _same_origin(request):
+        if not same_origin(request):
             return PlainTextResponse("cross-site request refused", status_code=403)
         body = (await request.body())[:4096].decode("utf-8", "replace")
         form = urllib.parse.parse_qs(body)

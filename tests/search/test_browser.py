@@ -6,42 +6,21 @@ Screenshots go to ``screenshots/`` at the project root (git-ignored) for a perso
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from chromium import ARGS, BROWSER, CHROMIUM, SHOTS
+from chromium import ARGS, BROWSER, CHROMIUM, SHOTS, serve_guarded
 from search_data import make_app
-from services import free_port
-
-from daemon.http import Guard
 
 pytestmark = BROWSER
 
 
 @pytest.fixture
 def server(cfg, filled_db, index) -> Iterator[str]:
-    port = free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(
-            # behind the daemon's guard: the pages must work under its Content-Security-Policy
-            Guard(make_app(cfg, filled_db, index)), host="127.0.0.1", port=port, log_level="warning",
-            lifespan="off",
-        )
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve_guarded(make_app(cfg, filled_db, index)) as url:
+        yield url
 
 
 @contextlib.contextmanager

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
-from chromium import BROWSER, SHOTS
+from chromium import BROWSER, SHOTS, serve_guarded
 from search_data import make_app
-from services import free_port
 from test_browser import _page
 
-from daemon.http import Guard
 from feeds.models import Preference
 
 pytestmark = BROWSER
@@ -26,20 +21,8 @@ pytestmark = BROWSER
 
 @pytest.fixture
 def prefs_server(cfg, filled_db, index) -> Iterator[str]:
-    port = free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(Guard(make_app(cfg, filled_db, index)), host="127.0.0.1", port=port,
-                       log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve_guarded(make_app(cfg, filled_db, index)) as url:
+        yield url
 
 
 KEYWORDS = [("Schrödinger bridges", "7"), ("fairness", "2"), ("</text><script>alert(1)</script>", "4"),

@@ -5,24 +5,20 @@ arXiv), click counts, and a long day list loaded page by page as the reader scro
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from chromium import ARGS, BROWSER, CHROMIUM, SHOTS
+from chromium import ARGS, BROWSER, CHROMIUM, SHOTS, serve_guarded
 from playwright.sync_api import expect
 from reading_data import LONG_CROSS, LONG_NEW, PAGE_SIZE, add_long_day, pdf_host
 from search_data import make_app
-from services import free_port
 from sqlalchemy import select
 
 from core.config import Config, PapersConfig, StorageConfig
 from core.database import Database
-from daemon.http import Guard, page_csp
+from daemon.http import page_csp
 from feeds.models import Click, Star
 from search.index import SearchIndex
 
@@ -31,25 +27,6 @@ pytestmark = BROWSER
 WIDTHS = (1100, 390)
 PID = "2403.00001"
 SEL = "#\\32 403\\.00001"
-
-
-@contextlib.contextmanager
-def _serve(app: Any, csp: str) -> Iterator[str]:
-    port = free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(Guard(app, csp=csp), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture
@@ -67,7 +44,7 @@ def site(
         storage=StorageConfig(data_dir=tmp_path),
         papers=PapersConfig(categories=("cs.LG",), pdf_url=pdfs[0], page_size=PAGE_SIZE),
     )
-    with _serve(make_app(cfg, filled_db, index), page_csp(cfg.papers.pdf_url)) as base:
+    with serve_guarded(make_app(cfg, filled_db, index), page_csp(cfg.papers.pdf_url)) as base:
         yield base
 
 

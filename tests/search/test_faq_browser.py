@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import uvicorn
-from chromium import BROWSER, SHOTS
+from chromium import BROWSER, SHOTS, serve_guarded
 from fakes.llm_peer import LlmPeer, Reply, make_pdf
 from fastapi import FastAPI
 from services import free_port
@@ -23,7 +20,6 @@ from test_browser import _page
 
 from core.config import Config, LlmConfig, PapersConfig
 from core.database import Database
-from daemon.http import Guard
 from feeds.faq import FaqEngine
 from feeds.http import PoliteClient
 from search.index import SearchIndex
@@ -75,18 +71,8 @@ def faq_server(cfg: Config, filled_db: Database, index: SearchIndex) -> Iterator
 
     app = FastAPI(lifespan=lifespan)
     app.include_router(make_router(cfg, filled_db, index, faq=engine))
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(Guard(app), host="127.0.0.1", port=port, log_level="warning",
-                                        lifespan="on", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield Served(f"http://127.0.0.1:{port}", peer, ready["hold"], ready["loop"])
-    srv.should_exit = True
-    thread.join(10)
+    with serve_guarded(app, lifespan="on") as url:
+        yield Served(url, peer, ready["hold"], ready["loop"])
 
 
 def _watch_csp(page: Any) -> list[str]:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from chromium import BROWSER, SHOTS
+from chromium import BROWSER, SHOTS, serve_guarded
 from foryou_data import TOPICS, fill
 from search_data import make_app
-from services import free_port
 from test_browser import _page
 
 from core.config import Config
 from core.database import Database
-from daemon.http import Guard
 from search.index import SearchIndex
 
 pytestmark = BROWSER
@@ -28,20 +23,8 @@ def topic_server(cfg: Config, db: Database, tmp_path: Path) -> Iterator[tuple[st
     topics = fill(db)
     ix = SearchIndex(tmp_path / "index").open()
     ix.reindex(db)
-    port = free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(Guard(make_app(cfg, db, ix)), host="127.0.0.1", port=port, log_level="warning",
-                       lifespan="off")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", topics
-    srv.should_exit = True
-    thread.join(10)
+    with serve_guarded(make_app(cfg, db, ix)) as url:
+        yield url, topics
     ix.close()
 
 

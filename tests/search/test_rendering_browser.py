@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,15 +20,14 @@ from typing import Any
 
 import pytest
 import rendering_data as data
-import uvicorn
-from chromium import ARGS, BROWSER, CHROMIUM, SHOTS
+from chromium import ARGS, BROWSER, CHROMIUM, SHOTS, serve_guarded
 from search_data import insert_papers
 from services import free_port
 from sqlalchemy import select
 
 from core.config import Config, HttpConfig, PapersConfig, StorageConfig
 from core.database import Database
-from daemon.http import Guard, make_app
+from daemon.http import make_app
 from feeds.models import Base, Paper
 from search.index import SearchIndex
 from search.web import home_partial, make_router
@@ -122,21 +119,7 @@ class Site:
 
 
 def _serve(app: Any, port: int, stack: contextlib.ExitStack) -> str:
-    srv = uvicorn.Server(uvicorn.Config(Guard(app), host="127.0.0.1", port=port, log_level="warning",
-                                        lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-
-    def stop() -> None:
-        srv.should_exit = True
-        thread.join(10)
-
-    stack.callback(stop)
-    return f"http://127.0.0.1:{port}"
+    return stack.enter_context(serve_guarded(app, port=port))
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,11 @@ import feedparser
 import httpx
 import pytest
 from search_data import DAY, EARLIER, insert_papers, make_app
+from sqlalchemy import func, select
 
 import search.web.router as router_module
+from core.database import Database
+from feeds.models import Click, Preference, Star
 from feeds.service import FeedService
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -374,3 +377,29 @@ async def test_counts_agree_with_their_nouns(client: httpx.AsyncClient) -> None:
     assert "about" not in re.search(r'<p class="count">(.*?)</p>', one.text, re.S).group(1)
     several = await client.get("/search", params={"q": "cat:cs.LG"})
     assert f"{len(paper_ids(several.text))} results" in several.text
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("Origin", "http://[bad"),  # urlsplit raises on it: refused, not a 500
+        ("Referer", "http://[::1"),
+        ("Origin", "null"),
+        ("Referer", "http://evil.example/testserver"),
+        ("Origin", "http://testserver.evil.example"),
+    ],
+)
+async def test_every_page_post_refuses_a_foreign_or_unparsable_origin(
+    client: httpx.AsyncClient, filled_db: Database, header: str, value: str
+) -> None:
+    for path, data in (
+        ("/stars/2403.00002", {"action": "add"}),
+        ("/preferences", {"action": "add", "keyword": "lattice", "weight": "3"}),
+        ("/go/pdf/2403.00002", {}),
+    ):
+        r = await client.post(path, data=data, headers={header: value})
+        assert r.status_code == 403, (path, r.status_code, r.text[:200])
+    stars, prefs, clicks = filled_db.read_blocking(
+        lambda s: tuple(s.scalar(select(func.count()).select_from(m)) for m in (Star, Preference, Click))
+    )
+    assert (stars, prefs, clicks) == (0, 0, 0)
