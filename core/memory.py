@@ -1,11 +1,16 @@
-"""glibc's allocator, told to give freed memory back: long-running processes that search keep less resident.
+"""glibc's allocator, told to keep few arenas: long-running processes that search keep less resident.
 
 A search allocates NumPy arrays of a few hundred kilobytes to a few megabytes
-in whichever worker thread runs it. glibc raises its mmap threshold after each
-such array is freed (up to 32 MB), so later ones come from per-thread arenas
-that stay resident after they are freed, and each thread gets an arena of its
-own. Fixing the threshold and capping the arenas keeps the daemon's RSS near
-what is in use. Elsewhere than glibc this does nothing.
+in whichever worker thread runs it, and glibc gives each thread an arena of
+its own, which stays resident after its arrays are freed. Capping the arenas
+keeps the daemon's RSS near what is in use. Elsewhere than glibc this does
+nothing.
+
+The mmap threshold is left to glibc's own adjustment. Fixing it (256 KB, as an
+earlier version did) also fixes the trim threshold, so every large array was a
+fresh mapping whose pages were faulted in and zeroed on first touch: at 2.7
+million papers that doubled a first query's time (p50 14 → 26–31 ms, p95 40 →
+67–76 ms in process, `bench/bench_search.py`'s queries, two runs of each).
 """
 
 from __future__ import annotations
@@ -13,24 +18,22 @@ from __future__ import annotations
 import ctypes
 import logging
 
-__all__ = ["ARENAS", "MMAP_THRESHOLD", "tune_allocator"]
+__all__ = ["ARENAS", "tune_allocator"]
 
 _LOGGER = logging.getLogger(__name__)
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
-_M_ARENA_MAX = -8
-MMAP_THRESHOLD = 256 * 1024
+_M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 ARENAS = 2
 
 
 def tune_allocator() -> bool:
-    """Fix glibc's mmap threshold and cap its arenas; True if both were set."""
+    """Cap glibc's arenas; True if it took the setting."""
     try:
         mallopt = ctypes.CDLL(None).mallopt  # this process's own symbols: glibc's, where it is glibc
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    ok = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_ARENA_MAX, ARENAS))
+    ok = bool(mallopt(_M_ARENA_MAX, ARENAS))
     if not ok:
         _LOGGER.debug("mallopt refused; the allocator keeps its defaults")
     return ok

@@ -19,6 +19,7 @@ from search.highlight import TermMatcher, highlight, highlight_both
 from search.ports import PaperReader
 from search.results import Hit
 from search.schema import HitText
+from search.stored import stored_fields_of
 
 __all__ = ["fill_hits", "make_hits"]
 
@@ -29,11 +30,12 @@ def make_hits(
     """Hits ranked ``start + 1``, … for ``docnums[start:]`` (id and announce date from the index), and
     the text the index stores for them, by id."""
     announced = reader.column_reader("announced") if reader.has_column("announced") else None
+    stored_fields = stored_fields_of(reader)  # shared by every thread's searcher (search/stored.py)
     hits = []
     texts: dict[str, HitText] = {}
     for rank, (docnum, score) in enumerate(zip(docnums[start:], scores[start:], strict=True), start + 1):
         ann = announced[docnum] if announced is not None else None
-        stored = reader.stored_fields(docnum)  # what Searcher copies from its reader
+        stored = stored_fields(docnum)
         hits.append(
             Hit(
                 id=stored["id"],

@@ -13,7 +13,7 @@ from core.memory import tune_allocator
 from daemon.cli import cli
 
 
-def test_glibc_takes_both_settings() -> None:
+def test_glibc_takes_the_setting() -> None:
     assert tune_allocator()  # mallopt answers 0 for a parameter it does not know
 
 

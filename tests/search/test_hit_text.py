@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
@@ -20,12 +22,14 @@ from whoosh.columns import VarBytesColumn
 
 from core.database import Database
 from feeds.models import Paper
+from search import stored
 from search.analysis import fold, stem
 from search.highlight import TermMatcher
 from search.hydrate import fill_hits
 from search.index import SearchIndex
 from search.lifecycle import INDEX_NAME
 from search.results import Hit
+from search.schema import paper_document
 
 T = TypeVar("T")
 
@@ -156,3 +160,38 @@ def test_the_stem_prefilter_marks_exactly_what_stemming_every_word_marks(
         folded = fold(word)
         expected = len(folded) >= 2 and (folded in stems or stem(folded) in stems)
         assert matcher.matches(word) == expected, word
+
+
+@pytest.fixture
+def offsets_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoosh writes a column's offset table only above 32,768 documents: from 3 here, so the small
+    test index takes the shared-column path of search/stored.py."""
+    init = VarBytesColumn.Writer.__init__
+
+    def small_cutoff(self: Any, dbfile: Any, allow_offsets: bool = True, cutoff: int = 2**15) -> None:
+        init(self, dbfile, allow_offsets, 2)
+
+    monkeypatch.setattr(VarBytesColumn.Writer, "__init__", small_cutoff)
+
+
+def test_shared_stored_columns_read_what_whoosh_reads(
+    tmp_path: Path, filled_db: Database, offsets_always: None
+) -> None:
+    with SearchIndex(tmp_path / "index", procs=1).open() as built:
+        built.reindex(filled_db)
+        folder = built.whoosh_dir
+    w = windex.open_dir(str(folder), indexname=INDEX_NAME).writer()  # stock: a compound segment
+    w.add_document(**paper_document(id="2405.00001", title="A compound one", abstract="x",
+                                    authors=["B. C."], categories="cs.LG", announced=None, updated=None))
+    w.commit(merge=False)
+    with SearchIndex(tmp_path / "index").open(owner=False) as ix:
+        reader = ix._searcher().reader()
+        leaves = [sub for sub, _ in reader.leaf_readers()]
+        shared = [stored._column(sub) is not None for sub in leaves]
+        assert shared.count(False) == 1  # the compound segment is read by Whoosh
+        assert shared.count(True) >= 1
+        get = stored.stored_fields_of(reader)
+        live = [d for d in range(reader.doc_count_all()) if not reader.is_deleted(d)]
+        for docnum in live:
+            assert get(docnum) == reader.stored_fields(docnum)
+        assert {get(d)["id"] for d in live} == {*_rows(filled_db), "2405.00001"}
