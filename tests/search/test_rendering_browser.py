@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import rendering_data as data
 from chromium import ARGS, BROWSER, CHROMIUM, SHOTS, serve_guarded
@@ -61,7 +63,9 @@ LAYOUT_JS = """() => {
     }
     const inKatex = el.parentElement && el.parentElement.closest(".katex");
     if (!inKatex && getComputedStyle(el).overflowX !== "visible" &&
-        !["INPUT", "SELECT", "TEXTAREA", "BUTTON", "IMG"].includes(el.tagName)) scrollers.push(name(el));
+        !["INPUT", "SELECT", "TEXTAREA", "BUTTON", "IMG", "svg"].includes(el.tagName)) {
+      scrollers.push(name(el));
+    }
   }
   return {width, scrollWidth: root.scrollWidth, innerWidth: window.innerWidth,
           htmlOverflow: getComputedStyle(root).overflowX,
@@ -557,3 +561,52 @@ def test_the_days_held_are_a_month_calendar(site: Site, window: Window) -> None:
     page.wait_for_url(f"**/arxiv/hep-ph?date={data.APRIL_12}")
     assert page.locator(f"[data-id='{data.LONG_META}']").count() == 1
     assert page.locator(".calendar [aria-current=date]").inner_text() == "12"
+
+
+# ------------------------------------------------------------------ issue 13 on the real records
+
+
+def test_the_reading_aids_on_real_records(real: Site, window: Window) -> None:
+    """The ❤ and For you orders, preferences and their cloud, For you, cite and the paged day, on the
+    real sample: each page fits, and the window fixture fails on any CSP refusal or script error."""
+    base = real.pages
+    longest = max(real.day_urls, key=lambda u: len(window.open(base + u).locator(".paper[data-id]").all()))
+    page = window.open(base + longest)
+    ids = page.eval_on_selector_all(".paper[data-id]", "els => els.map(e => e.dataset.id)")
+    titles = page.eval_on_selector_all(".paper[data-id] .title-link", "els => els.map(e => e.textContent)")
+    assert len(ids) >= 5
+    # a word of the fifth paper's title that no earlier paper's title has: the ❤ order must lift it
+    words = [w for w in re.findall(r"[A-Za-z]{6,}", titles[4])
+             if not any(w.lower() in t.lower() for t in titles[:4])]
+    assert words, titles[4]
+    keyword = max(words, key=len)
+    with httpx.Client(base_url=base) as http:
+        try:
+            assert http.post("/preferences", data={"action": "add", "keyword": keyword, "weight": "9"}
+                             ).status_code == 303
+            for pid in ids[:3]:
+                assert http.post(f"/stars/{pid}", data={"action": "add"}).status_code == 303
+            wrong: list[str] = []
+            page = window.open(base + longest + "&sort=pref")
+            first = page.locator(".paper[data-id]").first
+            assert keyword.lower() in first.locator(".title-link").inner_text().lower()
+            assert keyword in first.locator(".pref .matched").inner_text()
+            assert page.locator("svg text", has_text=keyword).count() == 1  # the cloud above the list
+            wrong += fits(window, "❤ order")
+            page = window.open(base + longest + "&sort=foryou")
+            assert page.locator(".paper[data-id] .because").count() >= 1
+            wrong += fits(window, "For you order")
+            for url in ("/preferences", "/foryou", "/stars", f"/arxiv/{ids[0]}", "/redirect"):
+                window.open(base + url)
+                assert window.page.locator("body").inner_text().strip(), url
+                wrong += fits(window, url)
+            assert window.open(base + "/foryou").locator(".paper[data-id] .because").count() >= 1
+            assert window.open(base + "/stars").locator(".paper[data-id]").count() == 3
+            bib = http.get("/stars/export", params={"format": "bibtex"}).text
+            assert bib.count("@") == 3
+            assert all(pid in bib for pid in ids[:3])
+            assert not wrong, "\n".join(wrong)
+        finally:
+            http.post("/preferences", data={"action": "remove", "keyword": keyword})
+            for pid in ids[:3]:
+                http.post(f"/stars/{pid}", data={"action": "remove"})
