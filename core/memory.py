@@ -9,8 +9,8 @@ nothing.
 The mmap threshold is left to glibc's own adjustment. Fixing it (256 KB, as an
 earlier version did) also fixes the trim threshold, so every large array was a
 fresh mapping whose pages were faulted in and zeroed on first touch: at 2.7
-million papers that doubled a first query's time (p50 14 → 26–31 ms, p95 40 →
-67–76 ms in process, `bench/bench_search.py`'s queries, two runs of each).
+million papers the daemon's first queries went from p95 132.9 ms with it to
+55.3 ms without (`bench/bench_search.py --reuse --daemon-only`, README Figures).
 """
 
 from __future__ import annotations

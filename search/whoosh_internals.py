@@ -539,8 +539,8 @@ class _PoolFieldWriter(W3FieldWriter):
 
 
 #: Stored fields as Whoosh's W3 column (a pickle per document in deflate format, which any W3 reader
-#: inflates) at level 0: deflate's "stored" blocks. Level 3 cost 35 µs of CPU per paper's hit text,
-#: a minute of a 2.7-million-paper build; level 0 costs 3.5 µs, and the index grows by the text.
+#: inflates) at level 0: deflate's "stored" blocks. Level 3 compresses each paper's hit text (about
+#: ten times level 0's CPU in a quick measurement); level 0 skips that, and the index grows by the text.
 _STORED_COLUMN = PickleColumn(CompressedBytesColumn(level=0))
 
 

@@ -4,13 +4,12 @@ arXiv), click counts, and a long day list loaded page by page as the reader scro
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from chromium import ARGS, BROWSER, CHROMIUM, SHOTS, serve_guarded
+from chromium import BROWSER, SHOTS, launched, serve_guarded
 from playwright.sync_api import expect
 from reading_data import LONG_CROSS, LONG_NEW, PAGE_SIZE, add_long_day, pdf_host
 from search_data import make_app
@@ -48,18 +47,6 @@ def site(
         yield base
 
 
-@contextlib.contextmanager
-def _browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def _watch(page: Any) -> list[str]:
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
@@ -86,7 +73,7 @@ def test_pdf_preview_paints_pages_collapses_and_counts(
     site: str, pdfs: tuple[str, list[str]], filled_db: Database
 ) -> None:
     SHOTS.mkdir(exist_ok=True)
-    with _browser() as browser:
+    with launched() as browser:
         for turn, width in enumerate(WIDTHS, start=1):
             page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
             problems = _watch(page)
@@ -148,7 +135,7 @@ def test_pdf_preview_paints_pages_collapses_and_counts(
 def test_pdf_without_javascript_counts_and_lands_on_the_pdf_host(
     site: str, pdfs: tuple[str, list[str]], filled_db: Database
 ) -> None:
-    with _browser() as browser:
+    with launched() as browser:
         page = browser.new_context(java_script_enabled=False).new_page()
         page.goto(f"{site}/arxiv/cs.LG")
         with page.expect_response(lambda r: r.url.startswith(pdfs[0])) as landed:
@@ -169,7 +156,7 @@ def test_pdf_without_javascript_counts_and_lands_on_the_pdf_host(
 
 def test_long_list_loads_on_scroll_with_filter_maths_copy_and_stars(site: str, filled_db: Database) -> None:
     total = 2 + LONG_NEW + 2 + LONG_CROSS + 1
-    with _browser() as browser:
+    with launched() as browser:
         for width in WIDTHS:
             ctx = browser.new_context(viewport={"width": width, "height": 900})
             page = ctx.new_page()

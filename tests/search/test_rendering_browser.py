@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import rendering_data as data
-from chromium import ARGS, BROWSER, CHROMIUM, SHOTS, serve_guarded
+from chromium import BROWSER, SHOTS, launched, serve_guarded
 from search_data import insert_papers
 from services import free_port
 from sqlalchemy import select
@@ -169,14 +169,8 @@ def real(site: Site) -> Site:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser
 
 
 class Window:
