@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from chromium import BROWSER, SHOTS, launched, serve_guarded
 from playwright.sync_api import expect
-from reading_data import LONG_CROSS, LONG_NEW, PAGE_SIZE, add_long_day, pdf_host
+from reading_data import (
+    LONG_CROSS,
+    LONG_NEW,
+    PAGE_SIZE,
+    add_long_day,
+    make_cjk_pdf,
+    make_jpx_pdf,
+    pdf_host,
+)
 from search_data import make_app
 from sqlalchemy import select
 
@@ -26,11 +34,12 @@ pytestmark = BROWSER
 WIDTHS = (1100, 390)
 PID = "2403.00001"
 SEL = "#\\32 403\\.00001"
+CJK, JPX = "2403.10000", "2403.10001"  # papers of the long day whose PDFs need PDF.js's data files
 
 
 @pytest.fixture
 def pdfs() -> Iterator[tuple[str, list[str]]]:
-    with pdf_host() as host:
+    with pdf_host(special={CJK: make_cjk_pdf(), JPX: make_jpx_pdf()}) as host:
         yield host
 
 
@@ -130,6 +139,38 @@ def test_pdf_preview_paints_pages_collapses_and_counts(
     assert _clicks(filled_db, PID) == 4  # opened twice at each width (a collapse does not count)
     assert _clicks(filled_db, "2403.00002") == 2
     assert _clicks(filled_db, "2403.00002", "faq") == 1
+
+
+def test_pdf_preview_draws_cjk_text_and_jpeg2000_images(site: str, pdfs: tuple[str, list[str]]) -> None:
+    """The vendored CMaps, standard fonts and image decoders are found under the page CSP: an unembedded
+    Chinese font and a JPEG 2000 image are drawn, with no PDF.js warning (a missing CMap or decoder is a
+    "Warning:" line and a blank canvas)."""
+    with launched() as browser:
+        page = browser.new_context(viewport={"width": 1100, "height": 900}).new_page()
+        problems = _watch(page)
+        warnings: list[str] = []
+        # PDF.js's own warnings; this machine has no Chinese system font, which PDF.js notes and survives
+        noisy = lambda m: m.text.startswith("Warning:") and "Cannot load system font" not in m.text  # noqa: E731
+        page.on("console", lambda m: warnings.append(m.text) if noisy(m) else None)
+        data: list[str] = []
+        page.on("response", lambda r: data.append(f"{r.status} {r.url}") if "/pdfjs/" in r.url else None)
+        page.goto(f"{site}/arxiv/cs.LG")
+        inked: dict[str, int] = {}
+        for pid in (CJK, JPX):
+            sel = "#" + "\\3" + pid[0] + " " + pid[1:].replace(".", "\\.")
+            page.click(f"{sel} a.title-pdf")
+            page.wait_for_selector(f"{sel} .pdf-pane[data-rendered='1']")
+            inked[pid] = page.locator(f"{sel} canvas.pdf-page").first.evaluate(DARK_PIXELS)
+        assert problems == [], problems
+        assert warnings == [], (warnings, data)
+        assert inked[CJK] > 3000, "the Chinese text was not drawn"
+        assert inked[JPX] > 20000, "the JPEG 2000 image was not drawn"
+        fetched = " ".join(data)
+        assert "/pdfjs/cmaps/UniGB-UCS2-H.bcmap" in fetched  # from this daemon, not from a CDN
+        assert "/pdfjs/wasm/openjpeg" in fetched
+        assert all(line.startswith("200 ") for line in data), data
+    assert f"/pdf/{CJK}" in pdfs[1]
+    assert f"/pdf/{JPX}" in pdfs[1]
 
 
 def test_pdf_without_javascript_counts_and_lands_on_the_pdf_host(

@@ -7,6 +7,16 @@
   var HERE = document.currentScript ? document.currentScript.src : "";
   var PDFJS = new URL("pdfjs/pdf.min.mjs", HERE).href;
   var WORKER = new URL("pdfjs/pdf.worker.min.mjs", HERE).href;
+  // PDF.js's data files, served beside it (absolute URLs: the worker fetches them itself)
+  var DATA = {
+    cMapUrl: new URL("pdfjs/cmaps/", HERE).href, // CJK text in fonts the PDF does not embed
+    cMapPacked: true,
+    standardFontDataUrl: new URL("pdfjs/standard_fonts/", HERE).href,
+    // JPEG 2000 and JBIG2 decoders: their JavaScript builds, as the CSP allows no WebAssembly compilation
+    useWasm: false,
+    wasmUrl: new URL("pdfjs/wasm/", HERE).href,
+    iccUrl: new URL("pdfjs/iccs/", HERE).href
+  };
   var PAGES_AT_ONCE = 3; // pages rendered per step ("more pages" renders the next ones)
   var lib = null; // the PDF.js module, imported on the first preview
 
@@ -131,7 +141,9 @@
     loadLib()
       .then(function (pdfjs) {
         // no eval (the CSP forbids it), no credentials to arXiv, no fonts fetched from elsewhere
-        return pdfjs.getDocument({ url: url, isEvalSupported: false, withCredentials: false, enableXfa: false, useSystemFonts: true }).promise;
+        var opts = { url: url, isEvalSupported: false, withCredentials: false, enableXfa: false, useSystemFonts: true };
+        Object.keys(DATA).forEach(function (k) { opts[k] = DATA[k]; });
+        return pdfjs.getDocument(opts).promise;
       })
       .then(function (doc) {
         more.addEventListener("click", function () {
