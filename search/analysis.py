@@ -155,8 +155,15 @@ class FastPositions(Positions):
         if not isinstance(analyzer, PaperAnalyzer) or not isinstance(value, str):
             yield from super().word_values(value, analyzer, **kwargs)
             return
+        yield from self.postings(value, analyzer)[0]
+
+    def postings(
+        self, value: str, analyzer: PaperAnalyzer
+    ) -> tuple[list[tuple[str, int, float, bytes]], int]:
+        """:meth:`word_values`' items for ``value`` as a list, and the field's length (its term count)."""
         poses: dict[str, list[int]] = {}
-        for pos, term in enumerate(analyzer.index_terms(value)):
+        terms = analyzer.index_terms(value)
+        for pos, term in enumerate(terms):
             got = poses.get(term)
             if got is None:
                 poses[term] = [pos]
@@ -165,12 +172,15 @@ class FastPositions(Positions):
         fb = self.field_boost
         single = _SINGLE
         encode = self.encode
+        out: list[tuple[str, int, float, bytes]] = []
+        append = out.append
         for term, poslist in poses.items():
             if len(poslist) == 1:
                 pos = poslist[0]
                 vbytes = single.get(pos)
                 if vbytes is None:
                     vbytes = single[pos] = encode(poslist)
-                yield term, 1, fb, vbytes
+                append((term, 1, fb, vbytes))
             else:
-                yield term, len(poslist), len(poslist) * fb, encode(poslist)
+                append((term, len(poslist), len(poslist) * fb, encode(poslist)))
+        return out, len(terms)
