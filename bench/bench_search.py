@@ -680,6 +680,8 @@ def main() -> None:
     ap.add_argument("--child", nargs=3, metavar=("ENGINE", "PATHS", "QUERIES"), help=argparse.SUPPRESS)
     ap.add_argument("--disk-cold", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.daemon_only and not args.reuse:
+        ap.error("--daemon-only measures the indexes of an earlier run: give --reuse too")
     if args.child:
         engine, paths, qfile = args.child
         queries = json.loads(Path(qfile).read_text())
@@ -728,6 +730,8 @@ def main() -> None:
             daemon_part(out, db_url, index_dir, queries, previous, large)
             return
     else:
+        if args.daemon_only:
+            sys.exit(f"--daemon-only: no indexes of an earlier run in {out} to reuse")
         shutil.rmtree(index_dir, ignore_errors=True)
         index = SearchIndex(index_dir, procs=args.procs, build_memory_mb=args.memory_mb).open()
         cpu0 = cpu_seconds()
